@@ -1,0 +1,44 @@
+# visitrank — two commands: `make run` and `make test`. Both set themselves up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= data/demo
+OUT_DIR ?= out
+
+.PHONY: setup run demo test lint typecheck unit clean
+
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+$(DEMO_DIR)/MV_Sales.parquet: | $(STAMP)
+	$(BIN)/visitrank demo-data $(DEMO_DIR)
+
+demo: $(DEMO_DIR)/MV_Sales.parquet
+
+run: setup demo
+	$(BIN)/visitrank run --source $(DEMO_DIR) --out $(OUT_DIR)
+	$(BIN)/visitrank evaluate --truth $(DEMO_DIR)/truth/opportunities.csv \
+		--lists $(OUT_DIR)/visit_lists.jsonl --source $(DEMO_DIR)
+	@echo "Visit lists: $(OUT_DIR)/visit_lists.jsonl  (run summary: $(OUT_DIR)/run_summary.json)"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(OUT_DIR) data/demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""The one typed, frozen configuration of the scoring engine, with documented defaults.
+
+Every threshold, weight and count the engine uses lives here so that a run is fully described by
+its config (it is echoed into the run summary). Override from a TOML/JSON file or from the CLI
+(`--set name=value`); unknown names are rejected rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ScoringConfig(BaseModel):
+    """Scoring, ranking and routing parameters. Money is per week, in the sales currency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- time windows -----------------------------------------------------------------------
+    lookback_weeks: int = Field(26, ge=4, le=104, description="Weeks of sales scored (as-of back).")
+    history_weeks: int = Field(
+        104, ge=8, le=260, description="Weeks of sales used for SKU seasonality profiles."
+    )
+
+    # --- SKU clusters (category x price tier x seasonality) -----------------------------------
+    price_tiers: int = Field(3, ge=1, le=5, description="Price tiers per category (quantiles).")
+    seasonal_peak_share: float = Field(
+        0.34,
+        gt=0.25,
+        lt=1.0,
+        description="A SKU whose best quarter holds at least this share of its units is seasonal.",
+    )
+
+    # --- outlet segments (channel x volume tier x purchase behaviour) ------------------------
+    volume_tiers: int = Field(3, ge=1, le=5, description="Volume tiers per region and channel.")
+    behaviour_segments: int | None = Field(
+        None, ge=1, le=12, description="Fixed number of behaviour clusters; None = chosen by data."
+    )
+    behaviour_k_max: int = Field(6, ge=2, le=12, description="Largest k tried when automatic.")
+    behaviour_min_silhouette: float = Field(
+        0.15, description="Below this silhouette the channel is left as one behaviour cluster."
+    )
+    behaviour_k_tolerance: float = Field(
+        0.05, ge=0, lt=1, description="Largest k whose silhouette is within this of the best."
+    )
+    behaviour_dims: int = Field(8, ge=2, description="PCA dimensions of the purchase mix.")
+    behaviour_sample: int = Field(4000, ge=100, description="Outlets sampled to choose k.")
+
+    # --- benchmark ---------------------------------------------------------------------------
+    benchmark: Literal["segment_median"] = Field(
+        "segment_median", description="How the expected sales of an outlet x SKU are computed."
+    )
+    min_peers: int = Field(
+        12, ge=3, description="Peers below which a segment leans on its wider parent group."
+    )
+    shrinkage_peers: float = Field(
+        10.0, ge=0.0, description="Pseudo-peers of the parent group blended into every segment."
+    )
+
+    # --- indexation and opportunities ---------------------------------------------------------
+    opportunity_index_max: float = Field(
+        60.0, gt=0, lt=100, description="An index at or under this is an opportunity to push."
+    )
+    saturated_index_min: float = Field(
+        130.0, gt=100, description="An index at or over this is counted as saturated."
+    )
+    noise_z: float = Field(
+        1.64, ge=0, description="Gap discounted by z x sqrt(expected units): noise is no gap."
+    )
+    skus_per_visit: int = Field(5, ge=1, le=20, description="At most this many SKUs to push.")
+    min_sku_gap_share: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Push a SKU only if its gap is at least this share of the top gap.",
+    )
+
+    # --- recency ------------------------------------------------------------------------------
+    recency_floor: float = Field(
+        0.5, ge=0, le=1, description="Weight of an outlet visited today (never visited = 1)."
+    )
+    recency_days: float = Field(
+        45.0, gt=0, description="Days over which the recency weight rises (exponential scale)."
+    )
+
+    # --- the week -----------------------------------------------------------------------------
+    visits_per_week: int = Field(30, ge=1, le=200)
+    days_per_week: int = Field(5, ge=1, le=7)
+    max_visits_per_day: int = Field(8, ge=1, le=40)
+    candidate_pool: int = Field(
+        90, ge=1, description="Only a rep's top-N outlets by priority are considered for routing."
+    )
+    travel_tradeoff: float = Field(
+        0.5,
+        ge=0,
+        description="Value of one typical hop of travel, as a share of a marginal visit's value.",
+    )
+    value_per_km: float | None = Field(
+        None, ge=0, description="Explicit money per km; overrides travel_tradeoff when set."
+    )
+
+    seed: int = Field(0, description="Seed for every randomised step (k-means).")
+
+    @model_validator(mode="after")
+    def _week_fits(self) -> ScoringConfig:
+        if self.days_per_week * self.max_visits_per_day < self.visits_per_week:
+            raise ValueError(
+                f"days_per_week x max_visits_per_day = "
+                f"{self.days_per_week * self.max_visits_per_day} cannot hold "
+                f"visits_per_week = {self.visits_per_week}"
+            )
+        if self.history_weeks < self.lookback_weeks:
+            raise ValueError(
+                f"history_weeks ({self.history_weeks}) < lookback_weeks ({self.lookback_weeks})"
+            )
+        return self
+
+    def with_overrides(self, overrides: dict[str, Any]) -> ScoringConfig:
+        """A copy with the given fields replaced and validated again."""
+        return ScoringConfig.model_validate({**self.model_dump(), **overrides})

@@ -1,0 +1,62 @@
+"""What the scoring of one region takes in: its frames and the dates that frame the week."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from scoring.config import ScoringConfig
+
+
+@dataclass(frozen=True)
+class ScoringWindow:
+    """The dates of one weekly run.
+
+    `as_of` is the last sales day used (the day before the week starts, or the last day with
+    sales if the data stop earlier); the look-back window and the longer history window end on it.
+    """
+
+    week_start: date
+    as_of: date
+    window_start: date
+    history_start: date
+
+    @classmethod
+    def for_week(
+        cls, week_start: date, last_sale_date: date | None, config: ScoringConfig
+    ) -> ScoringWindow:
+        """The window of the week starting on `week_start` (must be a Monday)."""
+        if week_start.weekday() != 0:
+            raise ValueError(f"week_start {week_start.isoformat()} is not a Monday")
+        day_before = week_start - timedelta(days=1)
+        as_of = day_before if last_sale_date is None else min(day_before, last_sale_date)
+        return cls(
+            week_start=week_start,
+            as_of=as_of,
+            window_start=as_of - timedelta(days=7 * config.lookback_weeks - 1),
+            history_start=as_of - timedelta(days=7 * config.history_weeks - 1),
+        )
+
+
+def next_monday(day: date) -> date:
+    """The first Monday strictly after `day`: the default week to plan after the last sales day."""
+    return day + timedelta(days=7 - day.weekday())
+
+
+@dataclass(frozen=True)
+class RegionInputs:
+    """The clean frames of one region (see docs/data-contract.md for the source tables).
+
+    customers: CustomerId, CustomerName, AreaId, Latitude, Longitude, Channel, RepId, Routable
+    items: ItemId, ItemName, BrandId, SubCategoryId, CategoryId, UnitPrice (all items)
+    lines: CustomerId, ItemId, SaleDate, Quantity, Amount (the region's sales lines in the
+        history window)
+    last_visits: CustomerId, LastVisitDate (last logged visit before the week)
+    """
+
+    customers: pl.DataFrame
+    items: pl.DataFrame
+    lines: pl.DataFrame
+    last_visits: pl.DataFrame

@@ -1,0 +1,76 @@
+"""The scoring of one region, end to end: the unit of work the orchestrator fans out.
+
+Frames in (`RegionInputs`), frames out (`RegionScores`): one row per outlet with its priority and
+one row per outlet x SKU to push with the numbers that explain it. Nothing here reads files,
+clocks or settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from scoring.benchmark import benchmark_shares, outlet_sku_grid
+from scoring.config import ScoringConfig
+from scoring.indexation import index_scores
+from scoring.inputs import RegionInputs, ScoringWindow
+from scoring.priority import outlet_priorities, skus_to_push
+from scoring.recency import recency_weights
+from scoring.segments import segment_outlets
+from scoring.sku_clusters import cluster_skus
+
+
+@dataclass(frozen=True)
+class RegionScores:
+    """outlets: one row per customer of the region (priority, segment, recency, counts);
+    skus: the SKUs to push per outlet (SkuRank, IndexScore, Actual, Expected, GapValue, ...)."""
+
+    outlets: pl.DataFrame
+    skus: pl.DataFrame
+
+
+def window_totals(lines: pl.DataFrame, window: ScoringWindow) -> pl.DataFrame:
+    """CustomerId, ItemId, Units, Revenue over the look-back window."""
+    return (
+        lines.lazy()
+        .filter(pl.col("SaleDate").is_between(window.window_start, window.as_of))
+        .group_by("CustomerId", "ItemId")
+        .agg(Units=pl.col("Quantity").sum(), Revenue=pl.col("Amount").sum())
+        .collect()
+    )
+
+
+def score_region(
+    inputs: RegionInputs, window: ScoringWindow, config: ScoringConfig
+) -> RegionScores:
+    """Scores every outlet x SKU of one region and derives each outlet's visit priority."""
+    weeks = ((window.as_of - window.window_start).days + 1) / 7.0
+    totals = window_totals(inputs.lines, window)
+    clusters = cluster_skus(inputs.items, inputs.lines, window.history_start, window.as_of, config)
+    segments = segment_outlets(inputs.customers, totals, clusters, config)
+    grid = outlet_sku_grid(segments, totals, inputs.items)
+    scores = index_scores(benchmark_shares(grid, config), inputs.items, weeks, config)
+    pushed = skus_to_push(scores, config)
+    recency = recency_weights(inputs.customers, inputs.last_visits, window.week_start, config)
+    priorities = outlet_priorities(scores, pushed, recency, config)
+    outlets = (
+        inputs.customers.select(
+            "CustomerId",
+            "CustomerName",
+            "AreaId",
+            "RepId",
+            "Channel",
+            "Latitude",
+            "Longitude",
+            "Routable",
+        )
+        .join(segments.select("CustomerId", "Segment", "Revenue"), on="CustomerId", how="left")
+        .with_columns(WeeklyRevenue=pl.col("Revenue").fill_null(0.0) / weeks)
+        .drop("Revenue")
+        .join(priorities, on="CustomerId", how="left")
+    )
+    skus = pushed.join(inputs.items.select("ItemId", "ItemName"), on="ItemId", how="left").join(
+        clusters.select("ItemId", "SkuCluster"), on="ItemId", how="left"
+    )
+    return RegionScores(outlets=outlets, skus=skus)

@@ -1,0 +1,132 @@
+"""Outlet segments: channel x volume tier x purchase behaviour.
+
+Two outlets of the same channel and size can buy very differently (a premium cocktail bar and a
+value pub); benchmarking one against the other flags false gaps. The behaviour cluster groups
+outlets by *what* they buy: k-means on the square roots of their revenue shares over SKU clusters
+(the Hellinger embedding, so size does not dominate), per channel, with k chosen by silhouette.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_score
+
+from scoring.config import ScoringConfig
+
+INACTIVE = -1  # behaviour / volume tier of an outlet without sales in the window
+
+
+def volume_tiers(tiers: int) -> pl.Expr:
+    """Tier 1..tiers of an outlet's window revenue within its region and channel."""
+    rank = pl.col("Revenue").rank("ordinal").over("AreaId", "Channel") - 1
+    size = pl.len().over("AreaId", "Channel")
+    return (rank * tiers // size + 1).cast(pl.Int64)
+
+
+def choose_k(features: np.ndarray, config: ScoringConfig) -> int:
+    """The number of behaviour clusters: fixed by config, else the best silhouette over 2..k_max
+    on a seeded sample (1 when no k reaches the minimum silhouette)."""
+    n = features.shape[0]
+    if config.behaviour_segments is not None:
+        return max(1, min(config.behaviour_segments, np.unique(features, axis=0).shape[0]))
+    if n < 6:
+        return 1
+    rng = np.random.default_rng(config.seed)
+    sample = features
+    if n > config.behaviour_sample:
+        sample = features[rng.choice(n, config.behaviour_sample, replace=False)]
+    distinct = np.unique(sample, axis=0).shape[0]
+    scores: dict[int, float] = {}
+    for k in range(2, min(config.behaviour_k_max, sample.shape[0] - 1, distinct) + 1):
+        labels = KMeans(k, n_init=4, random_state=config.seed).fit_predict(sample)
+        if len(set(labels.tolist())) > 1:
+            scores[k] = float(silhouette_score(sample, labels))
+    if not scores or max(scores.values()) < config.behaviour_min_silhouette:
+        return 1
+    # Mixing two behaviours biases every benchmark of both, while one more cluster only costs
+    # peers (and thin segments fall back to their parent): take the largest k whose silhouette
+    # is within tolerance of the best.
+    floor = (1.0 - config.behaviour_k_tolerance) * max(scores.values())
+    return max(k for k, score in scores.items() if score >= floor)
+
+
+def embed(shares: np.ndarray, config: ScoringConfig) -> np.ndarray:
+    """The Hellinger embedding of purchase shares (square roots), reduced by PCA to its main
+    directions so the idiosyncratic noise of single SKU clusters does not drive the clusters."""
+    features = np.sqrt(np.clip(shares, 0.0, 1.0))
+    dims = min(config.behaviour_dims, features.shape[0] - 1, features.shape[1])
+    if dims < 2 or features.shape[1] <= config.behaviour_dims:
+        return features
+    return np.asarray(PCA(dims, random_state=config.seed).fit_transform(features))
+
+
+def behaviour_clusters(shares: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
+    """CustomerId, Behaviour (0..k-1) from long shares (CustomerId, SkuCluster, Share) of the
+    outlets of one channel. Labels are ordered by cluster size (0 = largest) for stability."""
+    wide = shares.pivot(on="SkuCluster", index="CustomerId", values="Share")
+    ids = wide["CustomerId"]
+    features = embed(wide.drop("CustomerId").fill_null(0.0).to_numpy().astype(np.float64), config)
+    k = choose_k(features, config)
+    if k == 1:
+        return pl.DataFrame({"CustomerId": ids, "Behaviour": np.zeros(len(ids), dtype=np.int64)})
+    model = KMeans(k, n_init=4, random_state=config.seed).fit(features)
+    sizes = np.bincount(model.labels_, minlength=k)
+    order = np.argsort(-sizes, kind="stable")
+    relabel = np.empty(k, dtype=np.int64)
+    relabel[order] = np.arange(k)
+    return pl.DataFrame({"CustomerId": ids, "Behaviour": relabel[model.labels_]})
+
+
+def segment_outlets(
+    customers: pl.DataFrame,
+    outlet_sku: pl.DataFrame,
+    sku_clusters: pl.DataFrame,
+    config: ScoringConfig,
+) -> pl.DataFrame:
+    """CustomerId, AreaId, Channel, Revenue, VolumeTier, Behaviour, Segment for every customer.
+
+    `outlet_sku` holds window revenue per CustomerId x ItemId. Outlets without window sales get
+    tier and behaviour -1 and the segment "inactive": with no purchases there is no mix to
+    compare (they are scored as having no measurable opportunity).
+    """
+    revenue = outlet_sku.group_by("CustomerId").agg(Revenue=pl.col("Revenue").sum())
+    base = customers.select("CustomerId", "AreaId", "Channel").join(
+        revenue, on="CustomerId", how="left"
+    )
+    active = base.filter(pl.col("Revenue") > 0)
+    active = active.with_columns(VolumeTier=volume_tiers(config.volume_tiers))
+    mix = (
+        outlet_sku.join(sku_clusters.select("ItemId", "SkuCluster"), on="ItemId")
+        .group_by("CustomerId", "SkuCluster")
+        .agg(pl.col("Revenue").sum())
+        .join(active.select("CustomerId", "Channel", Total="Revenue"), on="CustomerId")
+        .with_columns(Share=(pl.col("Revenue") / pl.col("Total")).clip(0.0, 1.0))
+    )
+    behaviours = [
+        behaviour_clusters(group.drop("Channel"), config)
+        for _, group in mix.select("CustomerId", "Channel", "SkuCluster", "Share").group_by(
+            "Channel", maintain_order=True
+        )
+    ]
+    behaviour = (
+        pl.concat(behaviours)
+        if behaviours
+        else pl.DataFrame(schema={"CustomerId": pl.Int64, "Behaviour": pl.Int64})
+    )
+    return (
+        base.join(active.select("CustomerId", "VolumeTier"), on="CustomerId", how="left")
+        .join(behaviour, on="CustomerId", how="left")
+        .with_columns(
+            pl.col("Revenue").fill_null(0.0),
+            pl.col("VolumeTier").fill_null(INACTIVE),
+            pl.col("Behaviour").fill_null(INACTIVE),
+        )
+        .with_columns(
+            Segment=pl.when(pl.col("Behaviour") == INACTIVE)
+            .then(pl.lit("inactive"))
+            .otherwise(pl.format("{}|v{}|b{}", "Channel", "VolumeTier", "Behaviour"))
+        )
+    )

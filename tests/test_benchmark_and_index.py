@@ -1,0 +1,119 @@
+"""Hand-computed benchmark shares, fallbacks and index scores on a six-outlet region."""
+
+import math
+
+import polars as pl
+import pytest
+
+from scoring.benchmark import benchmark_shares, outlet_sku_grid
+from scoring.config import ScoringConfig
+from scoring.indexation import index_scores
+
+# Outlets A-D are tier 1, E-F tier 2; same region, channel and behaviour.
+# Revenue of SKU 1 (X) and SKU 2 (Y); every outlet's total is 100, so X shares are
+# A .1, B .2, C .3, D 0, E .5, F .4
+OUTLETS = {101: 10.0, 102: 20.0, 103: 30.0, 104: 0.0, 105: 50.0, 106: 40.0}
+TIER = {101: 1, 102: 1, 103: 1, 104: 1, 105: 2, 106: 2}
+
+
+def region() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    segments = pl.DataFrame(
+        {
+            "CustomerId": list(OUTLETS),
+            "AreaId": [1] * 6,
+            "Channel": ["ON_TRADE"] * 6,
+            "Behaviour": [0] * 6,
+            "VolumeTier": [TIER[c] for c in OUTLETS],
+            "Revenue": [100.0] * 6,
+        }
+    )
+    rows = [(c, 1, x) for c, x in OUTLETS.items() if x > 0] + [
+        (c, 2, 100.0 - x) for c, x in OUTLETS.items()
+    ]
+    outlet_sku = pl.DataFrame(rows, schema=["CustomerId", "ItemId", "Revenue"], orient="row")
+    items = pl.DataFrame({"ItemId": [1, 2, 3], "UnitPrice": [1.0, 1.0, 5.0]})
+    return segments, outlet_sku, items
+
+
+def benchmarked(**overrides: float) -> pl.DataFrame:
+    segments, outlet_sku, items = region()
+    config = ScoringConfig().with_overrides({"min_peers": 3, **overrides})
+    grid = outlet_sku_grid(segments, outlet_sku, items)
+    return benchmark_shares(grid, config).filter(pl.col("ItemId") == 1).sort("CustomerId")
+
+
+def test_grid_includes_zero_sale_pairs_and_only_sold_items() -> None:
+    segments, outlet_sku, items = region()
+    grid = outlet_sku_grid(segments, outlet_sku, items)
+    assert grid.height == 12  # 6 outlets x 2 sold SKUs (SKU 3 sold nowhere)
+    d = grid.filter((pl.col("CustomerId") == 104) & (pl.col("ItemId") == 1))
+    assert d["Revenue"][0] == 0.0
+    assert d["Share"][0] == 0.0
+
+
+def test_segment_loo_median_without_shrinkage() -> None:
+    out = benchmarked(shrinkage_peers=0.0)
+    shares = dict(zip(out["CustomerId"], out["BenchmarkShare"], strict=True))
+    # tier 1 (4 outlets, 3 peers each): A: med(.2,.3,0)=.2, B: med(.1,.3,0)=.1,
+    # C: med(.1,.2,0)=.1, D: med(.1,.2,.3)=.2
+    assert shares[101] == pytest.approx(0.2)
+    assert shares[102] == pytest.approx(0.1)
+    assert shares[103] == pytest.approx(0.1)
+    assert shares[104] == pytest.approx(0.2)
+    # tier 2 has 1 peer < min_peers 3: falls back to the behaviour group of 6:
+    # E: med(.1,.2,.3,0,.4) = .2 ; F: med(.1,.2,.3,0,.5) = .2
+    assert shares[105] == pytest.approx(0.2)
+    assert shares[106] == pytest.approx(0.2)
+    levels = dict(zip(out["CustomerId"], out["PeerLevel"], strict=True))
+    assert levels[101] == "segment"
+    assert levels[105] == "behaviour"
+    assert dict(zip(out["CustomerId"], out["Peers"], strict=True))[105] == 5
+
+
+def test_shrinkage_towards_parent() -> None:
+    out = benchmarked(shrinkage_peers=3.0)
+    a = out.filter(pl.col("CustomerId") == 101)["BenchmarkShare"][0]
+    # region = channel = behaviour level for A: med(.2,.3,0,.5,.4) = .3 (identical groups, so
+    # the blends at channel and behaviour level stay .3); segment: (3*.2 + 3*.3) / 6 = .25
+    assert a == pytest.approx(0.25)
+
+
+def test_an_outlet_never_benchmarks_itself() -> None:
+    # D sells none of X; its benchmark stays .2 whatever its own share
+    out = benchmarked(shrinkage_peers=0.0)
+    assert out.filter(pl.col("CustomerId") == 104)["BenchmarkShare"][0] == pytest.approx(0.2)
+
+
+def test_index_and_noise_discounted_gap() -> None:
+    segments, outlet_sku, items = region()
+    config = ScoringConfig().with_overrides(
+        {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 1.0}
+    )
+    bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), config)
+    scores = index_scores(bench, items, weeks=1.0, config=config)
+    x = scores.filter(pl.col("ItemId") == 1).sort("CustomerId")
+    d = x.filter(pl.col("CustomerId") == 104)
+    # D: rest = 100, b = .2 -> expected = 100 * .2 / .8 = 25; index 0;
+    # gap units 25 - 0 - 1 * sqrt(25) = 20, price 1
+    assert d["Expected"][0] == pytest.approx(25.0)
+    assert d["IndexScore"][0] == pytest.approx(0.0)
+    assert d["GapValue"][0] == pytest.approx(20.0)
+    a = x.filter(pl.col("CustomerId") == 101)
+    # A: rest 90, b .2 -> expected 22.5, actual 10, index 44.44, gap 12.5 - sqrt(22.5)
+    assert a["Expected"][0] == pytest.approx(22.5)
+    assert a["IndexScore"][0] == pytest.approx(100 * 10 / 22.5)
+    assert a["GapValue"][0] == pytest.approx(12.5 - math.sqrt(22.5))
+    c = x.filter(pl.col("CustomerId") == 103)
+    # C: b = .1, rest 70 -> expected 7.78, actual 30: over-indexed, no gap
+    assert c["IndexScore"][0] == pytest.approx(100 * 30 / (70 * 0.1 / 0.9))
+    assert c["GapValue"][0] == 0.0
+
+
+def test_weekly_figures_divide_by_weeks() -> None:
+    segments, outlet_sku, items = region()
+    config = ScoringConfig().with_overrides({"min_peers": 3, "shrinkage_peers": 0.0})
+    bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), config)
+    one = index_scores(bench, items, weeks=1.0, config=config).sort("CustomerId", "ItemId")
+    ten = index_scores(bench, items, weeks=10.0, config=config).sort("CustomerId", "ItemId")
+    assert ten["Expected"].to_list() == pytest.approx((one["Expected"] / 10).to_list())
+    assert ten["IndexScore"].to_list() == pytest.approx(one["IndexScore"].to_list(), nan_ok=True)

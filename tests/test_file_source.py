@@ -1,0 +1,215 @@
+"""FileSource: CSV / Parquet reading, preference, errors naming table and folder, round trips."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from adapters.file_source import FileSource
+from visitrank.contract import CUSTOMER, ITEM, SALES, TABLES
+from visitrank.errors import ContractError
+from visitrank.quarantine import quarantine
+
+NAMES = ["Bar de l'Étoile", "Chez Zoë « Le Café »", 'Say "cheers", O\'Brien', "Ölkännchen 東京"]
+
+
+def _customers() -> pl.DataFrame:
+    n = len(NAMES)
+    return pl.DataFrame(
+        {
+            "CustomerId": list(range(1, n + 1)),
+            "CustomerName": NAMES,
+            "CityId": [1, None, 1, 1],
+            "AreaId": [1] * n,
+            "Latitude": [48.85, None, 45.75, 43.3],
+            "Longitude": [2.35, None, 4.85, 5.4],
+            "Channel": ["ON_TRADE", "OFF_TRADE", "ON_TRADE", "OFF_TRADE"],
+            "RepId": [1] * n,
+        },
+        schema=CUSTOMER.columns,
+    )
+
+
+def _minimal_tables() -> dict[str, pl.DataFrame]:
+    d = date(2024, 5, 6)
+    rows = {
+        "MV_SetupArea": [(1, "Provence-Alpes-Côte d'Azur")],
+        "MV_SetupCity": [(1, "L'Haÿ-les-Roses", 1)],
+        "MV_SetupRep": [(1, "Jean-François D'Arcy", 1)],
+        "MV_SetupCategory": [(1, "Bière")],
+        "MV_SetupSubCategory": [(1, "Blonde", 1)],
+        "MV_SetupBrand": [(1, "Brasserie d'Œuf")],
+        "MV_SetupItem": [(1, "Pinte 50cl", 1, 1, 4.5)],
+        "MV_Sales": [(1, 1, d, 1), (2, 3, date(2024, 5, 9), None)],
+        "MV_SalesDetail": [(1, 1, 2.0, 9.0), (2, 1, -1.0, -4.5)],
+        "MV_Visit": [(1, 1, 1, d)],
+    }
+    tables = {
+        name: pl.DataFrame(table_rows, schema=TABLES[name].columns, orient="row")
+        for name, table_rows in rows.items()
+    }
+    tables["MV_SetupCustomer"] = _customers()
+    return tables
+
+
+def _write(folder: Path, tables: dict[str, pl.DataFrame], fmt: str) -> None:
+    for name, frame in tables.items():
+        if fmt == "csv":
+            frame.write_csv(folder / f"{name}.csv")
+        else:
+            frame.write_parquet(folder / f"{name}.parquet")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_round_trip_preserves_values_and_unicode(tmp_path: Path, fmt: str) -> None:
+    tables = _minimal_tables()
+    _write(tmp_path, tables, fmt)
+    read = FileSource(tmp_path).read_all()
+    assert set(read) == set(TABLES)
+    for name, frame in tables.items():
+        assert read[name].schema == pl.Schema(TABLES[name].columns), name
+        assert read[name].equals(frame), name
+    assert read["MV_SetupCustomer"].get_column("CustomerName").to_list() == NAMES
+    assert read["MV_SetupCity"].item(0, "CityName") == "L'Haÿ-les-Roses"
+    # and the result is valid input for quarantine
+    assert quarantine(read).counts()["MV_SetupCustomer"] == {"no_gps": 1}
+
+
+def test_csv_errors_use_data_row_numbers_and_raw_text(tmp_path: Path) -> None:
+    (tmp_path / "MV_Sales.csv").write_text(
+        "SaleId,CustomerId,SaleDate,RepId,Comment\n"
+        "1,1,2024-01-02,1,ok\n"
+        '2,1,2024-01-03,,"multi, field"\n'
+        "3,1,2024-13-45,2,bad\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ContractError) as caught:
+        FileSource(tmp_path).read(SALES)
+    error = caught.value
+    assert (error.table, error.column, error.row, error.value) == (
+        "MV_Sales",
+        "SaleDate",
+        3,
+        "2024-13-45",
+    )
+    assert str(error).startswith("MV_Sales.SaleDate row 3: cannot parse '2024-13-45' as a date")
+
+
+def test_csv_reads_text_verbatim_and_ignores_extra_columns(tmp_path: Path) -> None:
+    (tmp_path / "MV_SetupItem.csv").write_text(
+        "Extra,ItemId,ItemName,BrandId,SubCategoryId,UnitPrice\n"
+        'x, 7 ,"  Pastis d\'Henri, 1L ",1,2,12.0\n'
+        "y,8,,1,2, 3.25 \n",
+        encoding="utf-8",
+    )
+    out = FileSource(tmp_path).read(ITEM)
+    assert out.columns == ITEM.column_names
+    assert out.rows() == [(7, "  Pastis d'Henri, 1L ", 1, 2, 12.0), (8, "", 1, 2, 3.25)]
+
+
+def test_csv_with_bom_is_read(tmp_path: Path) -> None:
+    (tmp_path / "MV_SetupBrand.csv").write_bytes("\ufeffBrandId,BrandName\n1,Côte\n".encode())
+    assert FileSource(tmp_path).read(TABLES["MV_SetupBrand"]).rows() == [(1, "Côte")]
+
+
+def test_csv_missing_column_names_table_and_found_columns(tmp_path: Path) -> None:
+    (tmp_path / "MV_SalesDetail.csv").write_text("SaleId,ItemId,Qty,Amount\n1,1,1,1\n")
+    with pytest.raises(ContractError) as caught:
+        FileSource(tmp_path).read(TABLES["MV_SalesDetail"])
+    assert str(caught.value) == (
+        "MV_SalesDetail: missing column 'Quantity' (found: SaleId, ItemId, Qty, Amount)"
+    )
+
+
+def test_invalid_utf8_and_empty_csv_name_the_table(tmp_path: Path) -> None:
+    (tmp_path / "MV_SetupBrand.csv").write_bytes(b"BrandId,BrandName\n1,\xff\xfe\n")
+    (tmp_path / "MV_SetupArea.csv").write_bytes(b"")
+    source = FileSource(tmp_path)
+    with pytest.raises(ContractError, match=r"^MV_SetupBrand: cannot read .* as UTF-8 CSV") as bad:
+        source.read(TABLES["MV_SetupBrand"])
+    assert bad.value.table == "MV_SetupBrand"
+    with pytest.raises(ContractError, match=r"^MV_SetupArea: MV_SetupArea.csv is empty"):
+        source.read(TABLES["MV_SetupArea"])
+
+
+def test_parquet_preferred_over_csv(tmp_path: Path) -> None:
+    pl.DataFrame({"BrandId": [1], "BrandName": ["from parquet"]}).write_parquet(
+        tmp_path / "MV_SetupBrand.parquet"
+    )
+    (tmp_path / "MV_SetupBrand.csv").write_text("BrandId,BrandName\n2,from csv\n")
+    assert FileSource(tmp_path).read(TABLES["MV_SetupBrand"]).rows() == [(1, "from parquet")]
+
+
+def test_parquet_reads_only_contract_columns_and_coerces(tmp_path: Path) -> None:
+    pl.DataFrame(
+        {
+            "SaleId": [1.0, 2.0],
+            "CustomerId": pl.Series([5, 6], dtype=pl.Int32),
+            "SaleDate": ["2024-01-02", "2024-01-03 08:00:00"],
+            "RepId": [None, None],
+            "Blob": [[1, 2], [3]],  # a type coerce_table could never handle: must not be read
+        }
+    ).write_parquet(tmp_path / "MV_Sales.parquet")
+    out = FileSource(tmp_path).read(SALES)
+    assert out.schema == pl.Schema(SALES.columns)
+    assert out.rows() == [(1, 5, date(2024, 1, 2), None), (2, 6, date(2024, 1, 3), None)]
+
+
+def test_parquet_bad_value_names_row(tmp_path: Path) -> None:
+    pl.DataFrame(
+        {"SaleId": [1.0, 2.5], "CustomerId": [5, 6], "SaleDate": [date(2024, 1, 2)] * 2}
+        | {"RepId": [1, 1]}
+    ).write_parquet(tmp_path / "MV_Sales.parquet")
+    with pytest.raises(ContractError) as caught:
+        FileSource(tmp_path).read(SALES)
+    assert (caught.value.column, caught.value.row, caught.value.value) == ("SaleId", 2, 2.5)
+
+
+def test_corrupt_parquet_names_table(tmp_path: Path) -> None:
+    (tmp_path / "MV_SetupBrand.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(ContractError, match=r"^MV_SetupBrand: cannot read .* as Parquet"):
+        FileSource(tmp_path).read(TABLES["MV_SetupBrand"])
+
+
+def test_missing_table_names_table_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(ContractError) as caught:
+        FileSource(tmp_path).read(ITEM)
+    assert str(caught.value) == (
+        f"MV_SetupItem table missing: expected MV_SetupItem.parquet or MV_SetupItem.csv "
+        f"in {tmp_path}"
+    )
+    assert caught.value.table == "MV_SetupItem"
+
+
+def test_read_all_reports_first_missing_table(tmp_path: Path) -> None:
+    tables = _minimal_tables()
+    del tables["MV_Visit"]
+    _write(tmp_path, tables, "parquet")
+    with pytest.raises(ContractError) as caught:
+        FileSource(tmp_path).read_all()
+    assert caught.value.table == "MV_Visit"
+
+
+@pytest.mark.parametrize("make_file", [False, True])
+def test_missing_folder_is_contract_error(tmp_path: Path, make_file: bool) -> None:
+    target = tmp_path / "nope"
+    if make_file:
+        target.write_text("a file, not a folder")
+    with pytest.raises(ContractError, match="data folder not found") as caught:
+        FileSource(target)
+    assert caught.value.table is None
+
+
+def test_last_sale_date(tmp_path: Path) -> None:
+    _write(tmp_path, {"MV_Sales": _minimal_tables()["MV_Sales"]}, "csv")
+    assert FileSource(tmp_path).last_sale_date() == date(2024, 5, 9)
+
+
+def test_last_sale_date_empty_and_only_needs_the_date_column(tmp_path: Path) -> None:
+    (tmp_path / "MV_Sales.csv").write_text("SaleId,CustomerId,SaleDate,RepId\n")
+    assert FileSource(tmp_path).last_sale_date() is None
+    (tmp_path / "MV_Sales.csv").write_text("SaleDate\n2024-02-01\n2024-02-03 10:00:00\n")
+    assert FileSource(tmp_path).last_sale_date() == date(2024, 2, 3)

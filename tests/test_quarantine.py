@@ -1,0 +1,368 @@
+"""quarantine: every reason on a tiny frame, cascades, no-GPS flagging, conservation."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from visitrank.contract import TABLES
+from visitrank.errors import ContractError
+from visitrank.quarantine import KEPT_REASONS, REASON, ROUTABLE, quarantine
+
+D = date(2024, 3, 1)
+
+
+def _frame(table: str, rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    spec = TABLES[table]
+    return pl.DataFrame(rows, schema=spec.columns, orient="row")
+
+
+def world(**overrides: list[tuple[Any, ...]]) -> dict[str, pl.DataFrame]:
+    """A small consistent data set; keyword overrides replace a table's rows."""
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        "MV_SetupArea": [(1, "Île-de-France")],
+        "MV_SetupCity": [(1, "Paris", 1)],
+        "MV_SetupRep": [(1, "Zoë O'Neil", 1)],
+        "MV_SetupCustomer": [
+            (1, "Bar de l'Étoile", 1, 1, 48.85, 2.35, "ON_TRADE", 1),
+            (2, "Épicerie", 1, 1, 48.86, 2.36, "OFF_TRADE", 1),
+        ],
+        "MV_SetupCategory": [(1, "Beer")],
+        "MV_SetupSubCategory": [(1, "Lager", 1)],
+        "MV_SetupBrand": [(1, "Brand")],
+        "MV_SetupItem": [(1, "Lager 33cl", 1, 1, 1.5), (2, "Lager 50cl", 1, 1, 2.0)],
+        "MV_Sales": [(1, 1, D, 1), (2, 2, D, None)],
+        "MV_SalesDetail": [(1, 1, 2.0, 3.0), (1, 2, -1.0, -2.0), (2, 1, 1.0, 1.5)],
+        "MV_Visit": [(1, 1, 1, D), (2, 2, 1, D)],
+    }
+    names = {name.removeprefix("MV_").removeprefix("Setup"): name for name in TABLES}
+    for short, table_rows in overrides.items():
+        rows[names[short]] = table_rows
+    return {name: _frame(name, table_rows) for name, table_rows in rows.items()}
+
+
+def reasons(result: Any, table: str) -> list[tuple[Any, ...]]:
+    """Quarantined rows as (key..., reason) tuples, in source order."""
+    frame = result.rows[table]
+    spec = TABLES[table]
+    key = list(spec.key) if spec.key else ["SaleId", "ItemId"]
+    return [tuple(row) for row in frame.select([*key, REASON]).rows()]
+
+
+def test_clean_world_has_no_quarantine_and_flags_all_routable() -> None:
+    result = quarantine(world())
+    assert all(not counts for counts in result.counts().values())
+    assert set(result.counts()) == set(TABLES)
+    for name in TABLES:
+        assert result.tables[name].height == world()[name].height
+    assert result.tables["MV_SetupCustomer"].get_column(ROUTABLE).to_list() == [True, True]
+
+
+def test_unknown_brand_and_subcategory() -> None:
+    result = quarantine(
+        world(
+            Item=[
+                (1, "a", 1, 1, 1.0),
+                (2, "b", 9, 1, 1.0),
+                (3, "c", 1, 9, 1.0),
+                (4, "d", 9, 9, 1.0),
+            ]
+        )
+    )
+    assert reasons(result, "MV_SetupItem") == [
+        (2, "unknown_brand"),
+        (3, "unknown_subcategory"),
+        (4, "unknown_brand"),  # one reason per row: the first in RULE_ORDER
+    ]
+    assert result.tables["MV_SetupItem"].get_column("ItemId").to_list() == [1]
+    # lines of the removed item 2 are then unknown_item
+    assert reasons(result, "MV_SalesDetail") == [(1, 2, "unknown_item")]
+
+
+def test_unknown_category_cascades_to_items() -> None:
+    result = quarantine(world(SubCategory=[(1, "Lager", 7)]))
+    assert reasons(result, "MV_SetupSubCategory") == [(1, "unknown_category")]
+    assert reasons(result, "MV_SetupItem") == [
+        (1, "unknown_subcategory"),
+        (2, "unknown_subcategory"),
+    ]
+    assert result.tables["MV_SetupItem"].height == 0
+    assert result.counts()["MV_SalesDetail"] == {"unknown_item": 3}
+
+
+def test_customer_reference_and_channel_rules() -> None:
+    result = quarantine(
+        world(
+            Customer=[
+                (1, "ok", 1, 1, 48.0, 2.0, " on_trade ", 1),
+                (2, "area", 1, 9, 48.0, 2.0, "ON_TRADE", 1),
+                (3, "rep", 1, 1, 48.0, 2.0, "ON_TRADE", 9),
+                (4, "channel", 1, 1, 48.0, 2.0, "WHOLESALE", 1),
+                (5, "both", 1, 9, 48.0, 2.0, "WHOLESALE", 9),
+            ],
+            Sales=[(1, 1, D, 1)],
+            SalesDetail=[(1, 1, 1.0, 1.0)],
+            Visit=[(1, 1, 1, D)],
+        )
+    )
+    assert reasons(result, "MV_SetupCustomer") == [
+        (2, "unknown_area"),
+        (3, "unknown_rep"),
+        (4, "unknown_channel"),
+        (5, "unknown_area"),
+    ]
+    clean = result.tables["MV_SetupCustomer"]
+    assert clean.select("CustomerId", "Channel", ROUTABLE).rows() == [(1, "ON_TRADE", True)]
+    # the quarantined row keeps its raw value, for the report
+    channels = result.rows["MV_SetupCustomer"].get_column("Channel").to_list()
+    assert channels[2] == "WHOLESALE"
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [
+        (None, 2.0),
+        (48.0, None),
+        (float("nan"), 2.0),
+        (48.0, float("inf")),
+        (91.0, 2.0),
+        (48.0, -180.5),
+        (0.0, 0.0),
+    ],
+)
+def test_no_gps_customers_are_kept_flagged_and_reported(
+    lat: float | None, lon: float | None
+) -> None:
+    customers = [
+        (1, "a", 1, 1, 48.85, 2.35, "ON_TRADE", 1),
+        (2, "b", None, 1, lat, lon, "OFF_TRADE", 1),
+    ]
+    result = quarantine(world(Customer=customers))
+    clean = result.tables["MV_SetupCustomer"]
+    assert clean.select("CustomerId", ROUTABLE).rows() == [(1, True), (2, False)]
+    assert reasons(result, "MV_SetupCustomer") == [(2, "no_gps")]
+    assert result.removed("MV_SetupCustomer") == 0
+    # their sales stay: they are peer data for the benchmarks
+    assert result.tables["MV_Sales"].height == 2
+    assert result.tables["MV_SalesDetail"].height == 3
+
+
+def test_gps_on_equator_or_meridian_alone_is_valid() -> None:
+    customers = [(1, "a", 1, 1, 0.0, 2.0, "ON_TRADE", 1), (2, "b", 1, 1, 48.0, 0.0, "ON_TRADE", 1)]
+    result = quarantine(world(Customer=customers))
+    assert result.tables["MV_SetupCustomer"].get_column(ROUTABLE).to_list() == [True, True]
+
+
+def test_identical_duplicate_sale_keeps_one_copy_and_its_lines() -> None:
+    result = quarantine(
+        world(Sales=[(1, 1, D, 1), (2, 2, D, None), (2, 2, D, None), (2, 2, D, None)])
+    )
+    assert reasons(result, "MV_Sales") == [(2, "duplicate_sale_id"), (2, "duplicate_sale_id")]
+    assert result.tables["MV_Sales"].get_column("SaleId").to_list() == [1, 2]
+    assert result.rows["MV_SalesDetail"].height == 0
+
+
+def test_conflicting_sale_quarantines_every_copy_and_its_lines() -> None:
+    result = quarantine(world(Sales=[(1, 1, D, 1), (1, 1, D, 1), (1, 2, D, 1), (2, 2, D, None)]))
+    assert reasons(result, "MV_Sales") == [(1, "conflicting_sale_id")] * 3
+    assert result.tables["MV_Sales"].get_column("SaleId").to_list() == [2]
+    assert reasons(result, "MV_SalesDetail") == [
+        (1, 1, "header_quarantined"),
+        (1, 2, "header_quarantined"),
+    ]
+    assert result.tables["MV_SalesDetail"].rows() == [(2, 1, 1.0, 1.5)]
+
+
+def test_sale_of_unknown_customer_takes_its_lines() -> None:
+    result = quarantine(world(Sales=[(1, 1, D, 1), (2, 99, D, 1)]))
+    assert reasons(result, "MV_Sales") == [(2, "unknown_customer")]
+    assert reasons(result, "MV_SalesDetail") == [(2, 1, "header_quarantined")]
+
+
+def test_sales_of_customer_removed_by_cascade_are_unknown_customer() -> None:
+    customers = [(1, "a", 1, 1, 48.0, 2.0, "ON_TRADE", 1), (2, "b", 1, 1, 48.0, 2.0, "BAD", 1)]
+    result = quarantine(world(Customer=customers))
+    assert reasons(result, "MV_Sales") == [(2, "unknown_customer")]
+    assert reasons(result, "MV_Visit") == [(2, "unknown_customer")]
+
+
+def test_detail_rules_in_documented_order() -> None:
+    nan, inf = float("nan"), float("inf")
+    detail = [
+        (1, 1, 2.0, 3.0),  # clean
+        (1, 1, -4.0, -6.0),  # a return: valid, kept
+        (7, 1, 1.0, 1.0),  # unknown_sale
+        (1, 9, None, None),  # unknown_item wins over missing values
+        (1, 1, None, 1.0),  # missing_quantity
+        (1, 2, None, None),  # missing_quantity first
+        (2, 1, 1.0, None),  # missing_amount
+        (2, 1, nan, 1.0),  # non_finite_value
+        (2, 2, 1.0, -inf),  # non_finite_value
+    ]
+    result = quarantine(world(SalesDetail=detail))
+    assert reasons(result, "MV_SalesDetail") == [
+        (7, 1, "unknown_sale"),
+        (1, 9, "unknown_item"),
+        (1, 1, "missing_quantity"),
+        (1, 2, "missing_quantity"),
+        (2, 1, "missing_amount"),
+        (2, 1, "non_finite_value"),
+        (2, 2, "non_finite_value"),
+    ]
+    assert result.tables["MV_SalesDetail"].rows() == [(1, 1, 2.0, 3.0), (1, 1, -4.0, -6.0)]
+    assert result.counts()["MV_SalesDetail"] == {
+        "missing_amount": 1,
+        "missing_quantity": 2,
+        "non_finite_value": 2,
+        "unknown_item": 1,
+        "unknown_sale": 1,
+    }
+
+
+def test_visit_rules() -> None:
+    visits = [(1, 1, 1, D), (1, 2, 1, D), (2, 99, 1, D), (3, 1, 99, D), (4, 2, 1, D)]
+    result = quarantine(world(Visit=visits))
+    assert reasons(result, "MV_Visit") == [
+        (1, "duplicate_visit_id"),
+        (2, "unknown_customer"),
+        (3, "unknown_rep"),
+    ]
+    assert result.tables["MV_Visit"].select("VisitId", "CustomerId").rows() == [(1, 1), (4, 2)]
+
+
+def test_rep_and_city_with_unknown_area_are_reported_but_kept() -> None:
+    result = quarantine(
+        world(Rep=[(1, "r", 1), (2, "s", 9)], City=[(1, "Paris", 1), (2, "Lyon", 9)])
+    )
+    assert reasons(result, "MV_SetupRep") == [(2, "unknown_area")]
+    assert reasons(result, "MV_SetupCity") == [(2, "unknown_area")]
+    assert result.tables["MV_SetupRep"].get_column("RepId").to_list() == [1, 2]
+    assert result.tables["MV_SetupCity"].get_column("CityId").to_list() == [1, 2]
+    assert result.removed("MV_SetupRep") == 0
+
+
+def test_duplicate_setup_keys_keep_first() -> None:
+    result = quarantine(world(Brand=[(1, "first"), (1, "second")], Area=[(1, "a"), (1, "a")]))
+    assert reasons(result, "MV_SetupBrand") == [(1, "duplicate_key")]
+    assert result.tables["MV_SetupBrand"].get_column("BrandName").to_list() == ["first"]
+    assert result.counts()["MV_SetupArea"] == {"duplicate_key": 1}
+
+
+def test_rows_have_contract_columns_plus_reason() -> None:
+    result = quarantine(world(Visit=[(1, 99, 1, D)]))
+    for name, spec in TABLES.items():
+        assert result.rows[name].columns == [*spec.column_names, REASON]
+    assert result.rows["MV_Visit"].schema[REASON] == pl.String
+
+
+def test_missing_table_is_a_contract_error() -> None:
+    tables = world()
+    del tables["MV_Visit"]
+    with pytest.raises(ContractError) as caught:
+        quarantine(tables)
+    assert caught.value.table == "MV_Visit"
+
+
+def test_extra_tables_pass_through() -> None:
+    extra = pl.DataFrame({"x": [1]})
+    result = quarantine(world() | {"Other": extra})
+    assert result.tables["Other"].equals(extra)
+
+
+# --- conservation invariant ---------------------------------------------------------------
+
+ids = st.integers(min_value=1, max_value=5)
+maybe_float = st.one_of(
+    st.none(), st.floats(allow_nan=True, allow_infinity=True, width=32), st.sampled_from([0.0])
+)
+
+
+def _rows(strategy: st.SearchStrategy[tuple[Any, ...]]) -> st.SearchStrategy[list[tuple[Any, ...]]]:
+    return st.lists(strategy, max_size=8)
+
+
+random_world = st.fixed_dictionaries(
+    {
+        "Area": _rows(st.tuples(ids, st.just("a"))),
+        "City": _rows(st.tuples(ids, st.just("c"), ids)),
+        "Rep": _rows(st.tuples(ids, st.just("r"), ids)),
+        "Customer": _rows(
+            st.tuples(
+                ids,
+                st.just("n"),
+                st.one_of(st.none(), ids),
+                ids,
+                maybe_float,
+                maybe_float,
+                st.sampled_from(["ON_TRADE", " off_trade", "X"]),
+                ids,
+            )
+        ),
+        "Category": _rows(st.tuples(ids, st.just("k"))),
+        "SubCategory": _rows(st.tuples(ids, st.just("s"), ids)),
+        "Brand": _rows(st.tuples(ids, st.just("b"))),
+        "Item": _rows(st.tuples(ids, st.just("i"), ids, ids, st.just(1.0))),
+        "Sales": _rows(
+            st.tuples(ids, ids, st.sampled_from([D, date(2024, 3, 2)]), st.one_of(st.none(), ids))
+        ),
+        "SalesDetail": _rows(st.tuples(ids, ids, maybe_float, maybe_float)),
+        "Visit": _rows(st.tuples(ids, ids, ids, st.just(D))),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_world)
+def test_conservation_and_clean_referential_integrity(
+    overrides: dict[str, list[tuple[Any, ...]]],
+) -> None:
+    tables = world(**overrides)
+    result = quarantine(tables)
+    for name, source in tables.items():
+        rows = result.rows[name]
+        kept = sorted(KEPT_REASONS.get(name, frozenset()))
+        kept_rows = rows.filter(pl.col(REASON).is_in(kept)).height
+        removed = rows.height - kept_rows
+        assert source.height == result.tables[name].height + removed, name
+        assert result.removed(name) == removed
+        assert sum(result.counts()[name].values()) == rows.height
+
+    clean = result.tables
+
+    def keys(table: str, column: str) -> set[int]:
+        return set(clean[table].get_column(column).to_list())
+
+    def refs_ok(table: str, column: str, parent: str, key: str) -> bool:
+        return set(clean[table].get_column(column).to_list()) <= keys(parent, key)
+
+    assert refs_ok("MV_SetupItem", "BrandId", "MV_SetupBrand", "BrandId")
+    assert refs_ok("MV_SetupItem", "SubCategoryId", "MV_SetupSubCategory", "SubCategoryId")
+    assert refs_ok("MV_SetupSubCategory", "CategoryId", "MV_SetupCategory", "CategoryId")
+    assert refs_ok("MV_SetupCustomer", "AreaId", "MV_SetupArea", "AreaId")
+    assert refs_ok("MV_SetupCustomer", "RepId", "MV_SetupRep", "RepId")
+    assert refs_ok("MV_Sales", "CustomerId", "MV_SetupCustomer", "CustomerId")
+    assert refs_ok("MV_SalesDetail", "SaleId", "MV_Sales", "SaleId")
+    assert refs_ok("MV_SalesDetail", "ItemId", "MV_SetupItem", "ItemId")
+    assert refs_ok("MV_Visit", "CustomerId", "MV_SetupCustomer", "CustomerId")
+    assert refs_ok("MV_Visit", "RepId", "MV_SetupRep", "RepId")
+    for name, spec in TABLES.items():
+        if spec.key:
+            assert not clean[name].get_column(spec.key[0]).is_duplicated().any(), name
+    detail = clean["MV_SalesDetail"]
+    assert detail.select(pl.col("Quantity", "Amount").is_finite().all()).row(0) == (True, True)
+    customers = clean["MV_SetupCustomer"]
+    assert set(customers.get_column("Channel").to_list()) <= {"ON_TRADE", "OFF_TRADE"}
+    routable = customers.filter(pl.col(ROUTABLE))
+    assert (
+        routable.select(
+            (pl.col("Latitude").abs() <= 90)
+            & ~((pl.col("Latitude") == 0) & (pl.col("Longitude") == 0))
+        )
+        .to_series()
+        .all()
+    )

@@ -1,0 +1,56 @@
+import numpy as np
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.segments import INACTIVE, behaviour_clusters, segment_outlets
+
+
+def two_taste_shares(n: int = 20) -> pl.DataFrame:
+    """Half the outlets buy 90% premium / 10% value, the other half the reverse (+ jitter)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for customer in range(1, n + 1):
+        premium = (0.9 if customer <= n // 2 else 0.1) + rng.uniform(-0.03, 0.03)
+        rows += [(customer, "premium", premium), (customer, "value", 1 - premium)]
+    return pl.DataFrame(rows, schema=["CustomerId", "SkuCluster", "Share"], orient="row")
+
+
+def test_behaviour_recovers_obvious_clusters() -> None:
+    out = behaviour_clusters(two_taste_shares(), ScoringConfig()).sort("CustomerId")
+    labels = out["Behaviour"].to_list()
+    assert len(set(labels[:10])) == 1
+    assert len(set(labels[10:])) == 1
+    assert labels[0] != labels[10]
+
+
+def test_fixed_k_and_single_cluster_when_no_structure() -> None:
+    shares = pl.DataFrame(
+        [(c, s, 0.5) for c in range(1, 13) for s in ("a", "b")],
+        schema=["CustomerId", "SkuCluster", "Share"],
+        orient="row",
+    )
+    auto = behaviour_clusters(shares, ScoringConfig())
+    assert auto["Behaviour"].unique().to_list() == [0]
+    fixed = behaviour_clusters(two_taste_shares(), ScoringConfig(behaviour_segments=3))
+    assert fixed["Behaviour"].n_unique() == 3
+
+
+def test_segments_tiers_and_inactive() -> None:
+    customers = pl.DataFrame(
+        {
+            "CustomerId": [1, 2, 3, 4],
+            "AreaId": [1, 1, 1, 1],
+            "Channel": ["ON_TRADE", "ON_TRADE", "ON_TRADE", "OFF_TRADE"],
+        }
+    )
+    outlet_sku = pl.DataFrame(
+        {"CustomerId": [1, 2, 4], "ItemId": [1, 1, 1], "Revenue": [10.0, 50.0, 5.0]}
+    )
+    clusters = pl.DataFrame({"ItemId": [1], "SkuCluster": ["c1|value|flat"]})
+    out = segment_outlets(customers, outlet_sku, clusters, ScoringConfig(volume_tiers=2))
+    rows = {r["CustomerId"]: r for r in out.iter_rows(named=True)}
+    assert rows[1]["VolumeTier"] == 1  # smaller of the two active on-trade outlets
+    assert rows[2]["VolumeTier"] == 2
+    assert rows[3]["Segment"] == "inactive"
+    assert rows[3]["VolumeTier"] == INACTIVE
+    assert rows[4]["Segment"] == "OFF_TRADE|v1|b0"

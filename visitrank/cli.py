@@ -1,0 +1,153 @@
+"""The `visitrank` command line: demo-data, run, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from visitrank.config_file import ConfigFileError, load_config
+from visitrank.errors import ContractError
+
+EXIT_OK = 0
+EXIT_INPUT_ERROR = 2
+EXIT_PARTIAL = 3
+
+log = logging.getLogger("visitrank")
+
+
+def iso_date(text: str) -> date:
+    """argparse type: a YYYY-MM-DD date."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date") from error
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML or JSON file of config overrides")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one config field (repeatable), e.g. --set visits_per_week=25",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="visitrank", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo-data", help="generate seeded demo MV_ tables + truth")
+    demo.add_argument("out", type=Path)
+    demo.add_argument("--outlets", type=int, default=2000)
+    demo.add_argument("--reps", type=int, default=20)
+    demo.add_argument("--skus", type=int, default=120)
+    demo.add_argument("--weeks", type=int, default=104)
+    demo.add_argument("--areas", type=int, default=4)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+
+    run = commands.add_parser("run", help="run the weekly job on a folder of MV_ tables")
+    run.add_argument("--source", type=Path, required=True)
+    run.add_argument("--out", type=Path, required=True)
+    run.add_argument(
+        "--week-start",
+        type=iso_date,
+        help="the Monday to plan (default: the Monday after the last sales day)",
+    )
+    run.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    add_config_args(run)
+
+    evaluate = commands.add_parser("evaluate", help="measure lists against planted truth")
+    evaluate.add_argument("--truth", type=Path, required=True)
+    evaluate.add_argument("--lists", type=Path, required=True)
+    evaluate.add_argument(
+        "--source", type=Path, help="the data folder (default: the truth file's folder's parent)"
+    )
+    evaluate.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    add_config_args(evaluate)
+    return parser
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from visitrank.demo_data import DemoSpec, write_demo
+
+    spec = DemoSpec(
+        outlets=args.outlets,
+        reps=args.reps,
+        skus=args.skus,
+        weeks=args.weeks,
+        areas=args.areas,
+        seed=args.seed,
+        file_format=args.format,
+    )
+    summary = write_demo(spec, args.out)
+    print(f"demo data written to {args.out}")
+    print(summary)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from visitrank.local_run import run_local
+    from visitrank.progress import progress_reporter
+
+    config = load_config(args.config, args.overrides)
+    with progress_reporter() as progress:
+        result = run_local(
+            args.source,
+            args.out,
+            config,
+            week_start=args.week_start,
+            workers=args.workers,
+            progress=progress,
+        )
+    s = result.summary
+    print(
+        f"{s['status']}: {s['documents']} rep documents, {s['visits']} visits for week "
+        f"{s['weekStart']} (as of {s['asOf']}); {s['quarantinedRows']} rows quarantined"
+    )
+    print(f"timings (s): {json.dumps(s['timingsSeconds'])}")
+    print(f"lists: {result.lists_path}")
+    if s["failedRegions"]:
+        print(f"FAILED regions: {s['failedRegions']} (see run_summary.json)", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from visitrank.evaluate import evaluate_files, format_report
+
+    config = load_config(args.config, args.overrides)
+    source = args.source or args.truth.resolve().parent.parent
+    report = evaluate_files(args.truth, args.lists, source, config)
+    print(format_report(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handlers = {"demo-data": cmd_demo, "run": cmd_run, "evaluate": cmd_evaluate}
+    try:
+        return handlers[args.command](args)
+    except (ContractError, ConfigFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The weekly rep documents: exactly what the Cosmos container holds and the CRM reads.
+
+One document per rep per week (see docs/output-contract.md). Built from frames in one vectorised
+pass; the only Python per document is the final conversion to dicts.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+MONEY = 2
+INDEX = 1
+
+
+def document_id(rep_id: int, week_start: date) -> str:
+    """The Cosmos id of a rep's weekly document: `<repId>:<weekStart>`."""
+    return f"{rep_id}:{week_start.isoformat()}"
+
+
+def visit_reasons() -> pl.Expr:
+    """A one-line human reason for each visit, from its opportunity and recency columns."""
+    last = (
+        pl.when(pl.col("DaysSinceLastVisit").is_null())
+        .then(pl.lit("never visited"))
+        .otherwise(pl.format("last visit {} days ago", pl.col("DaysSinceLastVisit")))
+    )
+    gap = pl.format(
+        "{} SKU(s) under peers worth {}/week (top: {} at index {} vs {} peers)",
+        pl.col("PushedSkus"),
+        pl.col("OpportunityValue").round(0).cast(pl.Int64),
+        pl.col("TopItemName"),
+        pl.col("TopIndex").round(0).cast(pl.Int64),
+        pl.col("TopPeers"),
+    )
+    return (
+        pl.when(pl.col("PushedSkus") > 0)
+        .then(pl.concat_str([gap, last], separator="; "))
+        .otherwise(
+            pl.concat_str([pl.lit("no gap against peers; on the route"), last], separator="; ")
+        )
+    )
+
+
+def build_documents(
+    visits: pl.DataFrame,
+    days: pl.DataFrame,
+    outlets: pl.DataFrame,
+    skus: pl.DataFrame,
+    reps: pl.DataFrame,
+    *,
+    week_start: date,
+    as_of: date,
+    run_id: str,
+    generated_at: str,
+) -> list[dict[str, Any]]:
+    """Documents for every rep in `reps` (RepId, RepName, EligibleOutlets); a rep without a
+    routable outlet gets an empty `visits` list, so the CRM sees an explicit empty week.
+
+    visits: RepId, CustomerId, Rank, Day, RouteOrder, Priority (from routing);
+    days: RepId, Day, Visits, Km; outlets and skus: the region scores.
+    """
+    sku_lists = (
+        skus.sort("CustomerId", "SkuRank")
+        .group_by("CustomerId", maintain_order=True)
+        .agg(
+            TopItemName=pl.col("ItemName").first(),
+            TopIndex=pl.col("IndexScore").first(),
+            TopPeers=pl.col("Peers").first(),
+            skus=pl.struct(
+                itemId="ItemId",
+                itemName="ItemName",
+                indexScore=pl.col("IndexScore").round(INDEX),
+                actual=pl.col("Actual").round(MONEY),
+                benchmark=pl.col("Expected").round(MONEY),
+                gapValue=pl.col("GapValue").round(MONEY),
+            ),
+        )
+    )
+    detailed = (
+        visits.join(
+            outlets.select(
+                "CustomerId",
+                "CustomerName",
+                "Latitude",
+                "Longitude",
+                "Segment",
+                "DaysSinceLastVisit",
+                "OpportunityValue",
+                "PushedSkus",
+            ),
+            on="CustomerId",
+            how="left",
+        )
+        .join(sku_lists, on="CustomerId", how="left")
+        .with_columns(pl.col("skus").fill_null([]), reason=visit_reasons())
+        .sort("RepId", "Day", "RouteOrder")
+    )
+    per_rep = detailed.group_by("RepId", maintain_order=True).agg(
+        visits=pl.struct(
+            rank="Rank",
+            customerId="CustomerId",
+            customerName="CustomerName",
+            day="Day",
+            routeOrder="RouteOrder",
+            priority=pl.col("Priority").round(MONEY),
+            opportunityValue=pl.col("OpportunityValue").round(MONEY),
+            daysSinceLastVisit="DaysSinceLastVisit",
+            latitude="Latitude",
+            longitude="Longitude",
+            segment="Segment",
+            reason="reason",
+            skus="skus",
+        ),
+        OpportunityValue=pl.col("OpportunityValue").sum(),
+        WithGap=(pl.col("PushedSkus") > 0).sum(),
+    )
+    day_lists = (
+        days.sort("RepId", "Day")
+        .group_by("RepId", maintain_order=True)
+        .agg(kmPerDay=pl.col("Km").round(1), km=pl.col("Km").sum())
+    )
+    table = (
+        reps.join(per_rep, on="RepId", how="left")
+        .join(day_lists, on="RepId", how="left")
+        .sort("RepId")
+    )
+    documents = []
+    for row in table.iter_rows(named=True):
+        rep_visits = row["visits"] or []
+        km = float(row["km"] or 0.0)
+        documents.append(
+            {
+                "id": document_id(row["RepId"], week_start),
+                "repId": row["RepId"],
+                "repName": row["RepName"],
+                "weekStart": week_start.isoformat(),
+                "runId": run_id,
+                "generatedAt": generated_at,
+                "asOf": as_of.isoformat(),
+                "visits": rep_visits,
+                "summary": {
+                    "visits": len(rep_visits),
+                    "eligibleOutlets": row["EligibleOutlets"],
+                    "visitsWithGap": int(row["WithGap"] or 0),
+                    "opportunityValue": round(float(row["OpportunityValue"] or 0.0), MONEY),
+                    "km": round(km, 1),
+                    "kmPerDay": row["kmPerDay"] or [],
+                    "kmPerVisit": round(km / len(rep_visits), 2) if rep_visits else None,
+                },
+            }
+        )
+    return documents

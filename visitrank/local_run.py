@@ -1,0 +1,198 @@
+"""`visitrank run`: the weekly job on local files.
+
+Same shape as the Azure orchestration: validate and stage the inputs, fan out one worker process
+per region, fan in to rank and route per rep, write the documents as JSON lines plus a run
+summary. A region that fails is reported and the others are still written (status "partial").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from adapters.file_source import FileSource
+from scoring.config import ScoringConfig
+from scoring.weekly_plan import plan_visits
+from visitrank import region_job
+from visitrank.documents import build_documents
+from visitrank.staging import StagedInputs, stage_inputs
+
+log = logging.getLogger("visitrank")
+
+VISIT_LISTS = "visit_lists.jsonl"
+RUN_SUMMARY = "run_summary.json"
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced: status ("complete" | "partial" | "failed") and the summary dict."""
+
+    status: str
+    summary: dict[str, Any]
+    lists_path: Path
+
+
+@contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Records the wall time of a stage in `timings`."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - started, 3)
+
+
+def fan_out(
+    staged: StagedInputs,
+    stage_dir: Path,
+    config: ScoringConfig,
+    workers: int,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """Scores every region in worker processes; a failed region yields an error outcome."""
+    window = staged.window
+    tasks = [
+        region_job.RegionTask(
+            area_id=area,
+            work_dir=str(staged.work_dir),
+            stage_dir=str(stage_dir),
+            week_start=window.week_start,
+            as_of=window.as_of,
+            window_start=window.window_start,
+            history_start=window.history_start,
+            config=config.model_dump(),
+        )
+        for area in staged.regions
+    ]
+    outcomes: list[dict[str, Any]] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
+        futures: dict[Future[dict[str, Any]], int] = {
+            pool.submit(region_job.run_region, task): task.area_id for task in tasks
+        }
+        for future in as_completed(futures):
+            area = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as error:  # one bad region never loses the others
+                log.exception("region %s failed", area)
+                outcome = {
+                    "areaId": area,
+                    "status": "failed",
+                    "error": f"{type(error).__name__}: {error}",
+                }
+            outcomes.append(outcome)
+            if progress:
+                progress("regions", len(outcomes), len(tasks))
+    return sorted(outcomes, key=lambda o: o["areaId"])
+
+
+def read_staged(stage_dir: Path, regions: list[int], name: str) -> pl.DataFrame:
+    """The concatenated staged frames of the given regions."""
+    paths = [region_job.region_stage_dir(stage_dir, area) / name for area in regions]
+    return pl.concat([pl.read_parquet(p) for p in paths], how="vertical_relaxed")
+
+
+def run_local(
+    source_dir: Path,
+    out_dir: Path,
+    config: ScoringConfig,
+    *,
+    week_start: date | None = None,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Runs the weekly job on a folder of contract tables and writes the documents."""
+    timings: dict[str, float] = {}
+    run_started = datetime.now(UTC)
+    run_id = f"local-{run_started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = out_dir / "_work" / run_id
+    quarantine_dir = out_dir / "quarantine"
+    shutil.rmtree(quarantine_dir, ignore_errors=True)
+
+    with timed(timings, "load_and_validate"):
+        tables = FileSource(source_dir).read_all()
+    with timed(timings, "quarantine_and_stage"):
+        staged = stage_inputs(tables, work_dir / "clean", quarantine_dir, week_start, config)
+    del tables
+    window = staged.window
+    log.info("week %s, as of %s, %d regions", window.week_start, window.as_of, len(staged.regions))
+    with timed(timings, "score_regions"):
+        outcomes = fan_out(staged, work_dir / "stage", config, workers, progress)
+    succeeded = [o["areaId"] for o in outcomes if o["status"] == "ok"]
+    failed = [o for o in outcomes if o["status"] != "ok"]
+
+    with timed(timings, "rank_and_route"):
+        if succeeded:
+            outlets = read_staged(work_dir / "stage", succeeded, region_job.OUTLETS_FILE)
+            skus = read_staged(work_dir / "stage", succeeded, region_job.SKUS_FILE)
+        else:
+            outlets = pl.DataFrame()
+            skus = pl.DataFrame()
+        reps = staged.reps.join(
+            outlets.select("RepId").unique() if succeeded else staged.reps.select("RepId").clear(),
+            on="RepId",
+            how="semi",
+        )
+        visits, days = (
+            plan_visits(outlets, config) if succeeded else (pl.DataFrame(), pl.DataFrame())
+        )
+    with timed(timings, "write"):
+        documents = (
+            build_documents(
+                visits,
+                days,
+                outlets,
+                skus,
+                reps,
+                week_start=window.week_start,
+                as_of=window.as_of,
+                run_id=run_id,
+                generated_at=run_started.isoformat(timespec="seconds"),
+            )
+            if succeeded
+            else []
+        )
+        lists_path = out_dir / VISIT_LISTS
+        with lists_path.open("w", encoding="utf-8") as handle:
+            for document in documents:
+                handle.write(json.dumps(document, ensure_ascii=False) + "\n")
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+    status = "complete" if not failed else ("partial" if succeeded else "failed")
+    summary = {
+        "runId": run_id,
+        "status": status,
+        "weekStart": window.week_start.isoformat(),
+        "asOf": window.as_of.isoformat(),
+        "windowStart": window.window_start.isoformat(),
+        "generatedAt": run_started.isoformat(timespec="seconds"),
+        "source": str(source_dir),
+        "documents": len(documents),
+        "visits": sum(len(d["visits"]) for d in documents),
+        "inputRows": staged.input_rows,
+        "quarantined": staged.quarantine_counts,
+        "quarantinedRows": sum(sum(r.values()) for r in staged.quarantine_counts.values()),
+        "regions": outcomes,
+        "failedRegions": [o["areaId"] for o in failed],
+        "timingsSeconds": timings,
+        "config": config.model_dump(),
+    }
+    (out_dir / RUN_SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    return RunResult(status=status, summary=summary, lists_path=lists_path)

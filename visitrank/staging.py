@@ -1,0 +1,108 @@
+"""Local staging of validated inputs: read, validate and quarantine once, then fan out.
+
+The contract tables are read from the source folder, coerced to their contract types (a bad value
+stops the run with table, column and row), quarantined (set-aside rows are written with their
+reason), and the clean rows the regions need are written as typed Parquet, sorted by region, so
+every region worker reads only its own rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.inputs import ScoringWindow, next_monday
+from visitrank.quarantine import quarantine
+
+CUSTOMERS = "customers.parquet"
+ITEMS = "items.parquet"
+LINES = "lines.parquet"
+LAST_VISITS = "last_visits.parquet"
+
+
+@dataclass(frozen=True)
+class StagedInputs:
+    """Where the clean inputs are, which regions have outlets, and what was set aside."""
+
+    work_dir: Path
+    regions: list[int]
+    window: ScoringWindow
+    reps: pl.DataFrame  # RepId, RepName, EligibleOutlets
+    quarantine_counts: dict[str, dict[str, int]]
+    input_rows: dict[str, int]
+
+
+def write_quarantine(rows: dict[str, pl.DataFrame], folder: Path) -> None:
+    """One CSV per table that had rows set aside (contract columns + Reason)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for table, frame in rows.items():
+        if frame.height:
+            frame.write_csv(folder / f"{table}.csv")
+
+
+def stage_inputs(
+    tables: dict[str, pl.DataFrame],
+    work_dir: Path,
+    quarantine_dir: Path,
+    week_start: date | None,
+    config: ScoringConfig,
+) -> StagedInputs:
+    """Quarantines the coerced contract tables and writes the regions' clean inputs."""
+    checked = quarantine(tables)
+    write_quarantine(checked.rows, quarantine_dir)
+    clean = checked.tables
+    sales, detail = clean["MV_Sales"], clean["MV_SalesDetail"]
+    last_sale = sales["SaleDate"].max()
+    last_sale_date = last_sale if isinstance(last_sale, date) else None
+    if week_start is None:
+        week_start = next_monday(last_sale_date or date.today())
+    window = ScoringWindow.for_week(week_start, last_sale_date, config)
+
+    customers = clean["MV_SetupCustomer"]
+    items = clean["MV_SetupItem"].join(
+        clean["MV_SetupSubCategory"].select("SubCategoryId", "CategoryId"),
+        on="SubCategoryId",
+        how="left",
+    )
+    lines = (
+        sales.lazy()
+        .filter(pl.col("SaleDate").is_between(window.history_start, window.as_of))
+        .select("SaleId", "CustomerId", "SaleDate")
+        .join(detail.lazy().select("SaleId", "ItemId", "Quantity", "Amount"), on="SaleId")
+        .join(customers.lazy().select("CustomerId", "AreaId"), on="CustomerId")
+        .drop("SaleId")
+        .sort("AreaId", "CustomerId")
+    )
+    last_visits = (
+        clean["MV_Visit"]
+        .lazy()
+        .filter(pl.col("VisitDate") < window.week_start)
+        .group_by("CustomerId")
+        .agg(LastVisitDate=pl.col("VisitDate").max())
+    )
+    work_dir.mkdir(parents=True, exist_ok=True)
+    customers.sort("AreaId", "CustomerId").write_parquet(work_dir / CUSTOMERS)
+    items.write_parquet(work_dir / ITEMS)
+    lines.sink_parquet(work_dir / LINES)
+    last_visits.collect().write_parquet(work_dir / LAST_VISITS)
+
+    eligible = customers.filter(pl.col("Routable")).group_by("RepId").agg(EligibleOutlets=pl.len())
+    reps = (
+        clean["MV_SetupRep"]
+        .select("RepId", "RepName")
+        .join(customers.select("RepId").unique(), on="RepId", how="semi")
+        .join(eligible, on="RepId", how="left")
+        .with_columns(pl.col("EligibleOutlets").fill_null(0).cast(pl.Int64))
+    )
+    return StagedInputs(
+        work_dir=work_dir,
+        regions=sorted(customers["AreaId"].unique().to_list()),
+        window=window,
+        reps=reps,
+        quarantine_counts=checked.counts(),
+        input_rows={name: frame.height for name, frame in tables.items()},
+    )
