@@ -19,6 +19,9 @@ class ScoringConfig(BaseModel):
 
     # --- time windows -----------------------------------------------------------------------
     lookback_weeks: int = Field(26, ge=4, le=104, description="Weeks of sales scored (as-of back).")
+    recent_weeks: int = Field(
+        8, ge=0, le=26, description="Last weeks of the window also scored on their own (0: off)."
+    )
     history_weeks: int = Field(
         104, ge=8, le=260, description="Weeks of sales used for SKU seasonality profiles."
     )
@@ -58,9 +61,26 @@ class ScoringConfig(BaseModel):
         10.0, ge=0.0, description="Pseudo-peers of the parent group blended into every segment."
     )
 
+    subcategory_benchmark: bool = Field(
+        False,
+        description="Expect no more than the outlet's own subcategory purchases imply: a SKU is "
+        "a gap only if it is low against both the outlet's total and its subcategory.",
+    )
+    own_history: bool = Field(
+        True,
+        description="Also expect what the outlet itself sold before the window (its prior "
+        "share, corrected by the SKU's peer trend); the larger expectation wins.",
+    )
+    carry_rate_power: float = Field(
+        12.0,
+        ge=0,
+        description="Gaps are weighted by (share of peers that buy the SKU) ** this power: "
+        "a SKU most peers do not stock is a weak opportunity.",
+    )
+
     # --- indexation and opportunities ---------------------------------------------------------
     opportunity_index_max: float = Field(
-        60.0, gt=0, lt=100, description="An index at or under this is an opportunity to push."
+        35.0, gt=0, lt=100, description="An index at or under this is an opportunity to push."
     )
     saturated_index_min: float = Field(
         130.0, gt=100, description="An index at or over this is counted as saturated."
@@ -70,7 +90,7 @@ class ScoringConfig(BaseModel):
     )
     skus_per_visit: int = Field(5, ge=1, le=20, description="At most this many SKUs to push.")
     min_sku_gap_share: float = Field(
-        0.15,
+        0.02,
         ge=0,
         le=1,
         description="Push a SKU only if its gap is at least this share of the top gap.",

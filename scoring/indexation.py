@@ -3,8 +3,14 @@
 Index = 100 x actual / expected. Under 100 the outlet sells less than comparable outlets
 (untapped potential), over 100 more (saturated). The expected revenue of SKU s is predicted from
 the outlet's *other* purchases — rest x b / (1 - b) with b the benchmark share — so a gap on s
-does not shrink its own expectation. The gap in money is discounted for noise: a shortfall of
-less than `noise_z` standard deviations of a Poisson count of the expected units is no gap.
+does not shrink its own expectation. With `own_history`, what the outlet itself used to give the
+SKU is expected too, and the larger expectation wins.
+
+The gap is measured over the whole look-back window and over its last `recent_weeks` (a listing
+lost two months ago is diluted in six months of history); the larger weekly gap is kept, with the
+actual, expected and index of that window. Each gap is discounted for noise: a shortfall within
+`noise_z` standard deviations of a Poisson count of the expected units is no gap. A SKU the outlet
+never bought is only as credible a gap as it is common among its peers (carry rate ** power).
 """
 
 from __future__ import annotations
@@ -14,36 +20,97 @@ import polars as pl
 from scoring.config import ScoringConfig
 
 
+def expected_ratio(config: ScoringConfig) -> pl.Expr:
+    """Expected revenue of the SKU per unit of the outlet's other purchases."""
+    b = pl.col("BenchmarkShare")
+    ratio = b / (1.0 - b)
+    if config.subcategory_benchmark:
+        c = pl.col("SubBenchmarkShare")
+        rest = pl.col("Total") - pl.col("Revenue")
+        sub_ratio = pl.when(rest > 0).then(
+            (pl.col("SubTotal") - pl.col("Revenue")) / rest * c / (1.0 - c)
+        )
+        ratio = pl.min_horizontal(ratio, sub_ratio.fill_null(ratio))
+    if config.own_history:
+        own = pl.col("OwnShare").fill_null(0.0)
+        ratio = pl.max_horizontal(ratio, own / (1.0 - own))
+    return ratio
+
+
+def recent_season(group: list[str]) -> pl.Expr:
+    """How much larger the SKU's pooled share is in the recent window than in the whole window
+    among the outlets of `group` (seasonality, launches): it scales the expectation of the
+    recent window, whose shares were benchmarked on the whole window."""
+    by_sku = [*group, "ItemId"]
+    recent = pl.col("RecentRevenue").sum().over(by_sku) / pl.col("RecentRevenue").sum().over(group)
+    whole = pl.col("Revenue").sum().over(by_sku) / pl.col("Revenue").sum().over(group)
+    return pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0)
+
+
+def window_gap(
+    revenue: str, total: str, weeks: float, config: ScoringConfig, scale: pl.Expr | None = None
+) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(weekly actual, weekly expected, weekly noise-discounted gap in money) over one window."""
+    expected = (pl.col(total) - pl.col(revenue)) * pl.col("_ratio")
+    if scale is not None:
+        expected = expected * scale
+    price = pl.col("UnitPrice")
+    expected_units = expected / price
+    shortfall = (
+        expected_units - pl.col(revenue) / price - config.noise_z * expected_units.sqrt()
+    ).clip(lower_bound=0.0)
+    gap = pl.when(price > 0).then(shortfall * price / weeks).otherwise(0.0)
+    return pl.col(revenue) / weeks, expected / weeks, gap
+
+
 def index_scores(
-    benchmarked: pl.DataFrame, items: pl.DataFrame, weeks: float, config: ScoringConfig
+    benchmarked: pl.DataFrame,
+    items: pl.DataFrame,
+    weeks: float,
+    config: ScoringConfig,
+    recent_weeks: float | None = None,
 ) -> pl.DataFrame:
     """CustomerId, ItemId, Actual, Expected (weekly revenue), IndexScore, GapValue (weekly,
-    noise-discounted), Peers, PeerLevel, BenchmarkShare.
+    noise-discounted, credibility-weighted), GapWindow (weeks of the window behind the figures),
+    CarryRate, Peers, PeerLevel, BenchmarkShare.
 
+    `recent_weeks` (with RecentRevenue / RecentTotal columns) adds the recent window.
     IndexScore is null where nothing is expected (no peer sells the SKU)."""
-    b = pl.col("BenchmarkShare")
-    rest = pl.col("Total") - pl.col("Revenue")
-    expected = rest * b / (1.0 - b)
-    price = pl.col("UnitPrice")
-    expected_units = pl.col("_expected") / price
-    actual_units = pl.col("Revenue") / price
-    shortfall = (expected_units - actual_units - config.noise_z * expected_units.sqrt()).clip(
-        lower_bound=0.0
-    )
-    return (
-        benchmarked.join(items.select("ItemId", "UnitPrice"), on="ItemId", how="left")
-        .with_columns(_expected=expected)
-        .select(
-            "CustomerId",
-            "ItemId",
-            Actual=pl.col("Revenue") / weeks,
-            Expected=pl.col("_expected") / weeks,
-            IndexScore=pl.when(pl.col("_expected") > 0).then(
-                100.0 * pl.col("Revenue") / pl.col("_expected")
-            ),
-            GapValue=pl.when(price > 0).then(shortfall * price / weeks).otherwise(0.0),
-            Peers="Peers",
-            PeerLevel="PeerLevel",
-            BenchmarkShare="BenchmarkShare",
+    long_actual, long_expected, long_gap = window_gap("Revenue", "Total", weeks, config)
+    columns = {"_a": long_actual, "_e": long_expected, "_g": long_gap, "_w": pl.lit(weeks)}
+    frame = benchmarked.join(items.select("ItemId", "UnitPrice"), on="ItemId", how="left")
+    frame = frame.with_columns(_ratio=expected_ratio(config)).with_columns(**columns)
+    if recent_weeks:
+        short_actual, short_expected, short_gap = window_gap(
+            "RecentRevenue", "RecentTotal", recent_weeks, config, pl.col("_season")
         )
+        frame = frame.with_columns(_season=recent_season(["AreaId", "Channel"]))
+        short_wins = short_gap > pl.col("_g")
+        frame = frame.with_columns(
+            [
+                pl.when(short_wins).then(short).otherwise(pl.col(name)).alias(name)
+                for name, short in (
+                    ("_a", short_actual),
+                    ("_e", short_expected),
+                    ("_g", short_gap),
+                    ("_w", pl.lit(recent_weeks)),
+                )
+            ]
+        )
+    credibility = pl.col("CarryRate").fill_null(0.0) ** config.carry_rate_power
+    if config.own_history:
+        # a SKU the outlet has bought before is a known listing, fully credible
+        credibility = pl.when(pl.col("OwnShare") > 0).then(1.0).otherwise(credibility)
+    return frame.select(
+        "CustomerId",
+        "ItemId",
+        Actual="_a",
+        Expected="_e",
+        IndexScore=pl.when(pl.col("_e") > 0).then(100.0 * pl.col("_a") / pl.col("_e")),
+        GapValue=pl.col("_g") * credibility,
+        GapWindow="_w",
+        CarryRate="CarryRate",
+        Peers="Peers",
+        PeerLevel="PeerLevel",
+        BenchmarkShare="BenchmarkShare",
     )

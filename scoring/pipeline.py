@@ -8,6 +8,7 @@ clocks or settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 
@@ -15,6 +16,7 @@ from scoring.benchmark import benchmark_shares, outlet_sku_grid
 from scoring.config import ScoringConfig
 from scoring.indexation import index_scores
 from scoring.inputs import RegionInputs, ScoringWindow
+from scoring.own_history import own_expectation, prior_shares
 from scoring.priority import outlet_priorities, skus_to_push
 from scoring.recency import recency_weights
 from scoring.segments import segment_outlets
@@ -30,13 +32,19 @@ class RegionScores:
     skus: pl.DataFrame
 
 
-def window_totals(lines: pl.DataFrame, window: ScoringWindow) -> pl.DataFrame:
-    """CustomerId, ItemId, Units, Revenue over the look-back window."""
+def window_totals(lines: pl.DataFrame, window: ScoringWindow, recent_weeks: int) -> pl.DataFrame:
+    """CustomerId, ItemId, Units, Revenue over the look-back window, RecentRevenue over its
+    last `recent_weeks`."""
+    recent_start = window.as_of - timedelta(days=7 * recent_weeks - 1)
     return (
         lines.lazy()
         .filter(pl.col("SaleDate").is_between(window.window_start, window.as_of))
         .group_by("CustomerId", "ItemId")
-        .agg(Units=pl.col("Quantity").sum(), Revenue=pl.col("Amount").sum())
+        .agg(
+            Units=pl.col("Quantity").sum(),
+            Revenue=pl.col("Amount").sum(),
+            RecentRevenue=pl.col("Amount").filter(pl.col("SaleDate") >= recent_start).sum(),
+        )
         .collect()
     )
 
@@ -46,11 +54,19 @@ def score_region(
 ) -> RegionScores:
     """Scores every outlet x SKU of one region and derives each outlet's visit priority."""
     weeks = ((window.as_of - window.window_start).days + 1) / 7.0
-    totals = window_totals(inputs.lines, window)
+    totals = window_totals(inputs.lines, window, config.recent_weeks)
     clusters = cluster_skus(inputs.items, inputs.lines, window.history_start, window.as_of, config)
     segments = segment_outlets(inputs.customers, totals, clusters, config)
     grid = outlet_sku_grid(segments, totals, inputs.items)
-    scores = index_scores(benchmark_shares(grid, config), inputs.items, weeks, config)
+    if config.own_history:
+        grid = own_expectation(grid, prior_shares(inputs.lines, window))
+    scores = index_scores(
+        benchmark_shares(grid, config),
+        inputs.items,
+        weeks,
+        config,
+        recent_weeks=float(config.recent_weeks) if config.recent_weeks else None,
+    )
     pushed = skus_to_push(scores, config)
     recency = recency_weights(inputs.customers, inputs.last_visits, window.week_start, config)
     priorities = outlet_priorities(scores, pushed, recency, config)

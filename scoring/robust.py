@@ -47,3 +47,16 @@ def loo_median(
         )
         .drop("_r", "_n", "_lo", "_mid", "_hi")
     )
+
+
+def loo_mean(
+    frame: pl.DataFrame, group_cols: list[str], value_col: str, *, out_col: str, peers_col: str
+) -> pl.DataFrame:
+    """Adds `out_col` (mean of the value over the other members of the row's group; null when
+    the row has no peer) and `peers_col` (how many other members the group has)."""
+    total = pl.col(value_col).sum().over(group_cols)
+    n = pl.len().over(group_cols).cast(pl.Int64)
+    return frame.with_columns(
+        pl.when(n > 1).then((total - pl.col(value_col)) / (n - 1)).alias(out_col),
+        (n - 1).alias(peers_col),
+    )

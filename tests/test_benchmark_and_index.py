@@ -13,6 +13,8 @@ from scoring.indexation import index_scores
 # Revenue of SKU 1 (X) and SKU 2 (Y); every outlet's total is 100, so X shares are
 # A .1, B .2, C .3, D 0, E .5, F .4
 OUTLETS = {101: 10.0, 102: 20.0, 103: 30.0, 104: 0.0, 105: 50.0, 106: 40.0}
+# the plain segment benchmark: no subcategory cap, no own history, no carry-rate weighting
+PLAIN = {"subcategory_benchmark": False, "own_history": False, "carry_rate_power": 0.0}
 TIER = {101: 1, 102: 1, 103: 1, 104: 1, 105: 2, 106: 2}
 
 
@@ -30,8 +32,12 @@ def region() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     rows = [(c, 1, x) for c, x in OUTLETS.items() if x > 0] + [
         (c, 2, 100.0 - x) for c, x in OUTLETS.items()
     ]
-    outlet_sku = pl.DataFrame(rows, schema=["CustomerId", "ItemId", "Revenue"], orient="row")
-    items = pl.DataFrame({"ItemId": [1, 2, 3], "UnitPrice": [1.0, 1.0, 5.0]})
+    outlet_sku = pl.DataFrame(
+        rows, schema=["CustomerId", "ItemId", "Revenue"], orient="row"
+    ).with_columns(RecentRevenue=pl.col("Revenue") / 2)
+    items = pl.DataFrame(
+        {"ItemId": [1, 2, 3], "SubCategoryId": [7, 8, 8], "UnitPrice": [1.0, 1.0, 5.0]}
+    )
     return segments, outlet_sku, items
 
 
@@ -87,7 +93,7 @@ def test_an_outlet_never_benchmarks_itself() -> None:
 def test_index_and_noise_discounted_gap() -> None:
     segments, outlet_sku, items = region()
     config = ScoringConfig().with_overrides(
-        {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 1.0}
+        {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 1.0, **PLAIN}
     )
     bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), config)
     scores = index_scores(bench, items, weeks=1.0, config=config)
@@ -111,9 +117,66 @@ def test_index_and_noise_discounted_gap() -> None:
 
 def test_weekly_figures_divide_by_weeks() -> None:
     segments, outlet_sku, items = region()
-    config = ScoringConfig().with_overrides({"min_peers": 3, "shrinkage_peers": 0.0})
+    config = ScoringConfig().with_overrides({"min_peers": 3, "shrinkage_peers": 0.0, **PLAIN})
     bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), config)
     one = index_scores(bench, items, weeks=1.0, config=config).sort("CustomerId", "ItemId")
     ten = index_scores(bench, items, weeks=10.0, config=config).sort("CustomerId", "ItemId")
     assert ten["Expected"].to_list() == pytest.approx((one["Expected"] / 10).to_list())
     assert ten["IndexScore"].to_list() == pytest.approx(one["IndexScore"].to_list(), nan_ok=True)
+
+
+def test_carry_rate_is_the_share_of_other_peers_buying() -> None:
+    out = benchmarked(shrinkage_peers=0.0)
+    rates = dict(zip(out["CustomerId"], out["CarryRate"], strict=True))
+    # tier 1: A, B, C buy X, D does not. A's peers B, C, D: 2/3; D's peers A, B, C: 3/3
+    assert rates[101] == pytest.approx(2 / 3)
+    assert rates[104] == pytest.approx(1.0)
+    # tier 2 falls back to the behaviour group of 6: E's peers A, B, C, D, F: 4/5
+    assert rates[105] == pytest.approx(4 / 5)
+
+
+def test_gap_weighted_by_carry_rate() -> None:
+    segments, outlet_sku, items = region()
+    plain = {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 0.0, **PLAIN}
+    base = ScoringConfig().with_overrides(plain)
+    weighted = base.with_overrides({"carry_rate_power": 2.0})
+    bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), base)
+    g0 = index_scores(bench, items, 1.0, base).filter(pl.col("ItemId") == 1).sort("CustomerId")
+    g2 = index_scores(bench, items, 1.0, weighted).filter(pl.col("ItemId") == 1)
+    g2 = g2.sort("CustomerId")
+    # A: gap 12.5 (no noise discount), carry rate 2/3 -> 12.5 * 4/9
+    assert g0["GapValue"][0] == pytest.approx(12.5)
+    assert g2["GapValue"][0] == pytest.approx(12.5 * 4 / 9)
+
+
+def test_recent_window_gap_wins_when_larger() -> None:
+    """Outlet D lost SKU X recently: over 10 weeks it sold 10 (index 40 of an expected 25), but
+    nothing in the last 2 weeks, where 5 were expected. The recent gap per week is larger."""
+    segments, outlet_sku, items = region()
+    d_x = pl.DataFrame(
+        {"CustomerId": [104], "ItemId": [1], "Revenue": [10.0], "RecentRevenue": [0.0]}
+    )
+    outlet_sku = pl.concat([outlet_sku, d_x])
+    config = ScoringConfig().with_overrides(
+        {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 0.0, **PLAIN}
+    )
+    bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), config)
+    long_only = index_scores(bench, items, 10.0, config)
+    both = index_scores(bench, items, 10.0, config, recent_weeks=2.0)
+    d_long = long_only.filter((pl.col("CustomerId") == 104) & (pl.col("ItemId") == 1))
+    d_both = both.filter((pl.col("CustomerId") == 104) & (pl.col("ItemId") == 1))
+    # D's total stays 100 (segments), its share of X is .1; its peers' LOO median stays .2 ->
+    # ratio .25. Long window: rest 90 x .25 = 22.5 expected, actual 10 -> 12.5 / 10 weeks
+    assert d_long["GapValue"][0] == pytest.approx(1.25)
+    assert d_long["GapWindow"][0] == 10.0
+    # recent: every recent revenue is half the window revenue except D's X (0). D's recent
+    # total = its Y 100 / 2 = 50, all rest -> expected 50 x .25 x season, where season = X's
+    # pooled recent share / its pooled window share among the 6 outlets
+    # window: X 10+20+30+10+50+40 = 160, Y 90+80+70+100+50+60 = 450;
+    # recent: X (10+20+30+50+40) / 2 = 75, Y 225
+    x_recent = 75 / (75 + 225)
+    x_window = 160 / (160 + 450)
+    season = x_recent / x_window
+    assert d_both["GapWindow"][0] == 2.0
+    assert d_both["Actual"][0] == pytest.approx(0.0)
+    assert d_both["GapValue"][0] == pytest.approx(50 * 0.25 * season / 2)

@@ -3,7 +3,7 @@
 Why: visitrank must be demonstrable without a customer's ERP and testable against a known
 answer. The generator builds a drinks company's field-sales world (areas, cities, outlets with
 a hidden taste and size, reps with contiguous territories, a SKU catalogue with price tiers
-and seasonality), simulates two years of orders and visits, then *plants* opportunities
+and seasonality), simulates `weeks` of orders and visits, then *plants* opportunities
 (outlet x SKU pairs depressed far below their natural rate) and a few bad rows. The engine is
 expected to rank the planted gaps and quarantine the bad rows; ``truth/`` records both.
 
