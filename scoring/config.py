@@ -42,10 +42,13 @@ class ScoringConfig(BaseModel):
     )
     behaviour_k_max: int = Field(6, ge=2, le=12, description="Largest k tried when automatic.")
     behaviour_min_silhouette: float = Field(
-        0.15, description="Below this silhouette the channel is left as one behaviour cluster."
+        0.15, description="A k whose clusters are less separated than this is not used."
     )
-    behaviour_k_tolerance: float = Field(
-        0.05, ge=0, lt=1, description="Largest k whose silhouette is within this of the best."
+    behaviour_min_stability: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="The largest k whose clusters are found again on subsamples (mean ARI).",
     )
     behaviour_dims: int = Field(8, ge=2, description="PCA dimensions of the purchase mix.")
     behaviour_sample: int = Field(4000, ge=100, description="Outlets sampled to choose k.")
@@ -112,7 +115,7 @@ class ScoringConfig(BaseModel):
         90, ge=1, description="Only a rep's top-N outlets by priority are considered for routing."
     )
     travel_tradeoff: float = Field(
-        0.5,
+        0.02,
         ge=0,
         description="Value of one typical hop of travel, as a share of a marginal visit's value.",
     )

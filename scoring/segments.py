@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from scoring.config import ScoringConfig
 
@@ -26,31 +26,49 @@ def volume_tiers(tiers: int) -> pl.Expr:
     return (rank * tiers // size + 1).cast(pl.Int64)
 
 
-def choose_k(features: np.ndarray, config: ScoringConfig) -> int:
-    """The number of behaviour clusters: fixed by config, else the best silhouette over 2..k_max
-    on a seeded sample (1 when no k reaches the minimum silhouette)."""
+def stability(features: np.ndarray, k: int, seed: int, pairs: int = 4) -> float:
+    """How reproducible a k-clustering is: the mean adjusted Rand index between the labels two
+    k-means fitted on different 70% subsamples give to all points. A real structure is found
+    again whatever the sample; an arbitrary split of one group is not."""
+    rng = np.random.default_rng(seed)
     n = features.shape[0]
+    size = max(k + 1, int(0.7 * n))
+    scores = []
+    for pair in range(pairs):
+        models = [
+            KMeans(k, n_init=2, random_state=seed + 2 * pair + side).fit(
+                features[rng.choice(n, size, replace=False)]
+            )
+            for side in (0, 1)
+        ]
+        scores.append(adjusted_rand_score(models[0].predict(features), models[1].predict(features)))
+    return float(np.mean(scores))
+
+
+def choose_k(features: np.ndarray, config: ScoringConfig) -> int:
+    """The number of behaviour clusters: fixed by config, else the largest k in 2..k_max whose
+    clustering is stable across subsamples (mixing two behaviours biases every benchmark of
+    both, an extra stable cluster only costs peers), provided the clusters are separated at all
+    (silhouette); 1 when no k qualifies."""
+    n = features.shape[0]
+    distinct = np.unique(features, axis=0).shape[0]
     if config.behaviour_segments is not None:
-        return max(1, min(config.behaviour_segments, np.unique(features, axis=0).shape[0]))
+        return max(1, min(config.behaviour_segments, distinct))
     if n < 6:
         return 1
-    rng = np.random.default_rng(config.seed)
     sample = features
     if n > config.behaviour_sample:
+        rng = np.random.default_rng(config.seed)
         sample = features[rng.choice(n, config.behaviour_sample, replace=False)]
-    distinct = np.unique(sample, axis=0).shape[0]
-    scores: dict[int, float] = {}
+    best = 1
     for k in range(2, min(config.behaviour_k_max, sample.shape[0] - 1, distinct) + 1):
         labels = KMeans(k, n_init=4, random_state=config.seed).fit_predict(sample)
-        if len(set(labels.tolist())) > 1:
-            scores[k] = float(silhouette_score(sample, labels))
-    if not scores or max(scores.values()) < config.behaviour_min_silhouette:
-        return 1
-    # Mixing two behaviours biases every benchmark of both, while one more cluster only costs
-    # peers (and thin segments fall back to their parent): take the largest k whose silhouette
-    # is within tolerance of the best.
-    floor = (1.0 - config.behaviour_k_tolerance) * max(scores.values())
-    return max(k for k, score in scores.items() if score >= floor)
+        if len(set(labels.tolist())) < 2:
+            continue
+        separated = silhouette_score(sample, labels) >= config.behaviour_min_silhouette
+        if separated and stability(sample, k, config.seed) >= config.behaviour_min_stability:
+            best = k
+    return best
 
 
 def embed(shares: np.ndarray, config: ScoringConfig) -> np.ndarray:
