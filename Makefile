@@ -9,6 +9,9 @@ OUT_DIR ?= out
 
 .PHONY: setup run demo test lint typecheck unit clean
 
+# Azure app prerequisites: emulators (npm), ODBC drivers (apt), checkov (own venv)
+include azure.mk
+
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -35,10 +38,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+unit: setup azure-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
 clean:
-	rm -rf $(OUT_DIR) data/demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(OUT_DIR) data/demo .pytest_cache .mypy_cache .ruff_cache .venv .venv-tools node_modules

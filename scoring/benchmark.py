@@ -19,6 +19,7 @@ from collections.abc import Callable
 import polars as pl
 
 from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
 from scoring.robust import loo_mean, loo_median
 
 PEER_LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -53,8 +54,8 @@ def outlet_sku_grid(
         .with_columns(pl.col("Revenue", "RecentRevenue").fill_null(0.0).clip(lower_bound=0.0))
         .with_columns(
             Share=pl.col("Revenue") / pl.col("Total"),
-            SubTotal=pl.col("Revenue").sum().over("CustomerId", "SubCategoryId"),
-            RecentTotal=pl.col("RecentRevenue").sum().over("CustomerId"),
+            SubTotal=exact_sum("Revenue").over("CustomerId", "SubCategoryId"),
+            RecentTotal=exact_sum("RecentRevenue").over("CustomerId"),
         )
         .with_columns(
             SubShare=pl.when(pl.col("SubTotal") > 0).then(pl.col("Revenue") / pl.col("SubTotal"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
 
 
 def expected_ratio(config: ScoringConfig) -> pl.Expr:
@@ -42,8 +43,8 @@ def recent_season(group: list[str]) -> pl.Expr:
     among the outlets of `group` (seasonality, launches): it scales the expectation of the
     recent window, whose shares were benchmarked on the whole window."""
     by_sku = [*group, "ItemId"]
-    recent = pl.col("RecentRevenue").sum().over(by_sku) / pl.col("RecentRevenue").sum().over(group)
-    whole = pl.col("Revenue").sum().over(by_sku) / pl.col("Revenue").sum().over(group)
+    recent = exact_sum("RecentRevenue").over(by_sku) / exact_sum("RecentRevenue").over(group)
+    whole = exact_sum("Revenue").over(by_sku) / exact_sum("Revenue").over(group)
     return pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from scoring.exact import exact_sum
 from scoring.inputs import ScoringWindow
 
 MIN_TREND, MAX_TREND = 0.2, 5.0
@@ -21,9 +22,9 @@ def prior_shares(lines: pl.DataFrame, window: ScoringWindow) -> pl.DataFrame:
         lines.lazy()
         .filter(pl.col("SaleDate").is_between(window.history_start, window.window_start, "left"))
         .group_by("CustomerId", "ItemId")
-        .agg(PriorRevenue=pl.col("Amount").sum())
+        .agg(PriorRevenue=exact_sum("Amount"))
         .filter(pl.col("PriorRevenue") > 0)
-        .with_columns(PriorTotal=pl.col("PriorRevenue").sum().over("CustomerId"))
+        .with_columns(PriorTotal=exact_sum("PriorRevenue").over("CustomerId"))
     )
     return prior.collect()
 
@@ -44,12 +45,12 @@ def own_expectation(grid: pl.DataFrame, prior: pl.DataFrame) -> pl.DataFrame:
     # the SKU's pooled share among outlets present in both periods, per region x channel
     both = pl.col("PriorTotal").is_not_null()
     group = ["AreaId", "Channel", "ItemId"]
-    recent_share = pl.col("Revenue").filter(both).sum().over(group) / pl.col("Total").filter(
-        both
-    ).sum().over(group)
-    prior_share = pl.col("PriorRevenue").filter(both).sum().over(group) / pl.col(
-        "PriorTotal"
-    ).filter(both).sum().over(group)
+    recent_share = exact_sum(pl.col("Revenue").filter(both)).over(group) / exact_sum(
+        pl.col("Total").filter(both)
+    ).over(group)
+    prior_share = exact_sum(pl.col("PriorRevenue").filter(both)).over(group) / exact_sum(
+        pl.col("PriorTotal").filter(both)
+    ).over(group)
     trend = pl.when(prior_share > 0).then(recent_share / prior_share).otherwise(1.0)
     own_share = (
         pl.col("PriorRevenue") / pl.col("PriorTotal") * trend.clip(MIN_TREND, MAX_TREND)

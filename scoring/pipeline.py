@@ -14,6 +14,7 @@ import polars as pl
 
 from scoring.benchmark import benchmark_shares, outlet_sku_grid
 from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
 from scoring.indexation import index_scores
 from scoring.inputs import RegionInputs, ScoringWindow
 from scoring.own_history import own_expectation, prior_shares
@@ -41,9 +42,9 @@ def window_totals(lines: pl.DataFrame, window: ScoringWindow, recent_weeks: int)
         .filter(pl.col("SaleDate").is_between(window.window_start, window.as_of))
         .group_by("CustomerId", "ItemId")
         .agg(
-            Units=pl.col("Quantity").sum(),
-            Revenue=pl.col("Amount").sum(),
-            RecentRevenue=pl.col("Amount").filter(pl.col("SaleDate") >= recent_start).sum(),
+            Units=exact_sum("Quantity"),
+            Revenue=exact_sum("Amount"),
+            RecentRevenue=exact_sum(pl.col("Amount").filter(pl.col("SaleDate") >= recent_start)),
         )
         .collect()
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
 
 
 def skus_to_push(scores: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
@@ -43,7 +44,7 @@ def outlet_priorities(
         Saturated=(pl.col("IndexScore") >= config.saturated_index_min).sum(),
     )
     value = pushed.group_by("CustomerId").agg(
-        OpportunityValue=pl.col("GapValue").sum(), PushedSkus=pl.len()
+        OpportunityValue=exact_sum("GapValue"), PushedSkus=pl.len()
     )
     return (
         recency.join(counts, on="CustomerId", how="left")

@@ -16,6 +16,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from threadpoolctl import threadpool_limits
 
 from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
 
 INACTIVE = -1  # behaviour / volume tier of an outlet without sales in the window
 
@@ -85,7 +86,10 @@ def embed(shares: np.ndarray, config: ScoringConfig) -> np.ndarray:
 def behaviour_clusters(shares: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
     """CustomerId, Behaviour (0..k-1) from long shares (CustomerId, SkuCluster, Share) of the
     outlets of one channel. Labels are ordered by cluster size (0 = largest) for stability."""
-    wide = shares.pivot(on="SkuCluster", index="CustomerId", values="Share")
+    # sorted so the feature matrix (and so k-means) never depends on hash order
+    wide = shares.sort("CustomerId", "SkuCluster").pivot(
+        on="SkuCluster", index="CustomerId", values="Share"
+    )
     ids = wide["CustomerId"]
     features = embed(wide.drop("CustomerId").fill_null(0.0).to_numpy().astype(np.float64), config)
     # k-means on a few thousand points is fastest single-threaded: OpenMP threads oversubscribe
@@ -119,7 +123,7 @@ def segment_outlets(
     tier and behaviour -1 and the segment "inactive": with no purchases there is no mix to
     compare (they are scored as having no measurable opportunity).
     """
-    revenue = outlet_sku.group_by("CustomerId").agg(Revenue=pl.col("Revenue").sum())
+    revenue = outlet_sku.group_by("CustomerId").agg(Revenue=exact_sum("Revenue"))
     base = customers.select("CustomerId", "AreaId", "Channel").join(
         revenue, on="CustomerId", how="left"
     )
@@ -128,7 +132,7 @@ def segment_outlets(
     mix = (
         outlet_sku.join(sku_clusters.select("ItemId", "SkuCluster"), on="ItemId")
         .group_by("CustomerId", "SkuCluster")
-        .agg(pl.col("Revenue").sum())
+        .agg(Revenue=exact_sum("Revenue"))
         .join(active.select("CustomerId", "Channel", Total="Revenue"), on="CustomerId")
         .with_columns(Share=(pl.col("Revenue") / pl.col("Total")).clip(0.0, 1.0))
     )

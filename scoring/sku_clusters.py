@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
 
 TIER_NAMES = {1: ["all"], 2: ["value", "premium"], 3: ["value", "mainstream", "premium"]}
 
@@ -44,7 +45,7 @@ def seasonality(lines: pl.DataFrame, start: date, end: date, config: ScoringConf
     per_quarter = (
         lines.filter(pl.col("SaleDate").is_between(start, end))
         .group_by("ItemId", pl.col("SaleDate").dt.quarter().alias("Quarter"))
-        .agg(Units=pl.col("Quantity").sum())
+        .agg(Units=exact_sum("Quantity"))
         .join(covered, on="Quarter")
         .with_columns(Rate=(pl.col("Units") / pl.col("Days")).clip(lower_bound=0))
         .with_columns(Share=pl.col("Rate") / pl.col("Rate").sum().over("ItemId"))
