@@ -54,3 +54,31 @@ def test_segments_tiers_and_inactive() -> None:
     assert rows[3]["Segment"] == "inactive"
     assert rows[3]["VolumeTier"] == INACTIVE
     assert rows[4]["Segment"] == "OFF_TRADE|v1|b0"
+
+
+def three_taste_shares(n_per: int = 15) -> pl.DataFrame:
+    rng = np.random.default_rng(1)
+    mixes = [(0.8, 0.15, 0.05), (0.1, 0.8, 0.1), (0.05, 0.15, 0.8)]
+    rows = []
+    customer = 0
+    for mix in mixes:
+        for _ in range(n_per):
+            customer += 1
+            noisy = np.clip(np.array(mix) + rng.uniform(-0.03, 0.03, 3), 0.001, None)
+            noisy = noisy / noisy.sum()
+            rows += [(customer, name, float(s)) for name, s in zip("abc", noisy, strict=True)]
+    return pl.DataFrame(rows, schema=["CustomerId", "SkuCluster", "Share"], orient="row")
+
+
+def test_k_is_the_largest_stable_clustering() -> None:
+    out = behaviour_clusters(three_taste_shares(), ScoringConfig())
+    assert out["Behaviour"].n_unique() == 3
+    labels = out.sort("CustomerId")["Behaviour"].to_list()
+    assert [len(set(labels[i : i + 15])) for i in (0, 15, 30)] == [1, 1, 1]
+
+
+def test_behaviour_does_not_depend_on_row_order() -> None:
+    shares = three_taste_shares()
+    a = behaviour_clusters(shares, ScoringConfig()).sort("CustomerId")
+    b = behaviour_clusters(shares.sample(fraction=1.0, shuffle=True, seed=5), ScoringConfig())
+    assert a.equals(b.sort("CustomerId"))
