@@ -110,7 +110,9 @@ class ScoringConfig(BaseModel):
     # --- the week -----------------------------------------------------------------------------
     visits_per_week: int = Field(30, ge=1, le=200)
     days_per_week: int = Field(5, ge=1, le=7)
-    max_visits_per_day: int = Field(8, ge=1, le=40)
+    max_visits_per_day: int = Field(
+        7, ge=1, le=40, description="A day never holds more (7 x 5 days: every day is used)."
+    )
     candidate_pool: int = Field(
         90, ge=1, description="Only a rep's top-N outlets by priority are considered for routing."
     )

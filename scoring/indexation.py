@@ -20,9 +20,12 @@ import polars as pl
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
 
+PEERS = "peers"
+OWN_HISTORY = "own history"
 
-def expected_ratio(config: ScoringConfig) -> pl.Expr:
-    """Expected revenue of the SKU per unit of the outlet's other purchases."""
+
+def peer_ratio(config: ScoringConfig) -> pl.Expr:
+    """Expected revenue of the SKU per unit of the outlet's other purchases, from its peers."""
     b = pl.col("BenchmarkShare")
     ratio = b / (1.0 - b)
     if config.subcategory_benchmark:
@@ -32,10 +35,13 @@ def expected_ratio(config: ScoringConfig) -> pl.Expr:
             (pl.col("SubTotal") - pl.col("Revenue")) / rest * c / (1.0 - c)
         )
         ratio = pl.min_horizontal(ratio, sub_ratio.fill_null(ratio))
-    if config.own_history:
-        own = pl.col("OwnShare").fill_null(0.0)
-        ratio = pl.max_horizontal(ratio, own / (1.0 - own))
     return ratio
+
+
+def own_ratio() -> pl.Expr:
+    """The same ratio from the outlet's own prior share (0 without one)."""
+    own = pl.col("OwnShare").fill_null(0.0)
+    return own / (1.0 - own)
 
 
 def recent_season(group: list[str]) -> pl.Expr:
@@ -73,6 +79,7 @@ def index_scores(
 ) -> pl.DataFrame:
     """CustomerId, ItemId, Actual, Expected (weekly revenue), IndexScore, GapValue (weekly,
     noise-discounted, credibility-weighted), GapWindow (weeks of the window behind the figures),
+    Basis ("peers" or "own history": which expectation was the larger),
     CarryRate, Peers, PeerLevel, BenchmarkShare.
 
     `recent_weeks` (with RecentRevenue / RecentTotal columns) adds the recent window.
@@ -80,7 +87,16 @@ def index_scores(
     long_actual, long_expected, long_gap = window_gap("Revenue", "Total", weeks, config)
     columns = {"_a": long_actual, "_e": long_expected, "_g": long_gap, "_w": pl.lit(weeks)}
     frame = benchmarked.join(items.select("ItemId", "UnitPrice"), on="ItemId", how="left")
-    frame = frame.with_columns(_ratio=expected_ratio(config)).with_columns(**columns)
+    if config.own_history:
+        frame = frame.with_columns(_peer=peer_ratio(config), _own=own_ratio()).with_columns(
+            _ratio=pl.max_horizontal("_peer", "_own"),
+            _basis=pl.when(pl.col("_own") > pl.col("_peer"))
+            .then(pl.lit(OWN_HISTORY))
+            .otherwise(pl.lit(PEERS)),
+        )
+    else:
+        frame = frame.with_columns(_ratio=peer_ratio(config), _basis=pl.lit(PEERS))
+    frame = frame.with_columns(**columns)
     if recent_weeks:
         short_actual, short_expected, short_gap = window_gap(
             "RecentRevenue", "RecentTotal", recent_weeks, config, pl.col("_season")
@@ -110,6 +126,7 @@ def index_scores(
         IndexScore=pl.when(pl.col("_e") > 0).then(100.0 * pl.col("_a") / pl.col("_e")),
         GapValue=pl.col("_g") * credibility,
         GapWindow="_w",
+        Basis="_basis",
         CarryRate="CarryRate",
         Peers="Peers",
         PeerLevel="PeerLevel",

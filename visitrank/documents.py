@@ -27,13 +27,20 @@ def visit_reasons() -> pl.Expr:
         .then(pl.lit("never visited"))
         .otherwise(pl.format("last visit {} days ago", pl.col("DaysSinceLastVisit")))
     )
+    against = (
+        pl.when(pl.col("TopBasis") == "own history")
+        .then(pl.lit("its own past sales"))
+        .otherwise(pl.format("{} peers", pl.col("TopPeers")))
+    )
+    window = pl.col("TopWindow").round(0).cast(pl.Int64)
     gap = pl.format(
-        "{} SKU(s) under peers worth {}/week (top: {} at index {} vs {} peers)",
+        "{} SKU(s) below potential worth {}/week (top: {} at index {} vs {} over {} weeks)",
         pl.col("PushedSkus"),
         pl.col("OpportunityValue").round(0).cast(pl.Int64),
         pl.col("TopItemName"),
         pl.col("TopIndex").round(0).cast(pl.Int64),
-        pl.col("TopPeers"),
+        against,
+        window,
     )
     return (
         pl.when(pl.col("PushedSkus") > 0)
@@ -69,6 +76,8 @@ def build_documents(
             TopItemName=pl.col("ItemName").first(),
             TopIndex=pl.col("IndexScore").first(),
             TopPeers=pl.col("Peers").first(),
+            TopBasis=pl.col("Basis").first(),
+            TopWindow=pl.col("GapWindow").first(),
             skus=pl.struct(
                 itemId="ItemId",
                 itemName="ItemName",
@@ -76,6 +85,8 @@ def build_documents(
                 actual=pl.col("Actual").round(MONEY),
                 benchmark=pl.col("Expected").round(MONEY),
                 gapValue=pl.col("GapValue").round(MONEY),
+                basis="Basis",
+                windowWeeks=pl.col("GapWindow").round(0).cast(pl.Int64),
             ),
         )
     )
