@@ -1,0 +1,1 @@
+"""Durable orchestrators and client functions (timer, HTTP) of the weekly run."""

@@ -99,6 +99,10 @@ class ScoringConfig(BaseModel):
         description="Push a SKU only if its gap is at least this share of the top gap.",
     )
 
+    min_sku_gap_value: float = Field(
+        0.01, ge=0, description="Push a SKU only if its weekly gap is at least this much money."
+    )
+
     # --- recency ------------------------------------------------------------------------------
     recency_floor: float = Field(
         0.5, ge=0, le=1, description="Weight of an outlet visited today (never visited = 1)."
@@ -134,6 +138,10 @@ class ScoringConfig(BaseModel):
                 f"days_per_week x max_visits_per_day = "
                 f"{self.days_per_week * self.max_visits_per_day} cannot hold "
                 f"visits_per_week = {self.visits_per_week}"
+            )
+        if self.candidate_pool < self.visits_per_week:
+            raise ValueError(
+                f"candidate_pool ({self.candidate_pool}) < visits_per_week ({self.visits_per_week})"
             )
         if self.history_weeks < self.lookback_weeks:
             raise ValueError(

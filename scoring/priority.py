@@ -18,7 +18,8 @@ from scoring.exact import exact_sum
 def skus_to_push(scores: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
     """The opportunities to push per outlet, with SkuRank 1..n (largest gap first)."""
     opportunities = scores.filter(
-        (pl.col("IndexScore") <= config.opportunity_index_max) & (pl.col("GapValue") > 0)
+        (pl.col("IndexScore") <= config.opportunity_index_max)
+        & (pl.col("GapValue") >= config.min_sku_gap_value)
     )
     ranked = opportunities.sort(
         ["CustomerId", "GapValue", "ItemId"], descending=[False, True, False]

@@ -29,6 +29,14 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date") from error
 
 
+def monday(text: str) -> date:
+    """argparse type: a YYYY-MM-DD date that is a Monday (the first day of a planned week)."""
+    day = iso_date(text)
+    if day.weekday() != 0:
+        raise argparse.ArgumentTypeError(f"{text} is a {day:%A}, not a Monday")
+    return day
+
+
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML or JSON file of config overrides")
     parser.add_argument(
@@ -61,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True)
     run.add_argument(
         "--week-start",
-        type=iso_date,
+        type=monday,
         help="the Monday to plan (default: the Monday after the last sales day)",
     )
     run.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))

@@ -1,0 +1,43 @@
+"""The activity functions as the Functions worker sees them (Python v2 model blueprint).
+
+Each activity takes and returns small JSON (the worker decodes the input and encodes the
+output); settings are read once per process by ``app_settings()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.plan import plan_run
+from activities.publish import publish_run
+from activities.score import score_region_activity
+from visitrank.settings import app_settings
+
+PLAN = "plan_run"
+SCORE = "score_region"
+PUBLISH = "publish_run"
+
+bp = df.Blueprint()
+
+
+@bp.function_name(PLAN)
+@bp.activity_trigger(input_name="payload")
+def plan_run_activity(payload: dict[str, Any]) -> dict[str, Any]:
+    """List the regions, fix the week and its as-of date, echo the scoring config."""
+    return plan_run(payload, app_settings())
+
+
+@bp.function_name(SCORE)
+@bp.activity_trigger(input_name="payload")
+def score_region_fn(payload: dict[str, Any]) -> dict[str, Any]:
+    """Score one region and stage its frames in Blob."""
+    return score_region_activity(payload, app_settings())
+
+
+@bp.function_name(PUBLISH)
+@bp.activity_trigger(input_name="payload")
+def publish_run_activity(payload: dict[str, Any]) -> dict[str, Any]:
+    """Route every rep, build and upsert the documents."""
+    return publish_run(payload, app_settings())

@@ -1,0 +1,64 @@
+"""Region activity: read one region from SQL, validate, score, stage the result in Blob.
+
+The Azure twin of ``visitrank.region_job.run_region``: the same ``coerce_table`` (inside the SQL
+source), ``quarantine`` and ``score_region``; only the reading (SQL per region instead of staged
+local Parquet) and the staging (Blob instead of a local folder) differ. Input and output are
+small JSON; the frames go to Blob.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from adapters.blob_staging import BlobStaging, region_prefix
+from adapters.sql_source import SqlSource
+from scoring.config import ScoringConfig
+from scoring.pipeline import score_region
+from visitrank.azure_run import region_inputs, region_reps, window_from_json
+from visitrank.quarantine import quarantine
+from visitrank.settings import Settings
+
+OUTLETS = "outlets.parquet"
+SKUS = "skus.parquet"
+REPS = "reps.parquet"
+
+
+def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Input: runId, areaId, the window dates and config (from the plan).
+
+    Output: areaId, status "ok", the blob paths of outlets/skus/reps, row counts and the
+    region's quarantine counts. Raises on any failure so the orchestrator's retry policy runs.
+    """
+    started = time.perf_counter()
+    area_id = int(payload["areaId"])
+    window = window_from_json(payload)
+    config = ScoringConfig.model_validate(payload["config"])
+    source = SqlSource(settings.require_sql(), settings.sql_batch_size)
+    tables = source.read_region(area_id, window.history_start, window.week_start)
+    checked = quarantine(tables)
+    inputs = region_inputs(checked.tables, window)
+    scores = score_region(inputs, window, config)
+
+    staging = BlobStaging.from_settings(settings)
+    prefix = region_prefix(payload["runId"], area_id)
+    paths = {
+        "outlets": staging.write_frame(f"{prefix}/{OUTLETS}", scores.outlets),
+        "skus": staging.write_frame(f"{prefix}/{SKUS}", scores.skus),
+        "reps": staging.write_frame(f"{prefix}/{REPS}", region_reps(checked.tables)),
+    }
+    for table, rows in checked.rows.items():
+        if rows.height:
+            staging.write_frame(f"{prefix}/quarantine/{table}.parquet", rows)
+    return {
+        "areaId": area_id,
+        "status": "ok",
+        "paths": paths,
+        "outlets": scores.outlets.height,
+        "lines": inputs.lines.height,
+        "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
+        "skusToPush": scores.skus.height,
+        "inputRows": {name: frame.height for name, frame in tables.items()},
+        "quarantined": checked.counts(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }

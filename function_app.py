@@ -1,0 +1,20 @@
+"""The visitrank Azure Functions app (Python v2 programming model, Durable Functions).
+
+Three blueprints: the activities (plan, score a region, publish), the orchestrators (weekly run,
+one region with retries) and the client functions (timer, run API, the CRM's read). See
+docs/azure.md for deployment, settings and the local ``func start``.
+"""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities.blueprint import bp as activities
+from orchestrators.starters import bp as starters
+from orchestrators.weekly_run import bp as orchestrations
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(activities)
+app.register_functions(orchestrations)
+app.register_functions(starters)

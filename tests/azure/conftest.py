@@ -1,0 +1,121 @@
+"""Fixtures of the Azure test suite: real emulators, a real ODBC database, real settings.
+
+Session-scoped: Azurite (Blob) and the Cosmos server are started once on free 127.0.0.1 ports
+(``scripts/emulators.py``) and stopped at the end; their logs are shown if they fail to start.
+The ERP database is a SQLite file read through the SQLite ODBC driver, loaded with small demo
+MV_ tables from ``visitrank.demo_data``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from adapters.blob_staging import BlobStaging
+from adapters.cosmos_sink import CosmosSink
+from visitrank.contract import TABLES
+from visitrank.demo_data import DemoSpec, generate_tables
+from visitrank.settings import Settings, app_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from emulators import EmulatorError, Emulators, running_emulators  # noqa: E402
+
+DEMO = DemoSpec(outlets=200, reps=6, skus=30, weeks=30, areas=2)
+SQL_TYPES = {pl.Int64: "INTEGER", pl.Float64: "REAL", pl.String: "TEXT", pl.Date: "DATE"}
+
+
+def write_sqlite(
+    path: Path, tables: dict[str, pl.DataFrame], text_columns: frozenset[str] = frozenset()
+) -> str:
+    """Create ``path`` with one table per contract table; returns its ODBC connection string.
+
+    ``text_columns`` ("Table.Column") are declared TEXT, like a VARCHAR column in an ERP view.
+    """
+    with sqlite3.connect(path) as db:
+        for name, spec in TABLES.items():
+            columns = ", ".join(
+                f"{c} {'TEXT' if f'{name}.{c}' in text_columns else SQL_TYPES[type(t)]}"
+                for c, t in spec.columns.items()
+            )
+            db.execute(f"DROP TABLE IF EXISTS {name}")
+            db.execute(f"CREATE TABLE {name} ({columns})")
+            rows = tables[name].select(spec.column_names)
+            rows = rows.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d"))
+            marks = ", ".join("?" * len(spec.columns))
+            db.executemany(f"INSERT INTO {name} VALUES ({marks})", rows.iter_rows())
+    return f"Driver=SQLite3;Database={path}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The Cosmos emulator's certificate is self-signed (connection_verify=False, tests only).
+    config.addinivalue_line("filterwarnings", "ignore::urllib3.exceptions.InsecureRequestWarning")
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
+    log_dir = tmp_path_factory.mktemp("emulators")
+    try:
+        with running_emulators(log_dir) as running:
+            yield running
+    except EmulatorError as error:
+        pytest.fail(f"emulators did not start: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def demo_tables() -> dict[str, pl.DataFrame]:
+    tables, *_ = generate_tables(DEMO)
+    return tables
+
+
+@pytest.fixture(scope="session")
+def sql_connection_string(
+    tmp_path_factory: pytest.TempPathFactory, demo_tables: dict[str, pl.DataFrame]
+) -> str:
+    return write_sqlite(tmp_path_factory.mktemp("erp") / "erp.db", demo_tables)
+
+
+@pytest.fixture(scope="session")
+def settings(emulators: Emulators, sql_connection_string: str) -> Iterator[Settings]:
+    """Settings pointing at the emulators, also exported to the environment so that the
+    functions read them exactly as in Azure (``app_settings()``)."""
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        **emulators.env(),
+        "VISITRANK_SQL_CONNECTION_STRING": sql_connection_string,
+        "VISITRANK_SQL_BATCH_SIZE": "5000",
+        "VISITRANK_STAGING_CONTAINER": f"staging-{suffix}",
+        "VISITRANK_COSMOS_DATABASE": f"visitrank-{suffix}",
+        "VISITRANK_COSMOS_CONTAINER": "visit-lists",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    app_settings.cache_clear()
+    loaded = Settings.from_env(os.environ)
+    BlobStaging.from_settings(loaded).ensure_container()
+    CosmosSink.from_settings(loaded, create=True)
+    yield loaded
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    app_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def sink(settings: Settings) -> CosmosSink:
+    return CosmosSink.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def staging(settings: Settings) -> BlobStaging:
+    return BlobStaging.from_settings(settings)

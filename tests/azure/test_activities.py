@@ -1,0 +1,127 @@
+"""The activities called as the Functions worker calls them, against the emulators.
+
+The input goes through the worker's ActivityTriggerConverter (JSON text → Python), the
+registered user function runs with settings read from the environment, and the output goes back
+through the converter (Python → JSON), exactly the round trip of a real invocation.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import polars as pl
+import pytest
+from azure.functions import meta
+from azure.functions.durable_functions import ActivityTriggerConverter
+
+from adapters.blob_staging import BlobStaging
+from adapters.cosmos_sink import CosmosSink
+from visitrank.settings import Settings
+
+from .history import registered
+
+WEEK = "2026-11-16"
+
+
+def call_activity(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Invoke activity ``name`` the way the worker does (JSON in, JSON out)."""
+    decoded = ActivityTriggerConverter.decode(
+        meta.Datum(json.dumps(payload), "json"), trigger_metadata=None
+    )
+    result = registered(name)(decoded)
+    encoded = ActivityTriggerConverter.encode(result, expected_type=None)
+    value: dict[str, Any] = json.loads(encoded.value)
+    return value
+
+
+@pytest.fixture(scope="module")
+def plan(settings: Settings) -> dict[str, Any]:
+    return call_activity(
+        "plan_run",
+        {"runId": "act-run", "startedAt": "2026-11-16T05:00:03+00:00", "weekStart": WEEK},
+    )
+
+
+def test_plan_lists_regions_and_window(
+    plan: dict[str, Any], demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    assert plan["regions"] == sorted(demo_tables["MV_SetupCustomer"]["AreaId"].unique())
+    assert plan["weekStart"] == WEEK
+    sales = demo_tables["MV_Sales"].filter(pl.col("SaleDate") < date.fromisoformat(WEEK))
+    assert plan["asOf"] == sales["SaleDate"].max().isoformat()  # last sales day before
+    assert date.fromisoformat(plan["windowStart"]) < date.fromisoformat(plan["asOf"])
+    assert plan["runId"] == "act-run"
+    assert plan["config"]["visits_per_week"] == 30
+
+
+def test_plan_defaults_to_the_monday_of_the_start(settings: Settings) -> None:
+    plan = call_activity("plan_run", {"runId": "r", "startedAt": "2026-11-19T10:00:00+00:00"})
+    assert plan["weekStart"] == WEEK
+
+
+def test_plan_rejects_unknown_regions(settings: Settings) -> None:
+    with pytest.raises(ValueError, match=r"\[99\]"):
+        call_activity(
+            "plan_run", {"runId": "r", "startedAt": "2026-11-16T05:00:00", "regions": [1, 99]}
+        )
+
+
+def test_score_region_stages_parquet_and_returns_counts(
+    plan: dict[str, Any], staging: BlobStaging, demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    payload = {
+        **{k: plan[k] for k in ("runId", "weekStart", "asOf", "windowStart", "historyStart")},
+        "config": plan["config"],
+        "areaId": 2,
+    }
+    outcome = call_activity("score_region", payload)
+    assert outcome["status"] == "ok"
+    assert outcome["areaId"] == 2
+    outlets = staging.read_frame(outcome["paths"]["outlets"])
+    customers = demo_tables["MV_SetupCustomer"].filter(pl.col("AreaId") == 2)
+    assert outcome["outlets"] == outlets.height
+    assert 0 < outlets.height <= customers.height
+    assert set(outlets["AreaId"]) == {2}
+    assert {"Priority", "Segment", "PushedSkus"} <= set(outlets.columns)
+    skus = staging.read_frame(outcome["paths"]["skus"])
+    assert skus.height == outcome["skusToPush"]
+    assert set(skus["CustomerId"]) <= set(outlets["CustomerId"])
+    reps = staging.read_frame(outcome["paths"]["reps"])
+    assert set(reps["RepId"]) == set(outlets["RepId"].drop_nulls())
+    # demo data plant customers without GPS: quarantine reports them, per region
+    assert sum(outcome["quarantined"]["MV_SetupCustomer"].values()) >= 1
+    assert len(json.dumps(outcome)) < 4000  # small JSON, never frames
+
+
+def test_score_region_failure_raises_for_the_retry_policy(plan: dict[str, Any]) -> None:
+    payload = {**plan, "areaId": 1, "config": {"visits_per_week": -1}}
+    with pytest.raises(ValueError):
+        call_activity("score_region", payload)
+
+
+def test_publish_dry_run_writes_nothing(
+    plan: dict[str, Any], sink: CosmosSink, settings: Settings
+) -> None:
+    base = {k: plan[k] for k in ("runId", "weekStart", "asOf", "windowStart", "historyStart")}
+    outcome = call_activity(
+        "score_region", {**base, "config": plan["config"], "areaId": 1, "runId": "dry"}
+    )
+    result = call_activity(
+        "publish_run",
+        {
+            **plan,
+            "runId": "dry",
+            "weekStart": "2026-11-16",
+            "dryRun": True,
+            "complete": True,
+            "regions": [outcome],
+        },
+    )
+    assert result["documents"] > 0
+    assert result["written"] == 0
+    assert sink.week_document_refs("2026-11-16") == [] or all(
+        (sink.read_document(rep, "2026-11-16") or {}).get("runId") != "dry"
+        for _, rep in sink.week_document_refs("2026-11-16")
+    )

@@ -1,0 +1,163 @@
+"""Settings, Blob staging and Cosmos sink against Azurite and the Cosmos emulator."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import polars as pl
+import pytest
+from azure.cosmos import exceptions
+
+from adapters.blob_staging import BlobStaging, region_prefix
+from adapters.cosmos_sink import CosmosSink, with_backoff
+from visitrank.settings import DEFAULT_SCHEDULE, Settings, SettingsError
+
+
+def test_settings_defaults_and_overrides() -> None:
+    settings = Settings.from_env(
+        {
+            "VISITRANK_COSMOS_ENDPOINT": "https://acct.documents.azure.com:443/",
+            "VISITRANK_SCORING_CONFIG": '{"visits_per_week": 20}',
+            "AzureWebJobsStorage__accountName": "stacct",
+        }
+    )
+    assert settings.schedule == DEFAULT_SCHEDULE
+    assert settings.cosmos_key is None  # managed identity
+    assert settings.blob_connection_string is None
+    assert settings.blob_account_url == "https://stacct.blob.core.windows.net"
+    assert settings.scoring_config().visits_per_week == 20
+    with pytest.raises(AttributeError):
+        settings.schedule = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VISITRANK_SQL_BATCH_SIZE", "lots", "not an integer"),
+        ("VISITRANK_COSMOS_VERIFY_TLS", "maybe", "not a boolean"),
+        ("VISITRANK_SCORING_CONFIG", "[1]", "JSON object"),
+        ("VISITRANK_SCORING_CONFIG", '{"nope": 1}', "not a valid scoring config"),
+    ],
+)
+def test_settings_reject_bad_values(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as info:
+        Settings.from_env({name: value})
+    assert name in str(info.value)
+
+
+def test_settings_require_names_missing_setting() -> None:
+    with pytest.raises(SettingsError, match="VISITRANK_SQL_CONNECTION_STRING"):
+        Settings().require_sql()
+
+
+def test_blob_round_trip_keeps_types(staging: BlobStaging) -> None:
+    frame = pl.DataFrame(
+        {"CustomerId": [3, 1, 2], "Priority": [0.5, None, 2.25], "Name": ["a", "b", "ü"]}
+    )
+    path = f"{region_prefix('run-roundtrip', 7)}/outlets.parquet"
+    staging.write_frame(path, frame)
+    staging.write_frame(path, frame.head(2))  # overwrite, not append
+    back = staging.read_frame(path)
+    assert back.equals(frame.head(2))
+    assert back.schema == frame.schema
+    assert staging.list_paths("runs/run-roundtrip/") == [path]
+
+
+def test_blob_read_frames_concatenates(staging: BlobStaging) -> None:
+    paths = []
+    for area in (1, 2):
+        paths.append(
+            staging.write_frame(
+                f"{region_prefix('run-concat', area)}/x.parquet", pl.DataFrame({"AreaId": [area]})
+            )
+        )
+    assert staging.read_frames(paths)["AreaId"].to_list() == [1, 2]
+    assert staging.read_frames([]).height == 0
+
+
+def _doc(rep: int, week: str, visits: int) -> dict[str, Any]:
+    return {
+        "id": f"{rep}:{week}",
+        "repId": rep,
+        "weekStart": week,
+        "runId": "r1",
+        "visits": [{"rank": i + 1} for i in range(visits)],
+    }
+
+
+def test_cosmos_upsert_is_idempotent_and_point_readable(sink: CosmosSink) -> None:
+    week = "2031-01-06"
+    docs = [_doc(rep, week, rep % 3) for rep in range(1, 41)]
+    assert sink.upsert_documents(docs) == 40
+    rerun = [{**d, "runId": "r2"} for d in docs]
+    sink.upsert_documents(rerun)
+    refs = sink.week_document_refs(week)
+    assert len(refs) == 40  # overwritten, never duplicated
+    doc = sink.read_document(17, week)
+    assert doc is not None
+    assert doc["runId"] == "r2"
+    assert len(doc["visits"]) == 17 % 3
+    assert sink.read_document(17, "2031-01-13") is None
+    assert sink.read_document(999, week) is None
+
+
+def test_cosmos_upsert_rejects_documents_without_keys(sink: CosmosSink) -> None:
+    with pytest.raises(ValueError, match="'id'"):
+        sink.upsert_documents([{"repId": 1}])
+
+
+def test_cosmos_withdraws_reps_without_list(sink: CosmosSink) -> None:
+    week = "2031-02-03"
+    sink.upsert_documents([_doc(rep, week, 2) for rep in (1, 2, 3)])
+    sink.upsert_documents([_doc(9, "2031-02-10", 2)])  # another week: untouched
+    withdrawn = sink.withdraw_missing(week, {"1:2031-02-03", "3:2031-02-03"}, "r9", "now")
+    assert withdrawn == [2]
+    gone = sink.read_document(2, week)
+    assert gone is not None
+    assert gone["withdrawn"] is True
+    assert gone["visits"] == []
+    assert gone["runId"] == "r9"
+    kept = sink.read_document(1, week)
+    assert kept is not None
+    assert len(kept["visits"]) == 2
+    other = sink.read_document(9, "2031-02-10")
+    assert other is not None
+    assert "withdrawn" not in other
+
+
+def test_parallel_upserts_are_fast_enough(sink: CosmosSink) -> None:
+    """Guards the emulator's keep-alive setup: 200 upserts must not take ~7 s (30 req/s)."""
+    docs = [_doc(rep, "2031-03-03", 1) for rep in range(1000, 1200)]
+    started = time.perf_counter()
+    sink.upsert_documents(docs)
+    assert time.perf_counter() - started < 5.0
+    assert len(sink.week_document_refs("2031-03-03")) == 200
+
+
+def test_backoff_retries_throttling_then_succeeds() -> None:
+    calls: list[int] = []
+    delays: list[float] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise exceptions.CosmosHttpResponseError(status_code=429, message="throttled")
+        return "ok"
+
+    assert with_backoff(flaky, sleep=delays.append, base_seconds=0.01) == "ok"
+    assert len(calls) == 3
+    assert len(delays) == 2
+    assert delays[1] > delays[0] * 1.5 - 0.01  # exponential
+
+
+def test_backoff_does_not_retry_other_errors() -> None:
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise exceptions.CosmosHttpResponseError(status_code=400, message="bad")
+
+    with pytest.raises(exceptions.CosmosHttpResponseError):
+        with_backoff(broken, sleep=lambda _: None)
+    assert len(calls) == 1

@@ -1,0 +1,177 @@
+"""End to end: real activity outputs (SQLite ODBC, Azurite, Cosmos emulator) fed into the
+orchestrator's replay, then the rep documents read back from Cosmos as the CRM reads them, and
+compared with what the local engine (`visitrank run`) writes for the same data."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import polars as pl
+import pytest
+
+from adapters.cosmos_sink import CosmosSink
+from adapters.sql_source import SqlSource
+from orchestrators.weekly_run import REGION_RUN, WEEKLY_RUN
+from scoring.config import ScoringConfig
+from scoring.inputs import ScoringWindow
+from scoring.pipeline import score_region
+from visitrank.azure_run import region_inputs
+from visitrank.demo_data import write_demo
+from visitrank.local_run import run_local
+from visitrank.quarantine import quarantine
+from visitrank.settings import Settings
+
+from .conftest import DEMO
+from .history import START, History, flat_actions, replay
+from .test_activities import call_activity
+
+WEEK = "2026-11-16"
+INSTANCE = "visitrank-2026-W47"
+
+
+def run_weekly(request: dict[str, Any], instance: str) -> tuple[dict[str, Any], History]:
+    """Drive the orchestration episode by episode, executing each scheduled activity for real."""
+    history = History(WEEKLY_RUN, request, instance, START)
+    state = replay(history, WEEKLY_RUN)
+    (plan_action,) = flat_actions(state)
+    plan = call_activity("plan_run", json.loads(plan_action["input"]))
+    history.activity_scheduled(0, "plan_run").new_episode().activity_completed(0, plan)
+
+    state = replay(history, WEEKLY_RUN)
+    region_actions = flat_actions(state)[1:]
+    assert [a["functionName"] for a in region_actions] == [REGION_RUN] * len(plan["regions"])
+    history.new_episode()
+    for task_id in range(1, len(region_actions) + 1):
+        history.sub_created(task_id, REGION_RUN, f"{instance}:{task_id}")
+    # each sub-orchestration's own replay would call the activity: do what it would do
+    outcomes = [call_activity("score_region", json.loads(a["input"])) for a in region_actions]
+    history.new_episode()
+    for task_id, outcome in enumerate(outcomes, start=1):
+        history.sub_completed(task_id, outcome)
+
+    state = replay(history, WEEKLY_RUN)
+    publish_action = flat_actions(state)[-1]
+    assert publish_action["functionName"] == "publish_run"
+    published = call_activity("publish_run", json.loads(publish_action["input"]))
+    publish_id = len(region_actions) + 1
+    history.activity_scheduled(publish_id, "publish_run").new_episode()
+    history.activity_completed(publish_id, published)
+    state = replay(history, WEEKLY_RUN)
+    assert state["isDone"] is True
+    return state["output"], history
+
+
+@pytest.fixture(scope="module")
+def weekly(settings: Settings, sink: CosmosSink) -> dict[str, Any]:
+    # a document from an earlier run for a rep that no longer exists: must be withdrawn
+    sink.upsert_documents([{"id": f"999:{WEEK}", "repId": 999, "weekStart": WEEK, "visits": [1]}])
+    summary, _ = run_weekly({"weekStart": WEEK}, INSTANCE)
+    return summary
+
+
+@pytest.fixture(scope="module")
+def local_lists(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("local")
+    write_demo(DEMO, folder / "data")
+    result = run_local(folder / "data", folder / "out", ScoringConfig(), workers=1)
+    lines = result.lists_path.read_text().splitlines()
+    return {doc["repId"]: doc for doc in map(json.loads, lines)}
+
+
+def test_summary_counts(weekly: dict[str, Any]) -> None:
+    assert weekly["status"] == "complete"
+    assert weekly["weekStart"] == WEEK
+    assert [r["status"] for r in weekly["regions"]] == ["ok", "ok"]
+    assert weekly["documents"] == weekly["written"] > 0
+    assert weekly["visits"] > 0
+    assert weekly["withdrawn"] == [999]
+    assert weekly["quarantinedRows"] == sum(
+        sum(reasons.values()) for reasons in weekly["quarantined"].values()
+    )
+
+
+def test_crm_point_reads_agree_with_the_local_engine(
+    weekly: dict[str, Any],
+    sink: CosmosSink,
+    local_lists: dict[int, dict[str, Any]],
+    demo_tables: dict[str, pl.DataFrame],
+) -> None:
+    """Same engine, same data: the same reps, dates and visit counts as `visitrank run`, and
+    every visit is a routable outlet of the rep, ranked 1..n."""
+    assert len(local_lists) == weekly["documents"]
+    owners = dict(demo_tables["MV_SetupCustomer"].select("CustomerId", "RepId").iter_rows())
+    for rep_id, local in local_lists.items():
+        document = sink.read_document(rep_id, WEEK)
+        assert document is not None, rep_id
+        assert document["id"] == f"{rep_id}:{WEEK}"
+        assert document["runId"] == INSTANCE
+        assert document["asOf"] == local["asOf"]
+        assert len(document["visits"]) == len(local["visits"])
+        assert document["summary"]["eligibleOutlets"] == local["summary"]["eligibleOutlets"]
+        ranks = sorted(v["rank"] for v in document["visits"])
+        assert ranks == list(range(1, len(ranks) + 1))
+        assert all(owners[v["customerId"]] == rep_id for v in document["visits"])
+
+
+def test_crm_point_reads_equal_the_local_engine_visit_by_visit(
+    weekly: dict[str, Any],
+    sink: CosmosSink,
+    local_lists: dict[int, dict[str, Any]],
+    sql_connection_string: str,
+) -> None:
+    """Exact equality with `visitrank run` (visits, days, route order, SKUs).
+
+    Only meaningful if the engine itself is deterministic: scoring/segments.py pivots outlet
+    shares in hash order before k-means, so two scorings of the same rows can differ. Until that
+    is fixed (see docs/azure.md) this test checks that first and xfails with the reason.
+    """
+    if not engine_is_deterministic(sql_connection_string):
+        pytest.xfail("score_region is not deterministic for identical input (segments pivot)")
+    for rep_id, local in local_lists.items():
+        document = sink.read_document(rep_id, WEEK) or {}
+        key = [(v["customerId"], v["day"], v["routeOrder"]) for v in document["visits"]]
+        assert key == [(v["customerId"], v["day"], v["routeOrder"]) for v in local["visits"]]
+        assert [s["itemId"] for v in document["visits"] for s in v["skus"]] == [
+            s["itemId"] for v in local["visits"] for s in v["skus"]
+        ]
+
+
+def engine_is_deterministic(connection_string: str, runs: int = 3) -> bool:
+    """Score region 1 a few times on identical rows; True if the segments never differ."""
+    source = SqlSource(connection_string)
+    config = ScoringConfig()
+    window = ScoringWindow.for_week(
+        date.fromisoformat(WEEK), source.last_sale_date(date.fromisoformat(WEEK)), config
+    )
+    clean = quarantine(source.read_region(1, window.history_start, window.week_start)).tables
+    segments = [
+        score_region(region_inputs(clean, window), window, config)
+        .outlets.sort("CustomerId")
+        .get_column("Segment")
+        for _ in range(runs)
+    ]
+    return all(segment.equals(segments[0]) for segment in segments)
+
+
+def test_withdrawn_rep_reads_as_an_empty_week(weekly: dict[str, Any], sink: CosmosSink) -> None:
+    document = sink.read_document(999, WEEK)
+    assert document is not None
+    assert document["withdrawn"] is True
+    assert document["visits"] == []
+
+
+def test_rerun_overwrites_and_never_duplicates(weekly: dict[str, Any], sink: CosmosSink) -> None:
+    before = sink.week_document_refs(WEEK)
+    summary, _ = run_weekly({"weekStart": WEEK, "regions": [1]}, f"{INSTANCE}-rerun")
+    assert summary["status"] == "complete"
+    after = sink.week_document_refs(WEEK)
+    assert after == before
+    rerun_reps = {
+        rep
+        for _, rep in after
+        if (sink.read_document(rep, WEEK) or {}).get("runId", "") == f"{INSTANCE}-rerun"
+    }
+    assert rerun_reps  # region 1's reps were rewritten by the rerun
+    assert len(rerun_reps) < len(after)

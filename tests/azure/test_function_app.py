@@ -1,0 +1,273 @@
+"""The function app as the worker indexes it, and its HTTP functions called with real
+``azure.functions.HttpRequest`` objects.
+
+The durable client is faked in the HTTP tests, and only there: the real
+DurableOrchestrationClient talks to the Durable Task extension of the .NET Functions host,
+which cannot run on this machine. The Cosmos read endpoint uses the real emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from adapters.cosmos_sink import CosmosSink
+from orchestrators import starters
+from visitrank.settings import Settings
+
+from .history import indexed_functions, registered
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bindings(name: str) -> dict[str, dict[str, Any]]:
+    """Binding type → its JSON (as written to the worker's function metadata)."""
+    function = indexed_functions()[name]
+    raw = [json.loads(b) for b in function.get_raw_bindings()]
+    return {binding["type"]: binding for binding in raw}
+
+
+def test_every_function_is_indexed_with_its_trigger() -> None:
+    triggers = {
+        name: next(
+            b["type"] for b in map(json.loads, f.get_raw_bindings()) if "Trigger" in b["type"]
+        )
+        for name, f in indexed_functions().items()
+    }
+    assert triggers == {
+        "plan_run": "activityTrigger",
+        "score_region": "activityTrigger",
+        "publish_run": "activityTrigger",
+        "weekly_run": "orchestrationTrigger",
+        "region_run": "orchestrationTrigger",
+        "weekly_timer": "timerTrigger",
+        "start_run": "httpTrigger",
+        "get_run": "httpTrigger",
+        "get_rep_visits": "httpTrigger",
+    }
+
+
+def test_timer_schedule_comes_from_the_app_setting() -> None:
+    timer = bindings("weekly_timer")
+    assert timer["timerTrigger"]["schedule"] == "%VISITRANK_SCHEDULE%"
+    assert "durableClient" in timer
+
+
+@pytest.mark.parametrize(
+    ("name", "route", "method", "client"),
+    [
+        ("start_run", "runs", "POST", True),
+        ("get_run", "runs/{instanceId}", "GET", True),
+        ("get_rep_visits", "reps/{repId}/visits", "GET", False),
+    ],
+)
+def test_http_routes_need_a_function_key(name: str, route: str, method: str, client: bool) -> None:
+    raw = bindings(name)
+    trigger = raw["httpTrigger"]
+    assert trigger["route"] == route
+    assert [m.upper() for m in trigger["methods"]] == [method]
+    assert trigger["authLevel"].lower() == "function"
+    assert raw["http"]["direction"].lower() == "out"
+    assert ("durableClient" in raw) is client
+
+
+class FakeStatus:
+    def __init__(self, runtime: str | None, output: Any = None, custom: Any = None) -> None:
+        self.runtime_status = runtime
+        self.output = output
+        self.custom_status = custom
+        self.created_time = "2026-11-23T05:00:00Z"
+        self.last_updated_time = "2026-11-23T05:03:00Z"
+
+
+class FakeDurableClient:
+    """Stands in for the .NET host's Durable Task extension (not runnable here)."""
+
+    def __init__(self, statuses: dict[str, FakeStatus] | None = None) -> None:
+        self.statuses = statuses or {}
+        self.started: list[tuple[str, str, Any]] = []
+
+    async def get_status(self, instance_id: str) -> FakeStatus:
+        return self.statuses.get(instance_id, FakeStatus(None))
+
+    async def start_new(self, name: str, instance_id: str, client_input: Any) -> str:
+        self.started.append((name, instance_id, client_input))
+        return instance_id
+
+    def create_check_status_response(
+        self, request: func.HttpRequest, instance_id: str
+    ) -> func.HttpResponse:
+        urls = {"id": instance_id, "statusQueryGetUri": f"http://localhost/status/{instance_id}"}
+        return func.HttpResponse(json.dumps(urls), status_code=202, mimetype="application/json")
+
+
+def client_function(name: str) -> Any:
+    """The user code behind a durable-client function (the SDK wraps it to build the client)."""
+    return registered(name).client_function
+
+
+def post_runs(body: Any, client: FakeDurableClient) -> func.HttpResponse:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = func.HttpRequest("POST", "http://localhost/api/runs", body=data)
+    response: func.HttpResponse = asyncio.run(client_function("start_run")(request, client))
+    return response
+
+
+def test_post_runs_starts_the_week_and_returns_202(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = FakeDurableClient()
+    response = post_runs({"weekStart": "2026-11-23", "regions": [2, 1]}, client)
+    assert response.status_code == 202
+    assert json.loads(response.get_body())["id"] == "visitrank-2026-W48"
+    assert client.started == [
+        (
+            "weekly_run",
+            "visitrank-2026-W48",
+            {"weekStart": "2026-11-23", "regions": [1, 2], "dryRun": False},
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        ([1, 2], "JSON object"),
+        ({"weekStart": "2026-11-24"}, "not a Monday"),
+        ({"weekStart": "23/11/2026"}, "not a date"),
+        ({"regions": []}, "non-empty list"),
+        ({"regions": [1, "2"]}, "positive integer"),
+        ({"regions": [1, 1]}, "repeat"),
+        ({"dryRun": "yes"}, "dryRun must be"),
+        ({"week": "2026-11-23"}, "unknown field"),
+    ],
+)
+def test_post_runs_rejects_bad_bodies(body: Any, message: str) -> None:
+    client = FakeDurableClient()
+    response = post_runs(body, client)
+    assert response.status_code == 400
+    assert message in json.loads(response.get_body())["error"]
+    assert client.started == []
+
+
+@pytest.mark.parametrize(
+    ("existing", "force", "expected"),
+    [
+        ("Running", False, 409),
+        ("Pending", True, 409),  # force never duplicates an active run
+        ("Completed", False, 409),
+        ("Completed", True, 202),
+        ("Failed", True, 202),
+    ],
+)
+def test_post_runs_one_run_per_week(existing: str, force: bool, expected: int) -> None:
+    client = FakeDurableClient({"visitrank-2026-W48": FakeStatus(existing)})
+    response = post_runs({"weekStart": "2026-11-23", "force": force}, client)
+    assert response.status_code == expected
+    assert len(client.started) == (1 if expected == 202 else 0)
+
+
+def test_dry_run_gets_its_own_instance() -> None:
+    client = FakeDurableClient({"visitrank-2026-W48": FakeStatus("Running")})
+    response = post_runs({"weekStart": "2026-11-23", "dryRun": True}, client)
+    assert response.status_code == 202
+    assert client.started[0][1].startswith("visitrank-2026-W48-dryrun-")
+
+
+def test_get_run_returns_progress_and_summary() -> None:
+    status = FakeStatus("Running", None, {"stage": "scoring", "regions": {"1": "ok"}})
+    client = FakeDurableClient({"visitrank-2026-W48": status})
+    function = client_function("get_run")
+    request = func.HttpRequest(
+        "GET",
+        "http://localhost/api/runs/x",
+        body=b"",
+        route_params={"instanceId": "visitrank-2026-W48"},
+    )
+    response = asyncio.run(function(request, client))
+    assert response.status_code == 200
+    body = json.loads(response.get_body())
+    assert body["runtimeStatus"] == "Running"
+    assert body["progress"]["regions"] == {"1": "ok"}
+    missing = func.HttpRequest(
+        "GET", "http://localhost/api/runs/y", body=b"", route_params={"instanceId": "nope"}
+    )
+    assert asyncio.run(function(missing, client)).status_code == 404
+
+
+def test_timer_starts_once_per_week(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import date
+
+    monkeypatch.setattr(starters, "utc_today", lambda: date(2026, 11, 25))
+
+    class Timer:
+        past_due = False
+
+    client = FakeDurableClient()
+    asyncio.run(client_function("weekly_timer")(Timer(), client))
+    assert client.started == [("weekly_run", "visitrank-2026-W48", {"weekStart": "2026-11-23"})]
+    client.statuses["visitrank-2026-W48"] = FakeStatus("Completed")
+    asyncio.run(client_function("weekly_timer")(Timer(), client))
+    assert len(client.started) == 1
+
+
+def get_visits(rep: str, week: str | None) -> func.HttpResponse:
+    params = {"weekStart": week} if week else {}
+    request = func.HttpRequest(
+        "GET",
+        f"http://localhost/api/reps/{rep}/visits",
+        body=b"",
+        params=params,
+        route_params={"repId": rep},
+    )
+    response: func.HttpResponse = registered("get_rep_visits")(request)
+    return response
+
+
+def test_get_rep_visits_point_read(settings: Settings, sink: CosmosSink) -> None:
+    starters.document_reader.cache_clear()
+    week = "2031-06-02"
+    sink.upsert_documents(
+        [{"id": f"42:{week}", "repId": 42, "weekStart": week, "visits": [{"rank": 1}]}]
+    )
+    found = get_visits("42", week)
+    assert found.status_code == 200
+    body = json.loads(found.get_body())
+    assert body["id"] == f"42:{week}"
+    assert not any(key.startswith("_") for key in body)  # no Cosmos system fields
+    assert get_visits("43", week).status_code == 404
+    assert get_visits("42", "2031-06-09").status_code == 404
+    assert get_visits("abc", week).status_code == 400
+    assert get_visits("42", "2031-06-03").status_code == 400
+
+
+def test_functions_doctor_has_no_failure_and_only_explained_warnings() -> None:
+    """azure-functions-doctor must not fail; each warning it still gives is explained in
+    docs/azure.md under its rule id (so a new warning makes this test fail)."""
+    doctor = ROOT / ".venv" / "bin" / "azure-functions-doctor"
+    if not doctor.exists():
+        pytest.fail("azure-functions-doctor missing from .venv: pip install -e '.[dev]'")
+    result = subprocess.run(
+        [str(doctor), "doctor", "--path", str(ROOT), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    items = [item for section in json.loads(result.stdout)["results"] for item in section["items"]]
+    assert len(items) > 10
+    failed = [item["rule_id"] for item in items if item["status"] == "fail"]
+    assert failed == []
+    explained = (ROOT / "docs" / "azure.md").read_text()
+    unexplained = [
+        item["rule_id"]
+        for item in items
+        if item["status"] == "warn" and f"`{item['rule_id']}`" not in explained
+    ]
+    assert unexplained == []
