@@ -123,12 +123,10 @@ def test_crm_point_reads_equal_the_local_engine_visit_by_visit(
 ) -> None:
     """Exact equality with `visitrank run` (visits, days, route order, SKUs).
 
-    Only meaningful if the engine itself is deterministic: scoring/segments.py pivots outlet
-    shares in hash order before k-means, so two scorings of the same rows can differ. Until that
-    is fixed (see docs/azure.md) this test checks that first and xfails with the reason.
+    Only meaningful if the engine itself is deterministic (fixed-point sums, sorted k-means
+    features), which is checked first.
     """
-    if not engine_is_deterministic(sql_connection_string):
-        pytest.xfail("score_region is not deterministic for identical input (segments pivot)")
+    assert engine_is_deterministic(sql_connection_string)
     for rep_id, local in local_lists.items():
         document = sink.read_document(rep_id, WEEK) or {}
         key = [(v["customerId"], v["day"], v["routeOrder"]) for v in document["visits"]]
