@@ -99,8 +99,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         file_format=args.format,
     )
     summary = write_demo(spec, args.out)
-    print(f"demo data written to {args.out}")
-    print(summary)
+    rows = ", ".join(f"{name} {count:,}" for name, count in summary.row_counts.items())
+    print(f"demo data written to {args.out}: {rows}")
+    print(
+        f"planted {summary.planted_opportunities:,} opportunities at "
+        f"{summary.planted_outlets:,} outlets worth {summary.planted_value_per_week:,.0f}/week "
+        f"(truth in {args.out / 'truth'}); bad rows planted: {summary.bad_rows['counts']}"
+    )
     return EXIT_OK
 
 
