@@ -35,7 +35,7 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         else week_monday(started.date())
     )
     config = settings.scoring_config()
-    source = SqlSource(settings.require_sql(), settings.sql_batch_size)
+    source = SqlSource.from_settings(settings)
     available = source.regions()
     requested = payload.get("regions")
     if requested:

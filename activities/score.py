@@ -34,7 +34,7 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[s
     area_id = int(payload["areaId"])
     window = window_from_json(payload)
     config = ScoringConfig.model_validate(payload["config"])
-    source = SqlSource(settings.require_sql(), settings.sql_batch_size)
+    source = SqlSource.from_settings(settings)
     tables = source.read_region(area_id, window.history_start, window.week_start)
     checked = quarantine(tables)
     inputs = region_inputs(checked.tables, window)

@@ -24,6 +24,8 @@ DEFAULT_SCHEDULE: Final = "0 0 5 * * 1"
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
+SQL_READERS: Final = ("auto", "arrow", "pyodbc")
+"""``VISITRANK_SQL_READER``: bulk reads through arrow-odbc, pyodbc, or arrow-odbc when installed."""
 
 
 class SettingsError(ValueError):
@@ -37,7 +39,9 @@ class Settings:
     Attributes:
         sql_connection_string: ODBC connection string of the ERP database holding the MV_
             views (SQL Server ODBC Driver 18 in production; a Key Vault reference in Azure).
-        sql_batch_size: rows fetched per ``fetchmany`` round trip.
+        sql_batch_size: rows fetched per ``fetchmany`` round trip (per arrow-odbc batch).
+        sql_reader: how the bulk tables (sales headers and lines, visits) are read: "arrow"
+            (arrow-odbc), "pyodbc", or "auto" (arrow-odbc when importable, else pyodbc).
         blob_connection_string: Storage connection string for the staging container, or None
             to use ``blob_account_url`` with managed identity.
         blob_account_url: ``https://<account>.blob.core.windows.net`` (identity auth).
@@ -53,6 +57,7 @@ class Settings:
 
     sql_connection_string: str | None = None
     sql_batch_size: int = 50_000
+    sql_reader: str = "auto"
     blob_connection_string: str | None = None
     blob_account_url: str | None = None
     staging_container: str = "visitrank-staging"
@@ -91,6 +96,7 @@ class Settings:
         return cls(
             sql_connection_string=_text(env, "VISITRANK_SQL_CONNECTION_STRING"),
             sql_batch_size=_int(env, "VISITRANK_SQL_BATCH_SIZE", 50_000),
+            sql_reader=_choice(env, "VISITRANK_SQL_READER", SQL_READERS),
             blob_connection_string=blob_conn,
             blob_account_url=blob_url,
             staging_container=_text(env, "VISITRANK_STAGING_CONTAINER") or "visitrank-staging",
@@ -133,6 +139,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name}={raw!r} must be at least 1")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive); the first is the default."""
+    raw = _text(env, name)
+    if raw is None:
+        return choices[0]
+    if raw.lower() not in choices:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw.lower()
 
 
 def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -1,17 +1,23 @@
-"""The SQL source through pyodbc and the SQLite ODBC driver, on demo MV_ tables."""
+"""The SQL source through arrow-odbc and pyodbc and the SQLite ODBC driver, on demo MV_ tables."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
+from arrow_odbc import read_arrow_batches_from_odbc
 
-from adapters.sql_source import REGION_QUERIES, SqlSource
-from visitrank.contract import TABLES
+from adapters import sql_source
+from adapters.sql_source import REGION_QUERIES, SqlSource, contract_schema, resolve_reader
+from visitrank.contract import SALES_DETAIL, TABLES
 from visitrank.errors import ContractError
+from visitrank.settings import Settings, SettingsError
+from visitrank.validation import coerce_table
 
 from .conftest import write_sqlite
 
@@ -96,3 +102,111 @@ def test_queries_are_portable() -> None:
         assert "?" in sql
         assert "%s" not in sql
         assert ":" not in sql
+
+
+@pytest.mark.parametrize(
+    ("area", "start", "before"),
+    [(1, HISTORY_START, BEFORE), (2, date(2000, 1, 1), BEFORE), (1, BEFORE, BEFORE)],
+)
+def test_arrow_and_pyodbc_readers_give_identical_frames(
+    sql_connection_string: str, area: int, start: date, before: date
+) -> None:
+    arrow = SqlSource(sql_connection_string, batch_size=997, reader="arrow")
+    plain = SqlSource(sql_connection_string, reader="pyodbc")
+    assert (arrow.reader, plain.reader) == ("arrow", "pyodbc")
+    by_arrow = arrow.read_region(area, start, before)
+    by_pyodbc = plain.read_region(area, start, before)
+    for name, spec in TABLES.items():
+        assert dict(by_arrow[name].schema) == spec.columns, name
+        assert by_arrow[name].equals(by_pyodbc[name]), name
+    if start < before:
+        assert by_arrow["MV_SalesDetail"].height > 0
+    else:
+        assert by_arrow["MV_SalesDetail"].height == 0
+
+
+def test_a_float32_read_would_be_caught(sql_connection_string: str) -> None:
+    """arrow-odbc maps REAL/float4 (and, with psqlODBC, even double precision) to Float32:
+    such a read differs from pyodbc's, and contract_schema widens it back to Float64."""
+    sql = REGION_QUERIES["MV_SalesDetail"]
+    params = ["1", HISTORY_START.isoformat(), BEFORE.isoformat()]
+    float32 = pa.schema(
+        [("SaleId", pa.int64()), ("ItemId", pa.int64())]
+        + [(column, pa.float32()) for column in ("Quantity", "Amount")]
+    )
+
+    def read(schema: pa.Schema) -> pl.DataFrame:
+        batches = read_arrow_batches_from_odbc(
+            sql, sql_connection_string, parameters=params, schema=schema
+        )
+        frame = pl.from_arrow(pa.Table.from_batches(list(batches), schema=batches.schema))
+        assert isinstance(frame, pl.DataFrame)
+        return coerce_table(SALES_DETAIL, frame)
+
+    source = SqlSource(sql_connection_string, reader="pyodbc")
+    with source.connect() as connection:
+        expected = source.read_spec(connection, SALES_DETAIL, sql, (1, HISTORY_START, BEFORE))
+    narrowed = read(float32)
+    assert narrowed.schema == expected.schema  # coerce_table casts Float32 up: the loss hides
+    assert not narrowed.equals(expected)
+    assert read(contract_schema(SALES_DETAIL, float32)).equals(expected)
+
+
+def test_contract_schema_forces_contract_types_where_the_source_allows() -> None:
+    inferred = pa.schema(
+        [
+            ("saleid", pa.int32()),  # SQLite INTEGER / SQL INT; name folded by PostgreSQL
+            ("ItemId", pa.decimal128(12, 0)),
+            ("Quantity", pa.float32()),  # REAL / float4
+            ("Amount", pa.decimal128(10, 2)),
+            ("Extra", pa.float32()),  # not in the contract: left alone
+        ]
+    )
+    assert contract_schema(SALES_DETAIL, inferred) == pa.schema(
+        [
+            ("saleid", pa.int64()),
+            ("ItemId", pa.int64()),
+            ("Quantity", pa.float64()),
+            ("Amount", pa.float64()),
+            ("Extra", pa.float32()),
+        ]
+    )
+    visits = pa.schema(
+        [
+            ("VisitId", pa.string()),  # text stays text: coerce_table parses or reports it
+            ("CustomerId", pa.float64()),  # a float id stays float: coerce_table checks it
+            ("RepId", pa.int16()),
+            ("VisitDate", pa.timestamp("us")),  # coerce_table drops the time
+        ]
+    )
+    assert contract_schema(TABLES["MV_Visit"], visits) == visits.set(
+        2, pa.field("RepId", pa.int64())
+    )
+
+
+def test_reader_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env({}).sql_reader == "auto"
+    assert Settings.from_env({"VISITRANK_SQL_READER": " PyODBC "}).sql_reader == "pyodbc"
+    with pytest.raises(SettingsError, match="VISITRANK_SQL_READER"):
+        Settings.from_env({"VISITRANK_SQL_READER": "turbo"})
+    settings = Settings(sql_connection_string="Driver=SQLite3;Database=x.db", sql_reader="pyodbc")
+    assert SqlSource.from_settings(settings).reader == "pyodbc"
+    assert resolve_reader("auto") == "arrow"
+    monkeypatch.setattr(sql_source, "arrow_odbc_available", lambda: False)
+    assert resolve_reader("auto") == "pyodbc"
+    with pytest.raises(SettingsError, match="arrow-odbc is not installed"):
+        resolve_reader("arrow")
+
+
+def test_arrow_failure_falls_back_to_pyodbc(
+    sql_connection_string: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = SqlSource(sql_connection_string, reader="arrow")
+    with (
+        caplog.at_level(logging.WARNING, logger="visitrank.sql"),
+        source.connect() as connection,
+        pytest.raises(ContractError, match="query failed") as info,
+    ):
+        source.read_spec(connection, SALES_DETAIL, "SELECT SaleId FROM MV_NoSuchView")
+    assert info.value.table == "MV_SalesDetail"
+    assert "arrow-odbc failed" in caplog.text
