@@ -36,9 +36,13 @@ def quarter_days(start: date, end: date) -> pl.DataFrame:
 def seasonality(lines: pl.DataFrame, start: date, end: date, config: ScoringConfig) -> pl.DataFrame:
     """ItemId, Season ("Q1".."Q4" or "flat") from units per covered day of each quarter.
 
-    Needs a full year of history: with less, every SKU is "flat" (a quarter seen once or never
-    cannot be told apart from a trend).
+    The covered days count from the first sales day on or after `start` (data often begin later
+    than the history window). Needs a full year of history: with less, every SKU is "flat" (a
+    quarter seen once or never cannot be told apart from a trend).
     """
+    first = lines.filter(pl.col("SaleDate").is_between(start, end))["SaleDate"].min()
+    if isinstance(first, date):
+        start = max(start, first)
     if (end - start) < timedelta(days=364):
         return lines.select("ItemId").unique().with_columns(Season=pl.lit("flat"))
     covered = quarter_days(start, end)

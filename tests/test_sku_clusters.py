@@ -40,9 +40,9 @@ def test_seasonal_peak_is_per_covered_day() -> None:
     q_days = [date(2024, 2, 1), date(2024, 5, 1), date(2024, 8, 1), date(2024, 11, 1)]
     lines = pl.DataFrame(
         {
-            "ItemId": [1, 1, 1, 1, 2, 2, 2, 2],
-            "SaleDate": q_days * 2,
-            "Quantity": [20.0, 20.0, 20.0, 40.0, 25.0, 25.0, 25.0, 25.0],
+            "ItemId": [1, 1, 1, 1, 2, 2, 2, 2, 2],
+            "SaleDate": [*q_days, *q_days, date(2024, 1, 1)],  # data cover the whole year
+            "Quantity": [20.0, 20.0, 20.0, 40.0, 25.0, 25.0, 25.0, 25.0, 0.0],
         }
     )
     out = seasonality(lines, date(2024, 1, 1), date(2024, 12, 31), ScoringConfig())
@@ -53,3 +53,25 @@ def test_short_history_is_flat() -> None:
     lines = pl.DataFrame({"ItemId": [1], "SaleDate": [date(2024, 12, 1)], "Quantity": [100.0]})
     out = seasonality(lines, date(2024, 7, 1), date(2024, 12, 31), ScoringConfig())
     assert out["Season"].to_list() == ["flat"]
+
+
+def test_coverage_starts_at_the_first_sale() -> None:
+    # history window asks for 2 years but the data start on 2024-01-01: one year of coverage,
+    # so quarters are weighted by 91/91/92/92 days, not by two years' days
+    q_days = [date(2024, 2, 1), date(2024, 5, 1), date(2024, 8, 1), date(2024, 11, 1)]
+    lines = pl.DataFrame(
+        {
+            "ItemId": [1] * 5,
+            "SaleDate": [date(2024, 1, 1), *q_days],
+            "Quantity": [0.0, 20.0, 20.0, 20.0, 40.0],
+        }
+    )
+    out = seasonality(lines, date(2023, 1, 1), date(2024, 12, 31), ScoringConfig())
+    assert out["Season"].to_list() == ["Q4"]
+    short = seasonality(
+        lines.filter(pl.col("SaleDate") >= date(2024, 6, 1)),
+        date(2023, 1, 1),
+        date(2024, 12, 31),
+        ScoringConfig(),
+    )
+    assert short["Season"].to_list() == ["flat"]  # half a year of data only
