@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from visitrank.cli_orders import add_parsers as add_order_parsers
 from visitrank.config_file import ConfigFileError, load_config
 from visitrank.errors import ContractError
 
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", type=Path, help="also write the figures as JSON here")
     add_config_args(evaluate)
+    add_order_parsers(commands)
     return parser
 
 
@@ -156,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handlers = {"demo-data": cmd_demo, "run": cmd_run, "evaluate": cmd_evaluate}
     try:
-        return handlers[args.command](args)
+        handler = handlers.get(args.command) or args.func
+        return int(handler(args))
     except (ContractError, ConfigFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR

@@ -50,6 +50,7 @@ def test_every_function_is_indexed_with_its_trigger() -> None:
         "start_run": "httpTrigger",
         "get_run": "httpTrigger",
         "get_rep_visits": "httpTrigger",
+        "get_customer_order": "httpTrigger",
     }
 
 
@@ -65,6 +66,7 @@ def test_timer_schedule_comes_from_the_app_setting() -> None:
         ("start_run", "runs", "POST", True),
         ("get_run", "runs/{instanceId}", "GET", True),
         ("get_rep_visits", "reps/{repId}/visits", "GET", False),
+        ("get_customer_order", "customers/{customerId}/order", "GET", False),
     ],
 )
 def test_http_routes_need_a_function_key(name: str, route: str, method: str, client: bool) -> None:

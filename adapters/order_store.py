@@ -1,0 +1,76 @@
+"""Cosmos DB store of the proposed-order documents (one per customer, the latest proposal).
+
+Container layout: partition key ``/customerId``, id ``str(customerId)``; an upsert replaces the
+customer's previous proposal. Same account and database as the weekly documents; the container
+name comes from ``VISITRANK_COSMOS_ORDERS_CONTAINER`` (default ``orders``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any, Final
+
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey, exceptions
+
+from adapters.cosmos_sink import with_backoff
+from visitrank.settings import Settings
+
+PARTITION_KEY_PATH: Final = "/customerId"
+DEFAULT_CONTAINER: Final = "orders"
+
+
+class OrderStore:
+    """Upserts and point-reads the order documents of one container."""
+
+    def __init__(self, container: ContainerProxy) -> None:
+        self.container = container
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, container: str | None = None, create: bool = False
+    ) -> OrderStore:
+        """Key when given (emulator), otherwise managed identity (like CosmosSink)."""
+        endpoint = settings.require_cosmos()
+        credential: Any
+        if settings.cosmos_key:
+            credential = settings.cosmos_key
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        client = CosmosClient(
+            endpoint, credential=credential, connection_verify=settings.cosmos_verify_tls
+        )
+        name = container or os.environ.get("VISITRANK_COSMOS_ORDERS_CONTAINER", DEFAULT_CONTAINER)
+        if create:
+            database = client.create_database_if_not_exists(settings.cosmos_database)
+            proxy = database.create_container_if_not_exists(
+                name, partition_key=PartitionKey(path=PARTITION_KEY_PATH)
+            )
+        else:
+            proxy = client.get_database_client(settings.cosmos_database).get_container_client(name)
+        return cls(proxy)
+
+    def upsert_orders(self, documents: Iterable[dict[str, Any]]) -> int:
+        """Upserts the order documents (id and customerId required); returns the count."""
+        count = 0
+        for document in documents:
+            if not isinstance(document.get("id"), str) or "customerId" not in document:
+                raise ValueError("every order document needs a string 'id' and a 'customerId'")
+            self._upsert(document)
+            count += 1
+        return count
+
+    def _upsert(self, document: dict[str, Any]) -> None:
+        with_backoff(lambda: self.container.upsert_item(document))
+
+    def read_order(self, customer_id: int) -> dict[str, Any] | None:
+        """The customer's latest proposed order, None when there is none."""
+        try:
+            item: dict[str, Any] = with_backoff(
+                lambda: self.container.read_item(str(customer_id), partition_key=customer_id)
+            )
+        except exceptions.CosmosResourceNotFoundError:
+            return None
+        return item

@@ -1,0 +1,274 @@
+"""The proposed order per customer: usual references + novelties within budget + must-sell.
+
+`propose_orders` is pure (frames in, frames out). The steps:
+
+1. orders and rhythm (`rhythm.py`), item seasonality;
+2. candidates at the cut-off: usual references (`usual.py`), development gaps from the scoring
+   (`development.py`), range extensions (`extension.py`);
+3. the same candidates `calibration_weeks` earlier, labelled by each customer's first order
+   after that date (still before the cut-off), fit one logistic calibration per kind;
+4. probabilities, adjusted by the feedback history (`feedback.py`);
+5. usual references at or above `usual_min_probability`; novelties through the budget
+   (`novelty.py`); must-sell items.
+
+No row after `as_of` is used (lines after it are dropped on entry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.orders import calibration, development, extension, feedback, novelty, usual
+from scoring.orders.config import OrderConfig
+from scoring.orders.rhythm import baskets, customer_rhythm, item_seasonality
+
+KINDS = ("usual", "development", "extension", "must-sell")
+LINE_COLUMNS = ("CustomerId", "ItemId", "ItemName", "Quantity", "Kind", "Probability", "Reason")
+
+
+@dataclass(frozen=True)
+class OrderInputs:
+    """Clean frames (see docs/data-contract.md).
+
+    customers: CustomerId, AreaId, Channel, Routable (+ CustomerName, RepId, ...)
+    items: ItemId, ItemName, UnitPrice, SubCategoryId, CategoryId, BrandId
+    lines: CustomerId, ItemId, SaleDate, Quantity, Amount
+    last_visits: CustomerId, LastVisitDate
+    """
+
+    customers: pl.DataFrame
+    items: pl.DataFrame
+    lines: pl.DataFrame
+    last_visits: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class OrderProposal:
+    """lines: one row per proposed line (LINE_COLUMNS + Rank, 1 = first line of the order);
+    customers: CustomerId, Orders, LastOrder, IntervalDays, NextOrder, GapDays."""
+
+    as_of: date
+    lines: pl.DataFrame
+    customers: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    usual: pl.DataFrame
+    development: pl.DataFrame
+    extension: pl.DataFrame
+    rhythm: pl.DataFrame
+    segments: pl.DataFrame
+
+
+def _candidates(
+    inputs: OrderInputs,
+    lines: pl.DataFrame,
+    at: date,
+    config: OrderConfig,
+    scoring: ScoringConfig | None,
+) -> _Candidates:
+    lines = lines.filter(pl.col("SaleDate") <= at)
+    basket = baskets(lines)
+    season = item_seasonality(lines, at, config)
+    rhythm = customer_rhythm(basket, at, config)
+    usual_frame = usual.item_features(basket, rhythm, season, at, config)
+    if scoring is not None:
+        gaps, segments = development.scored_gaps(
+            inputs.customers, inputs.items, lines, inputs.last_visits, at, scoring
+        )
+        dev = development.development_candidates(gaps, inputs.items, rhythm, config)
+    else:
+        segments = pl.DataFrame(schema={"CustomerId": pl.Int64, "Segment": pl.String})
+        dev = development.development_candidates(
+            pl.DataFrame(
+                schema={
+                    "CustomerId": pl.Int64,
+                    "ItemId": pl.Int64,
+                    "IndexScore": pl.Float64,
+                    "Actual": pl.Float64,
+                    "Expected": pl.Float64,
+                    "GapValue": pl.Float64,
+                    "SkuRank": pl.Int64,
+                    "Peers": pl.Int64,
+                    "Basis": pl.String,
+                }
+            ),
+            inputs.items,
+            rhythm,
+            config,
+        )
+    customers = inputs.customers.select("CustomerId", "Channel").join(
+        segments, on="CustomerId", how="left"
+    )
+    customers = customers.with_columns(pl.col("Segment").fill_null(pl.col("Channel")))
+    ext = extension.extension_candidates(
+        basket, customers, inputs.items, rhythm, season, at, config
+    )
+    return _Candidates(usual_frame, dev, ext, rhythm, customers)
+
+
+def propose_orders(
+    inputs: OrderInputs,
+    as_of: date,
+    config: OrderConfig,
+    scoring: ScoringConfig | None = None,
+    history: pl.DataFrame | None = None,
+    customer_ids: list[int] | None = None,
+) -> OrderProposal:
+    """The proposed order of every customer with an order up to `as_of` (or of
+    `customer_ids`). `scoring=None` skips the development part (no scoring run). `history`:
+    past proposal lines (feedback.HISTORY_SCHEMA) for the feedback adjustment."""
+    lines = inputs.lines.filter(pl.col("SaleDate") <= as_of)
+    now = _candidates(inputs, lines, as_of, config, scoring)
+    cal_date = as_of - timedelta(days=7 * config.calibration_weeks)
+    then = _candidates(inputs, lines, cal_date, config, scoring)
+    actual = calibration.next_orders(baskets(lines), cal_date, as_of)
+
+    models = {
+        "usual": calibration.fit(calibration.label(then.usual, actual), usual.FEATURES),
+        "development": calibration.fit(
+            calibration.label(then.development, actual), development.FEATURES
+        ),
+        "extension": calibration.fit(calibration.label(then.extension, actual), extension.FEATURES),
+    }
+    usual_p = now.usual.with_columns(
+        models["usual"].predict(now.usual, pl.col("Hazard")).alias("Probability")
+    )
+    dev_p = now.development.with_columns(
+        models["development"]
+        .predict(now.development, pl.lit(models["development"].base_rate))
+        .alias("Probability")
+    )
+    ext_p = now.extension.with_columns(
+        models["extension"]
+        .predict(now.extension, pl.col("Score") * pl.lit(models["extension"].base_rate))
+        .alias("Probability")
+    )
+    if history is not None and history.height:
+        scored = feedback.outcomes(history, baskets(lines), as_of)
+        factors = feedback.adjustment_factors(scored, config)
+        usual_p = feedback.adjust(usual_p, factors, "usual")
+        dev_p = feedback.adjust(dev_p, factors, "novelty")
+        ext_p = feedback.adjust(ext_p, factors, "novelty")
+    if customer_ids is not None:
+        keep = pl.col("CustomerId").is_in(customer_ids)
+        usual_p, dev_p, ext_p = usual_p.filter(keep), dev_p.filter(keep), ext_p.filter(keep)
+
+    chosen = _usual_lines(usual_p, config)
+    fresh = pl.concat(
+        [
+            dev_p.select("CustomerId", "ItemId", "Quantity", "Probability", "Reason").with_columns(
+                Kind=pl.lit("development")
+            ),
+            ext_p.join(_trial_quantities(lines, as_of, config), on="ItemId", how="left")
+            .with_columns(pl.col("Quantity").fill_null(1.0))
+            .select("CustomerId", "ItemId", "Quantity", "Probability", "Reason")
+            .with_columns(Kind=pl.lit("extension")),
+        ]
+    )
+    fresh = (
+        fresh.join(chosen.select("CustomerId", "ItemId"), on=["CustomerId", "ItemId"], how="anti")
+        .sort("CustomerId", "ItemId", "Kind")
+        .unique(["CustomerId", "ItemId"], keep="first", maintain_order=True)
+    )
+    novel = novelty.within_budget(fresh, config)
+    segment_keys = now.segments
+    if customer_ids is not None:
+        segment_keys = segment_keys.filter(pl.col("CustomerId").is_in(customer_ids))
+    musts = _must_sell(segment_keys, chosen, novel, usual_p, fresh, lines, as_of, config)
+    order = pl.concat(
+        [
+            chosen.select("CustomerId", "ItemId", "Quantity", "Probability", "Reason", "Kind"),
+            novel.select("CustomerId", "ItemId", "Quantity", "Probability", "Reason", "Kind"),
+            musts,
+        ],
+        how="vertical_relaxed",
+    )
+    kind_rank = pl.col("Kind").replace_strict(
+        {kind: i for i, kind in enumerate(KINDS)}, return_dtype=pl.Int64
+    )
+    order = (
+        order.join(inputs.items.select("ItemId", "ItemName"), on="ItemId", how="left")
+        .with_columns(kind_rank.alias("_kind"))
+        .sort(
+            ["CustomerId", "_kind", "Probability", "ItemId"], descending=[False, False, True, False]
+        )
+        .with_columns(Rank=pl.int_range(1, pl.len() + 1).over("CustomerId"))
+        .select(*LINE_COLUMNS, "Rank")
+    )
+    customers = now.rhythm
+    if customer_ids is not None:
+        customers = customers.filter(pl.col("CustomerId").is_in(customer_ids))
+    return OrderProposal(as_of=as_of, lines=order, customers=customers)
+
+
+def _usual_lines(usual_p: pl.DataFrame, config: OrderConfig) -> pl.DataFrame:
+    """The usual references that make the order, with their reason."""
+    reason = pl.format(
+        "usual: in {} of its last {} orders, about every {} days; last bought {} days ago",
+        pl.col("Bought"),
+        pl.col("N"),
+        pl.col("ItemIntervalDays").round(0).cast(pl.Int64),
+        pl.col("DaysSince"),
+    )
+    return (
+        usual_p.filter(pl.col("Probability") >= config.usual_min_probability)
+        .sort(["CustomerId", "Probability", "ItemId"], descending=[False, True, False])
+        .filter(pl.int_range(pl.len()).over("CustomerId") < config.max_lines)
+        .with_columns(Kind=pl.lit("usual"))
+        .with_columns(Reason=reason)
+    )
+
+
+def _trial_quantities(lines: pl.DataFrame, as_of: date, config: OrderConfig) -> pl.DataFrame:
+    """ItemId, Quantity: the item's median line quantity over the look-back window (a first
+    order's size), at least 1."""
+    start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
+    return (
+        lines.filter(pl.col("SaleDate").is_between(start, as_of) & (pl.col("Quantity") > 0))
+        .group_by("ItemId")
+        .agg(Quantity=pl.col("Quantity").median().round(0).clip(lower_bound=1.0))
+    )
+
+
+def _must_sell(
+    customers: pl.DataFrame,
+    chosen: pl.DataFrame,
+    novel: pl.DataFrame,
+    usual_p: pl.DataFrame,
+    fresh: pl.DataFrame,
+    lines: pl.DataFrame,
+    as_of: date,
+    config: OrderConfig,
+) -> pl.DataFrame:
+    musts = novelty.must_sell_lines(customers, config)
+    already = pl.concat(
+        [chosen.select("CustomerId", "ItemId"), novel.select("CustomerId", "ItemId")]
+    )
+    known = pl.concat(
+        [
+            usual_p.select("CustomerId", "ItemId", "Probability", "Quantity"),
+            fresh.select("CustomerId", "ItemId", "Probability", "Quantity"),
+        ]
+    ).unique(["CustomerId", "ItemId"], keep="first")
+    return (
+        musts.join(already, on=["CustomerId", "ItemId"], how="anti")
+        .join(known, on=["CustomerId", "ItemId"], how="left")
+        .join(
+            _trial_quantities(lines, as_of, config).rename({"Quantity": "Trial"}),
+            on="ItemId",
+            how="left",
+        )
+        .with_columns(
+            Quantity=pl.col("Quantity").fill_null(pl.col("Trial")).fill_null(1.0),
+            Probability=pl.col("Probability").fill_null(0.0),
+            Reason=pl.format("must-sell for {}", pl.col("SegmentKey")),
+            Kind=pl.lit("must-sell"),
+        )
+        .select("CustomerId", "ItemId", "Quantity", "Probability", "Reason", "Kind")
+    )

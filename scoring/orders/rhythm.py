@@ -1,0 +1,129 @@
+"""Orders, a customer's ordering rhythm and when the next order is expected.
+
+An *order* is everything a customer bought on one day (several sales on the same day are one
+order). A customer's rhythm is the median of its last inter-order intervals: robust to one
+late or early order. The next order is expected one interval after the last one, and never
+before the day after the cut-off (an overdue customer is expected to order at once).
+
+Item seasonality is a smoothed week-of-year profile of all customers' units per item, used
+only when the history covers a full year.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from scoring.orders.config import OrderConfig
+
+DEFAULT_INTERVAL_DAYS = 14.0
+"""Rhythm of a customer with a single order when nobody else has one either."""
+
+
+def baskets(lines: pl.DataFrame) -> pl.DataFrame:
+    """CustomerId, SaleDate, ItemId, Quantity (summed per day), OrderNo (0 = first order of
+    the customer in `lines`), Orders (the customer's number of orders); zero or negative
+    net quantities (returns) are dropped."""
+    per_item = (
+        lines.group_by("CustomerId", "SaleDate", "ItemId")
+        .agg(pl.col("Quantity").sum())
+        .filter(pl.col("Quantity") > 0)
+    )
+    orders = (
+        per_item.select("CustomerId", "SaleDate")
+        .unique()
+        .sort("CustomerId", "SaleDate")
+        .with_columns(
+            OrderNo=pl.int_range(pl.len()).over("CustomerId").cast(pl.Int64),
+            Orders=pl.len().over("CustomerId").cast(pl.Int64),
+        )
+    )
+    return per_item.join(orders, on=["CustomerId", "SaleDate"]).sort(
+        "CustomerId", "ItemId", "SaleDate"
+    )
+
+
+def customer_rhythm(basket: pl.DataFrame, as_of: date, config: OrderConfig) -> pl.DataFrame:
+    """One row per customer with an order: Orders, LastOrder, IntervalDays (median of the last
+    `recent_intervals` intervals; customers with one order get the median of everyone's),
+    NextOrder (expected date, at least as_of + 1) and GapDays (LastOrder -> NextOrder)."""
+    orders = (
+        basket.select("CustomerId", "SaleDate", "Orders").unique().sort("CustomerId", "SaleDate")
+    )
+    intervals = orders.with_columns(
+        Interval=(
+            pl.col("SaleDate") - pl.col("SaleDate").shift(1).over("CustomerId")
+        ).dt.total_days()
+    )
+    per_customer = intervals.group_by("CustomerId").agg(
+        Orders=pl.col("Orders").first(),
+        LastOrder=pl.col("SaleDate").max(),
+        IntervalDays=pl.col("Interval").drop_nulls().tail(config.recent_intervals).median(),
+    )
+    overall = per_customer["IntervalDays"].median()
+    fallback = float(overall) if isinstance(overall, int | float) else DEFAULT_INTERVAL_DAYS
+    tomorrow = as_of + timedelta(days=1)
+    return (
+        per_customer.with_columns(pl.col("IntervalDays").cast(pl.Float64).fill_null(fallback))
+        .with_columns(
+            NextOrder=pl.max_horizontal(
+                pl.col("LastOrder")
+                + pl.duration(days=pl.col("IntervalDays").round(0).cast(pl.Int64)),
+                pl.lit(tomorrow),
+            )
+        )
+        .with_columns(GapDays=(pl.col("NextOrder") - pl.col("LastOrder")).dt.total_days())
+        .sort("CustomerId")
+    )
+
+
+def week_of_year(column: str) -> pl.Expr:
+    """0..51 week of the year of a date column (day 364 folds into week 51)."""
+    return ((pl.col(column).dt.ordinal_day() - 1) // 7).clip(0, 51).cast(pl.Int32)
+
+
+def item_seasonality(lines: pl.DataFrame, as_of: date, config: OrderConfig) -> pl.DataFrame:
+    """ItemId, Week (0..51), Season: units in that week of the year over the item's mean
+    week, smoothed over +-2 weeks (circular) and shrunk towards 1 for thin items. Empty when
+    the history is shorter than a year or `season_weeks` < 52 (no adjustment then)."""
+    schema = {"ItemId": pl.Int64, "Week": pl.Int32, "Season": pl.Float64}
+    start = as_of - timedelta(days=7 * config.season_weeks - 1)
+    history = lines.filter(pl.col("SaleDate").is_between(start, as_of))
+    first = history["SaleDate"].min()
+    if config.season_weeks < 52 or not isinstance(first, date) or (as_of - first).days < 364:
+        return pl.DataFrame(schema=schema)
+    weekly = history.group_by("ItemId", week_of_year("SaleDate").alias("Week")).agg(
+        Units=pl.col("Quantity").sum()
+    )
+    grid = (
+        weekly.select("ItemId")
+        .unique()
+        .join(pl.DataFrame({"Week": pl.int_range(0, 52, eager=True).cast(pl.Int32)}), how="cross")
+        .join(weekly, on=["ItemId", "Week"], how="left")
+        .with_columns(pl.col("Units").fill_null(0.0))
+        .sort("ItemId", "Week")
+    )
+    shifted = [
+        pl.col("Units")
+        .shift(k)
+        .over("ItemId")
+        .fill_null(pl.col("Units").shift(k - 52 if k > 0 else k + 52).over("ItemId"))
+        for k in (-2, -1, 1, 2)
+    ]
+    smooth = grid.with_columns(Smooth=(pl.col("Units") + pl.sum_horizontal(shifted)) / 5.0)
+    prior_units = 50.0  # pseudo-units per week at the flat profile
+    return smooth.with_columns(
+        Season=(pl.col("Smooth") + prior_units)
+        / (pl.col("Smooth").mean().over("ItemId") + prior_units)
+    ).select("ItemId", "Week", "Season")
+
+
+def season_at(frame: pl.DataFrame, season: pl.DataFrame, date_column: str) -> pl.DataFrame:
+    """`frame` with a Season column for its ItemId at `date_column` (1.0 where unknown)."""
+    return (
+        frame.with_columns(week_of_year(date_column).alias("_Week"))
+        .join(season.rename({"Week": "_Week"}), on=["ItemId", "_Week"], how="left")
+        .with_columns(pl.col("Season").fill_null(1.0))
+        .drop("_Week")
+    )

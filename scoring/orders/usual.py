@@ -1,0 +1,172 @@
+"""Usual references: which items a customer is likely to reorder next time, and how much.
+
+For every item a customer bought in the look-back window:
+
+* **frequency**: the share of its orders holding the item, recent orders weighing more
+  (half-life `recency_half_life_orders`);
+* **hazard** (the interval logic): among the item's past gaps (in orders), how often the item
+  came back exactly after as many orders as have now passed since it was last bought, over how
+  often the gap was at least that long; blended with the frequency (`hazard_prior_orders`
+  pseudo-observations). An item bought every 4th order just after it was bought has a hazard
+  near 0, when it is due near 1: a monthly item of a weekly customer is not proposed weekly;
+* **timing**: days from the item's last purchase to the expected next order, over its median
+  purchase interval in days;
+* **expected units**: a robust rate (units per day over the last `recent_lines` purchases,
+  quantities capped at `quantity_cap` x their median, de-seasonalised) times the days the next
+  order covers for the item (last purchase -> expected next order) times the item's season then.
+
+The quantity proposed is the median of a Poisson with those expected units (at least 1).
+The probability of being in the next order comes from `calibration.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from scoring.orders.config import OrderConfig
+from scoring.orders.rhythm import season_at
+
+FEATURES = ("LogitHazard", "LogitFrequency", "LogUnits", "LogTiming", "LogOrders")
+
+
+def _logit(column: str) -> pl.Expr:
+    p = pl.col(column).clip(0.01, 0.99)
+    return (p / (1.0 - p)).log()
+
+
+def poisson_median(units: pl.Expr) -> pl.Expr:
+    """The median of Poisson(units), at least 1 (approximation floor(mu + 1/3 - 0.02/mu))."""
+    mu = units.clip(lower_bound=1e-6)
+    return (mu + 1.0 / 3.0 - 0.02 / mu).floor().clip(lower_bound=1.0)
+
+
+def item_features(
+    basket: pl.DataFrame,
+    rhythm: pl.DataFrame,
+    season: pl.DataFrame,
+    as_of: date,
+    config: OrderConfig,
+) -> pl.DataFrame:
+    """One row per customer x item bought in the look-back window: Frequency, Hazard,
+    OrdersSince, LastBought, ItemIntervalDays, CoverDays, Rate, Units, Quantity and the model
+    FEATURES. `basket` from `rhythm.baskets` (data up to as_of only), `rhythm` from
+    `customer_rhythm`."""
+    start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
+    decay = 0.5 ** (1.0 / config.recency_half_life_orders)
+    # Orders in the look-back window, renumbered: k = 0 .. n-1 (n-1 = the last order).
+    window_orders = (
+        basket.filter(pl.col("SaleDate").is_between(start, as_of))
+        .select("CustomerId", "SaleDate")
+        .unique()
+        .sort("CustomerId", "SaleDate")
+        .with_columns(K=pl.int_range(pl.len()).over("CustomerId"), N=pl.len().over("CustomerId"))
+    )
+    in_window = basket.join(window_orders, on=["CustomerId", "SaleDate"]).sort(
+        "CustomerId", "ItemId", "K"
+    )
+    per_item = (
+        in_window.with_columns(
+            Weight=pl.lit(decay).pow(pl.col("N") - 1 - pl.col("K")),
+            Gap=pl.col("K") - pl.col("K").shift(1).over("CustomerId", "ItemId"),
+        )
+        .group_by("CustomerId", "ItemId")
+        .agg(
+            N=pl.col("N").first(),
+            Bought=pl.len(),
+            WeightBought=pl.col("Weight").sum(),
+            LastK=pl.col("K").max(),
+            Gaps=pl.col("Gap").drop_nulls(),
+        )
+        .with_columns(
+            Frequency=pl.col("WeightBought")
+            * (1.0 - decay)
+            / (1.0 - pl.lit(decay).pow(pl.col("N"))),
+            OrdersSince=pl.col("N") - 1 - pl.col("LastK"),
+        )
+    )
+    hazard = (
+        per_item.select("CustomerId", "ItemId", "OrdersSince", "Gaps")
+        .explode("Gaps")
+        .group_by("CustomerId", "ItemId")
+        .agg(
+            Hits=(pl.col("Gaps") == pl.col("OrdersSince") + 1).sum(),
+            AtRisk=(pl.col("Gaps") >= pl.col("OrdersSince") + 1).sum(),
+        )
+    )
+    prior = config.hazard_prior_orders
+    features = (
+        per_item.drop("Gaps")
+        .join(hazard, on=["CustomerId", "ItemId"], how="left")
+        .with_columns(pl.col("Hits", "AtRisk").fill_null(0))
+        .with_columns(
+            Hazard=(pl.col("Hits") + prior * pl.col("Frequency")) / (pl.col("AtRisk") + prior)
+        )
+    )
+    quantities = _rates(basket, season, as_of, config)
+    tomorrow = as_of + timedelta(days=1)
+    out = (
+        features.join(quantities, on=["CustomerId", "ItemId"], how="left")
+        .join(rhythm.select("CustomerId", "NextOrder", "GapDays"), on=["CustomerId"], how="left")
+        .with_columns(pl.col("NextOrder").fill_null(tomorrow))
+        .with_columns(
+            CoverDays=(pl.col("NextOrder") - pl.col("LastBought")).dt.total_days().cast(pl.Float64),
+            DaysSince=(pl.lit(as_of) - pl.col("LastBought")).dt.total_days(),
+        )
+    )
+    out = season_at(out, season, "NextOrder").with_columns(
+        Units=pl.col("Rate") * pl.col("CoverDays") * pl.col("Season"),
+        OrderUnits=pl.col("Rate") * pl.col("GapDays").cast(pl.Float64) * pl.col("Season"),
+    )
+    return out.with_columns(
+        Quantity=poisson_median(pl.col("Units")),
+        LogitHazard=_logit("Hazard"),
+        LogitFrequency=_logit("Frequency"),
+        LogUnits=pl.col("OrderUnits").clip(lower_bound=1e-3).log(),
+        LogTiming=(pl.col("CoverDays") / pl.col("ItemIntervalDays").clip(lower_bound=1.0))
+        .clip(0.05, 20.0)
+        .log(),
+        LogOrders=pl.col("N").cast(pl.Float64).log1p(),
+    ).sort("CustomerId", "ItemId")
+
+
+def _rates(
+    basket: pl.DataFrame, season: pl.DataFrame, as_of: date, config: OrderConfig
+) -> pl.DataFrame:
+    """CustomerId, ItemId, LastBought, ItemIntervalDays (median days between purchases),
+    Rate (robust de-seasonalised units per day over the last `recent_lines` purchases)."""
+    purchases = season_at(basket, season, "SaleDate").with_columns(
+        Days=(pl.col("SaleDate") - pl.col("SaleDate").shift(1).over("CustomerId", "ItemId"))
+        .dt.total_days()
+        .cast(pl.Float64)
+    )
+    recent = purchases.filter(pl.col("Days").is_not_null()).with_columns(
+        Recent=pl.int_range(pl.len(), 0, -1).over("CustomerId", "ItemId")
+    )
+    recent = recent.filter(pl.col("Recent") <= config.recent_lines).with_columns(
+        Capped=pl.min_horizontal(
+            pl.col("Quantity"),
+            config.quantity_cap * pl.col("Quantity").median().over("CustomerId", "ItemId"),
+        )
+        / pl.col("Season")
+    )
+    rates = recent.group_by("CustomerId", "ItemId").agg(
+        Rate=pl.col("Capped").sum() / pl.col("Days").sum(),
+        ItemIntervalDays=pl.col("Days").median(),
+    )
+    last = purchases.group_by("CustomerId", "ItemId").agg(
+        LastBought=pl.col("SaleDate").max(),
+        OnlyQuantity=pl.col("Quantity").median(),
+        FirstBought=pl.col("SaleDate").min(),
+    )
+    # An item bought once has no interval: its rate is its quantity over the time since.
+    since_first = ((pl.lit(as_of) - pl.col("FirstBought")).dt.total_days() + 1).cast(pl.Float64)
+    return (
+        last.join(rates, on=["CustomerId", "ItemId"], how="left")
+        .with_columns(
+            ItemIntervalDays=pl.col("ItemIntervalDays").cast(pl.Float64).fill_null(since_first),
+            Rate=pl.col("Rate").fill_null(pl.col("OnlyQuantity") / since_first),
+        )
+        .select("CustomerId", "ItemId", "LastBought", "ItemIntervalDays", "Rate")
+    )
