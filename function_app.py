@@ -11,6 +11,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.blueprint import bp as activities
+from activities.segments import bp as segment_activities
 from orchestrators.order_api import bp as order_api
 from orchestrators.starters import bp as starters
 from orchestrators.weekly_run import bp as orchestrations
@@ -20,3 +21,4 @@ app.register_functions(activities)
 app.register_functions(orchestrations)
 app.register_functions(starters)
 app.register_functions(order_api)
+app.register_functions(segment_activities)

@@ -190,6 +190,38 @@ resource cosmosLists 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/contain
   }
 }
 
+// Segment summaries for the CRM's outlet card: `segment:<id>` and `outlet:<customerId>` documents
+resource cosmosSegments 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
+  parent: cosmosDb
+  name: 'segments'
+  properties: {
+    resource: {
+      id: 'segments'
+      partitionKey: {
+        paths: [ '/pk' ]
+        kind: 'Hash'
+      }
+      defaultTtl: documentTtlDays * 86400
+    }
+  }
+}
+
+// Proposed orders per customer (GET /api/customers/{customerId}/order)
+resource cosmosOrders 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
+  parent: cosmosDb
+  name: 'orders'
+  properties: {
+    resource: {
+      id: 'orders'
+      partitionKey: {
+        paths: [ '/customerId' ]
+        kind: 'Hash'
+      }
+      defaultTtl: documentTtlDays * 86400
+    }
+  }
+}
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: take('kv-${appName}-${suffix}', 24)
   location: location

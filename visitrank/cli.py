@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from visitrank import cli_segments
 from visitrank.cli_orders import add_parsers as add_order_parsers
 from visitrank.config_file import ConfigFileError, load_config
 from visitrank.errors import ContractError
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, help="also write the figures as JSON here")
     add_config_args(evaluate)
     add_order_parsers(commands)
+    cli_segments.add_parser(commands)
     return parser
 
 
@@ -156,7 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"demo-data": cmd_demo, "run": cmd_run, "evaluate": cmd_evaluate}
+    handlers = {
+        "demo-data": cmd_demo,
+        "run": cmd_run,
+        "evaluate": cmd_evaluate,
+        "segments": cli_segments.run,
+    }
     try:
         handler = handlers.get(args.command) or args.func
         return int(handler(args))

@@ -44,7 +44,7 @@ def load_region(work_dir: Path, area_id: int) -> RegionInputs:
     return RegionInputs(
         customers=customers,
         items=pl.read_parquet(work_dir / staging.ITEMS),
-        lines=pl.scan_parquet(work_dir / staging.LINES).filter(in_area).collect(),
+        lines=staging.scan_region_lines(work_dir, area_id).collect(),
         last_visits=pl.scan_parquet(work_dir / staging.LAST_VISITS)
         .join(customers.lazy().select("CustomerId"), on="CustomerId", how="semi")
         .collect(),

@@ -44,6 +44,7 @@ def test_every_function_is_indexed_with_its_trigger() -> None:
         "plan_run": "activityTrigger",
         "score_region": "activityTrigger",
         "publish_run": "activityTrigger",
+        "segment_outlets": "activityTrigger",
         "weekly_run": "orchestrationTrigger",
         "region_run": "orchestrationTrigger",
         "weekly_timer": "timerTrigger",

@@ -103,13 +103,21 @@ def test_storage_and_cosmos_use_identity_only(template: dict[str, Any]) -> None:
     assert cosmos["properties"]["disableLocalAuth"] is True
 
 
-def test_cosmos_container_partition_key_and_ttl(template: dict[str, Any]) -> None:
-    (container,) = resources_of(
+def test_cosmos_containers_partition_keys_and_ttl(template: dict[str, Any]) -> None:
+    containers = resources_of(
         template, "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"
     )
-    resource = container["properties"]["resource"]
-    assert resource["partitionKey"]["paths"] == ["/repId"]
-    assert resource["defaultTtl"]  # an expression of documentTtlDays
+    keys = {
+        c["properties"]["resource"]["id"]: c["properties"]["resource"]["partitionKey"]["paths"]
+        for c in containers
+    }
+    # the visit lists (point read by <repId>:<weekStart>), segments and proposed orders
+    assert keys == {
+        "cosmosContainer": ["/repId"],
+        "segments": ["/pk"],
+        "orders": ["/customerId"],
+    }
+    assert all(c["properties"]["resource"]["defaultTtl"] for c in containers)
 
 
 def test_staging_lifecycle_rule(template: dict[str, Any]) -> None:

@@ -1,0 +1,109 @@
+"""Where the Azure segmentation keeps its files (Blob) and the CRM's outlet cards (Cosmos DB).
+
+Blob, in the staging container::
+
+    segments/<runId>/<file>      every export of a run (CSV, XLSX, PNG/SVG, JSON)
+    segments/latest/<file>       the latest run: the state the next run matches against
+    segments/tags.json           the edited names, descriptions and tags (optional)
+
+Cosmos DB, container ``segments`` (partition key ``/pk``, equal to the id, so every read is a
+1-RU point read): one document per segment (id ``segment:<SegmentId>``: name, tags, DNA, top
+SKU patterns) and one per outlet (id ``outlet:<CustomerId>``: segment, distance, potential).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+import polars as pl
+from azure.core.exceptions import ResourceNotFoundError
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.storage.blob import ContainerClient
+
+from adapters.cosmos_sink import with_backoff
+from visitrank.settings import Settings
+
+SEGMENTS_PREFIX: Final = "segments"
+LATEST: Final = f"{SEGMENTS_PREFIX}/latest"
+TAGS_BLOB: Final = f"{SEGMENTS_PREFIX}/tags.json"
+SEGMENTS_CONTAINER: Final = "segments"
+PARTITION_KEY_PATH: Final = "/pk"
+
+
+class BlobSegmentStore:
+    """The segmentation's files in the staging container."""
+
+    def __init__(self, container: ContainerClient) -> None:
+        self.container = container
+
+    def write_files(self, run_id: str, files: dict[str, bytes]) -> list[str]:
+        """Writes every file under the run's folder and under latest/; returns the run paths."""
+        paths = []
+        for name, data in sorted(files.items()):
+            path = f"{SEGMENTS_PREFIX}/{run_id}/{name}"
+            self.container.upload_blob(path, data, overwrite=True)
+            self.container.upload_blob(f"{LATEST}/{name}", data, overwrite=True)
+            paths.append(path)
+        return paths
+
+    def read_bytes(self, path: str) -> bytes | None:
+        """The blob at ``path``, or None when there is none."""
+        try:
+            return bytes(self.container.download_blob(path).readall())
+        except ResourceNotFoundError:
+            return None
+
+    def read_json(self, path: str) -> dict[str, Any] | None:
+        data = self.read_bytes(path)
+        return None if data is None else dict(json.loads(data))
+
+    def read_frame(self, path: str) -> pl.DataFrame | None:
+        data = self.read_bytes(path)
+        return None if data is None else pl.read_parquet(io.BytesIO(data))
+
+
+class CosmosSegmentSink:
+    """Upserts the segment and outlet documents (bounded parallelism, 429 backoff)."""
+
+    def __init__(self, container: ContainerProxy, max_workers: int = 8) -> None:
+        self.container = container
+        self.max_workers = max(1, max_workers)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, container: str = SEGMENTS_CONTAINER, *, create: bool = False
+    ) -> CosmosSegmentSink:
+        credential: Any = settings.cosmos_key
+        if not credential:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        client = CosmosClient(
+            settings.require_cosmos(),
+            credential=credential,
+            connection_verify=settings.cosmos_verify_tls,
+        )
+        if create:
+            database = client.create_database_if_not_exists(settings.cosmos_database)
+            proxy = database.create_container_if_not_exists(
+                container, partition_key=PartitionKey(path=PARTITION_KEY_PATH)
+            )
+        else:
+            proxy = client.get_database_client(settings.cosmos_database).get_container_client(
+                container
+            )
+        return cls(proxy, settings.cosmos_max_workers)
+
+    def upsert(self, documents: Iterable[dict[str, Any]]) -> int:
+        items = list(documents)
+        if not items:
+            return 0
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
+            list(
+                pool.map(lambda item: with_backoff(lambda: self.container.upsert_item(item)), items)
+            )
+        return len(items)

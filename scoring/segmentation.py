@@ -1,0 +1,773 @@
+"""Behavioural segmentation of all outlets by purchase mix: segments, DNA, SKU patterns, potential.
+
+Manufacturers want their outlets grouped by *what* they buy, across regions and channels, and to
+act per segment: push the SKUs a segment loves to its outlets that do not buy them yet.
+
+Method (pure: frames and a frozen `SegmentationConfig` in, frames out):
+
+1. **Mix**: each active outlet's revenue shares over the chosen level (brand, category,
+   subcategory or SKU) in the look-back window; negative lines (returns) are clipped to 0, so
+   shares are in [0, 1] and sum to 1 — the outlet's size does not count, only its mix.
+2. **Embedding**: the Hellinger embedding (square roots of the shares, as
+   `scoring.segments.embed`) held sparse; optionally minus its channel's average
+   (`adjust_for_channel`), so segments describe taste *across* channels instead of rediscovering
+   the channel; then PCA to `dims` directions fitted on a seeded sample.
+3. **k**: `scoring.segments.choose_k` on the sample (the largest k in 2..`k_max` whose
+   clustering is stable across subsamples and separated), or `segments` when fixed.
+4. **Sample, then assign**: k-means is fitted on at most `sample_size` outlets; every outlet is
+   then assigned to its nearest centre in chunks, so a million outlets cost one matrix product.
+5. Per segment: DNA (mean share per level key against the all-outlet mean), SKU patterns (share
+   of the segment's purchases, lift, carry rate), size, revenue, channel and area mix.
+   Per outlet: segment, distance to the centre, and **potential**: the SKUs at least
+   `min_carry` of its segment buy that it does not buy or under-buys, with the weekly money.
+
+Identity across re-runs (names, descriptions and user tags) is kept by `scoring.segment_match`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import sparse
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
+
+from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
+from scoring.segments import choose_k
+
+Level = Literal["sku", "brand", "subcategory", "category"]
+INACTIVE_SEGMENT = "inactive"  # SegmentId of an outlet without purchases in the window
+OTHER_KEY = "other"
+ASSIGN_CHUNK = 50_000
+
+
+class SegmentationConfig(BaseModel):
+    """Parameters of the outlet segmentation. Money is per week, in the sales currency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    level: Level = Field(
+        "sku", description="Purchase mix level: sku, brand, subcategory, category."
+    )
+    lookback_weeks: int = Field(26, ge=4, le=104, description="Weeks of sales in the mix.")
+    segments: int | None = Field(
+        None, ge=1, le=12, description="Fixed number of segments; None = chosen by the data."
+    )
+    k_max: int = Field(8, ge=2, le=12, description="Largest number of segments tried.")
+    min_silhouette: float = Field(
+        0.15, description="A k whose segments are less separated than this is not used."
+    )
+    min_stability: float = Field(
+        0.95, ge=0, le=1, description="Mean ARI between k-means on different subsamples needed."
+    )
+    dims: int = Field(8, ge=2, le=50, description="PCA dimensions of the embedded mix.")
+    adjust_for_channel: bool = Field(
+        True,
+        description="Remove each channel's average mix before clustering, so segments group "
+        "taste across channels (channel mix is then reported per segment).",
+    )
+    sample_size: int = Field(
+        20_000, ge=100, description="Outlets the PCA and k-means are fitted on (others assigned)."
+    )
+    k_sample: int = Field(4_000, ge=100, description="Outlets sampled to choose k.")
+    max_features: int = Field(
+        500, ge=2, description="Level keys kept as features (largest revenue); the rest pooled."
+    )
+    min_carry: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A SKU is in a segment's range when at least this share of its outlets buy it.",
+    )
+    min_lift: float = Field(
+        1.2, ge=1, description="A SKU the segment 'loves': in range and at least this lift."
+    )
+    under_buy_ratio: float = Field(
+        0.5, gt=0, le=1, description="An outlet under-buys a SKU below this x its expected sales."
+    )
+    min_potential_value: float = Field(
+        0.5, ge=0, description="Weekly money below which a potential is not listed."
+    )
+    max_potential_skus: int = Field(10, ge=1, le=50, description="Potential SKUs kept per outlet.")
+    match_min_similarity: float = Field(
+        0.98,
+        gt=0,
+        le=1,
+        description="Bhattacharyya similarity of segment profiles above which a segment of this "
+        "run is the same as one of the previous run (keeps id, name, tags).",
+    )
+    lineage_min_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Share of outlets moving between segments that makes a merge or split.",
+    )
+    premium_index: float = Field(1.1, gt=1, description="Price index at or over which #premium.")
+    value_index: float = Field(
+        0.9, gt=0, lt=1, description="Price index at or under which #pricesensitive."
+    )
+    seed: int = Field(0, description="Seed of every randomised step (sample, PCA, k-means).")
+
+    def k_config(self) -> ScoringConfig:
+        """The behaviour-clustering fields of ScoringConfig that `choose_k` reads."""
+        return ScoringConfig.model_validate(
+            {
+                "behaviour_segments": self.segments,
+                "behaviour_k_max": self.k_max,
+                "behaviour_min_silhouette": self.min_silhouette,
+                "behaviour_min_stability": self.min_stability,
+                "behaviour_dims": self.dims,
+                "behaviour_sample": self.k_sample,
+                "seed": self.seed,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """The raw clustering: labels 0..k-1 (0 = largest) per active outlet, and how k was set."""
+
+    ids: pl.Series
+    labels: np.ndarray
+    distance: np.ndarray
+    k: int
+    k_chosen_by: str
+    sample: int
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The frames of one segmentation run (see `segment_outlets`)."""
+
+    outlets: pl.DataFrame  # one row per customer: SegmentId (or "inactive"), Distance, ...
+    segments: pl.DataFrame  # one row per segment: size, revenue, mix, price index, tags
+    dna: pl.DataFrame  # segment x level key: Share, AllShare, Index
+    patterns: pl.DataFrame  # segment x SKU: Share, AllShare, Lift, Carry, TypicalShare
+    potential: pl.DataFrame  # outlet x SKU: Actual, Expected, GapValue (weekly)
+    mix: pl.DataFrame  # segment x (Channel | Area) value: Outlets, Share
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def catalogue(clean: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """ItemId, ItemName, UnitPrice, BrandId, BrandName, SubCategoryId, SubCategoryName,
+    CategoryId, CategoryName from the clean setup tables."""
+    return (
+        clean["MV_SetupItem"]
+        .select("ItemId", "ItemName", "UnitPrice", "BrandId", "SubCategoryId")
+        .join(clean["MV_SetupBrand"].select("BrandId", "BrandName"), on="BrandId", how="left")
+        .join(
+            clean["MV_SetupSubCategory"].select("SubCategoryId", "SubCategoryName", "CategoryId"),
+            on="SubCategoryId",
+            how="left",
+        )
+        .join(
+            clean["MV_SetupCategory"].select("CategoryId", "CategoryName"),
+            on="CategoryId",
+            how="left",
+        )
+    )
+
+
+def window_purchases(
+    sales: pl.DataFrame, detail: pl.DataFrame, start: date, end: date
+) -> pl.DataFrame:
+    """CustomerId, ItemId, Revenue, Units over [start, end] from clean MV_Sales / MV_SalesDetail."""
+    return (
+        sales.lazy()
+        .filter(pl.col("SaleDate").is_between(start, end))
+        .select("SaleId", "CustomerId")
+        .join(detail.lazy().select("SaleId", "ItemId", "Quantity", "Amount"), on="SaleId")
+        .group_by("CustomerId", "ItemId")
+        .agg(Revenue=exact_sum("Amount"), Units=exact_sum("Quantity"))
+        .sort("CustomerId", "ItemId")
+        .collect()
+    )
+
+
+def level_keys(items: pl.DataFrame, level: Level) -> pl.DataFrame:
+    """ItemId, Key, KeyName: the level key of every item (Key is text, e.g. "b123")."""
+    column, name, prefix = {
+        "sku": ("ItemId", "ItemName", "i"),
+        "brand": ("BrandId", "BrandName", "b"),
+        "subcategory": ("SubCategoryId", "SubCategoryName", "s"),
+        "category": ("CategoryId", "CategoryName", "c"),
+    }[level]
+    return items.select(
+        "ItemId",
+        Key=pl.format(f"{prefix}{{}}", pl.col(column)),
+        KeyName=pl.col(name).fill_null(pl.format("{}", pl.col(column))),
+    )
+
+
+def level_shares(purchases: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    """CustomerId, Key, Share of every active outlet (positive window revenue), shares sum to 1."""
+    positive = purchases.with_columns(pl.col("Revenue").clip(lower_bound=0.0))
+    per_key = (
+        positive.join(keys.select("ItemId", "Key"), on="ItemId")
+        .group_by("CustomerId", "Key")
+        .agg(Revenue=exact_sum("Revenue"))
+        .filter(pl.col("Revenue") > 0)
+    )
+    return (
+        per_key.with_columns(Share=pl.col("Revenue") / pl.col("Revenue").sum().over("CustomerId"))
+        .select("CustomerId", "Key", "Share")
+        .sort("CustomerId", "Key")
+    )
+
+
+# --- clustering ---------------------------------------------------------------------------------
+
+
+def hellinger_matrix(
+    shares: pl.DataFrame, max_features: int
+) -> tuple[pl.Series, list[str], sparse.csr_matrix]:
+    """(sorted CustomerIds, feature keys, sparse sqrt-share matrix). Keys beyond `max_features`
+    (by total share) are pooled into one "other" column before the square root."""
+    ids = shares["CustomerId"].unique().sort()
+    weight = (
+        shares.group_by("Key")
+        .agg(W=pl.col("Share").sum())
+        .sort(["W", "Key"], descending=[True, False])
+    )
+    kept = weight["Key"].head(max_features - 1 if weight.height > max_features else max_features)
+    features = kept.to_list() + ([OTHER_KEY] if weight.height > kept.len() else [])
+    index = pl.DataFrame({"Key": kept, "Col": np.arange(kept.len(), dtype=np.int64)})
+    rows = pl.DataFrame({"CustomerId": ids, "Row": np.arange(ids.len(), dtype=np.int64)})
+    cells = (
+        shares.join(index, on="Key", how="left")
+        .with_columns(pl.col("Col").fill_null(len(features) - 1))
+        .group_by("CustomerId", "Col")
+        .agg(pl.col("Share").sum())
+        .join(rows, on="CustomerId")
+    )
+    matrix = sparse.csr_matrix(
+        (
+            np.sqrt(np.clip(cells["Share"].to_numpy(), 0.0, 1.0)),
+            (cells["Row"].to_numpy(), cells["Col"].to_numpy()),
+        ),
+        shape=(ids.len(), len(features)),
+    )
+    matrix.sort_indices()
+    return ids, features, matrix
+
+
+def channel_means(matrix: sparse.csr_matrix, channel: np.ndarray) -> np.ndarray:
+    """(channels, features) mean embedded mix of each channel code 0..c-1."""
+    codes = int(channel.max()) + 1 if channel.size else 0
+    onehot = sparse.csr_matrix(
+        (np.ones(channel.size), (channel, np.arange(channel.size))), shape=(codes, channel.size)
+    )
+    counts = np.maximum(np.bincount(channel, minlength=codes), 1)[:, None]
+    return (
+        np.asarray((onehot @ matrix).toarray()) / counts
+        if codes
+        else np.zeros((0, matrix.shape[1]))
+    )
+
+
+def cluster_mix(
+    ids: pl.Series,
+    matrix: sparse.csr_matrix,
+    channel: np.ndarray,
+    config: SegmentationConfig,
+) -> Clustering:
+    """Embed, choose k on a sample, fit k-means on a sample and assign every outlet (chunks)."""
+    n = matrix.shape[0]
+    offsets = (
+        channel_means(matrix, channel)
+        if config.adjust_for_channel
+        else np.zeros((1, matrix.shape[1]))
+    )
+    code = channel if config.adjust_for_channel else np.zeros(n, dtype=np.int64)
+
+    def dense(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(matrix[rows].toarray()) - offsets[code[rows]]
+
+    rng = np.random.default_rng(config.seed)
+    sample = (
+        np.sort(rng.choice(n, config.sample_size, replace=False))
+        if n > config.sample_size
+        else np.arange(n)
+    )
+    fitted = dense(sample)
+    dims = min(config.dims, fitted.shape[0] - 1, fitted.shape[1])
+    pca = (
+        PCA(dims, random_state=config.seed).fit(fitted)
+        if dims >= 2 and fitted.shape[1] > config.dims
+        else None
+    )
+
+    def project(values: np.ndarray) -> np.ndarray:
+        return values if pca is None else np.asarray(pca.transform(values))
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        sample_features = project(fitted)
+        k = choose_k(sample_features, config.k_config())
+        chosen_by = "fixed" if config.segments is not None else "stability"
+        if n == 0:
+            return Clustering(ids, np.zeros(0, np.int64), np.zeros(0), 0, chosen_by, 0)
+        if k == 1:
+            model = None
+        else:
+            model = KMeans(k, n_init=4, random_state=config.seed).fit(sample_features)
+        labels = np.zeros(n, dtype=np.int64)
+        distance = np.zeros(n)
+        centres = (
+            model.cluster_centers_ if model is not None else sample_features.mean(axis=0)[None, :]
+        )
+        for start in range(0, n, ASSIGN_CHUNK):
+            rows = np.arange(start, min(n, start + ASSIGN_CHUNK))
+            features = project(dense(rows))
+            gaps = ((features[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+            labels[rows] = gaps.argmin(axis=1)
+            distance[rows] = np.sqrt(gaps.min(axis=1))
+    sizes = np.bincount(labels, minlength=k)
+    order = np.argsort(-sizes, kind="stable")
+    relabel = np.empty(k, dtype=np.int64)
+    relabel[order] = np.arange(k)
+    return Clustering(ids, relabel[labels], distance, k, chosen_by, int(sample.size))
+
+
+# --- per segment and per outlet -----------------------------------------------------------------
+
+
+def _mix_text(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """SegmentId, <column>Mix: e.g. "ON_TRADE 55% · OFF_TRADE 45%" (largest first)."""
+    return (
+        frame.sort(["SegmentId", "Share", "Value"], descending=[False, True, False])
+        .group_by("SegmentId", maintain_order=True)
+        .agg(
+            pl.format("{} {}%", "Value", (pl.col("Share") * 100).round(0).cast(pl.Int64))
+            .str.join(" · ")
+            .alias(f"{column}Mix")
+        )
+    )
+
+
+def segment_mix(assigned: pl.DataFrame) -> pl.DataFrame:
+    """SegmentId, Dimension ("Channel" | "Area"), Value, Outlets, Share of the segment."""
+    parts = []
+    for dimension, column in (("Channel", "Channel"), ("Area", "AreaName")):
+        parts.append(
+            assigned.group_by("SegmentId", pl.col(column).cast(pl.String).alias("Value"))
+            .agg(Outlets=pl.len())
+            .with_columns(
+                Dimension=pl.lit(dimension),
+                Share=pl.col("Outlets") / pl.col("Outlets").sum().over("SegmentId"),
+            )
+        )
+    return (
+        pl.concat(parts)
+        .select("SegmentId", "Dimension", "Value", "Outlets", "Share")
+        .sort("SegmentId", "Dimension", "Value")
+    )
+
+
+def segment_dna(shares: pl.DataFrame, assigned: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    """SegmentId, Key, KeyName, Share (mean share of the segment's outlets), AllShare (mean over
+    all active outlets), Index (100 x Share / AllShare). Each profile sums to 1."""
+    n_all = assigned.height
+    sizes = assigned.group_by("SegmentId").agg(N=pl.len())
+    overall = shares.group_by("Key").agg(AllShare=pl.col("Share").sum() / n_all)
+    names = keys.select("Key", "KeyName").unique("Key").sort("Key")
+    return (
+        shares.join(assigned.select("CustomerId", "SegmentId"), on="CustomerId")
+        .group_by("SegmentId", "Key")
+        .agg(Total=pl.col("Share").sum())
+        .join(sizes, on="SegmentId")
+        .join(overall, on="Key")
+        .join(names, on="Key", how="left")
+        .with_columns(Share=pl.col("Total") / pl.col("N"))
+        .with_columns(Index=100.0 * pl.col("Share") / pl.col("AllShare"))
+        .select("SegmentId", "Key", "KeyName", "Share", "AllShare", "Index")
+        .sort(["SegmentId", "Share", "Key"], descending=[False, True, False])
+    )
+
+
+def sku_patterns(
+    purchases: pl.DataFrame, assigned: pl.DataFrame, items: pl.DataFrame, weeks: float
+) -> pl.DataFrame:
+    """SegmentId x ItemId: WeeklyRevenue, Share (of the segment's purchases), AllShare, Lift,
+    Carry (share of the segment's outlets buying it), AllCarry, TypicalShare (the share at
+    least half the segment's outlets reach, 0 when fewer than half buy it)."""
+    bought = (
+        purchases.filter(pl.col("Revenue") > 0)
+        .join(assigned.select("CustomerId", "SegmentId", Total="Revenue"), on="CustomerId")
+        .with_columns(OutletShare=pl.col("Revenue") / pl.col("Total"))
+    )
+    sizes = assigned.group_by("SegmentId").agg(N=pl.len(), SegmentRevenue=pl.col("Revenue").sum())
+    all_revenue = float(assigned["Revenue"].sum())
+    overall = bought.group_by("ItemId").agg(
+        AllShare=exact_sum("Revenue") / all_revenue, AllCarry=pl.len() / assigned.height
+    )
+    half = (
+        bought.join(sizes.select("SegmentId", "N"), on="SegmentId")
+        .with_columns(
+            Rank=pl.col("OutletShare").rank("ordinal", descending=True).over("SegmentId", "ItemId")
+        )
+        .filter(pl.col("Rank") == (pl.col("N") + 1) // 2)
+        .select("SegmentId", "ItemId", TypicalShare="OutletShare")
+    )
+    return (
+        bought.group_by("SegmentId", "ItemId")
+        .agg(Revenue=exact_sum("Revenue"), Buyers=pl.len())
+        .join(sizes, on="SegmentId")
+        .join(overall, on="ItemId")
+        .join(half, on=["SegmentId", "ItemId"], how="left")
+        .join(items.select("ItemId", "ItemName"), on="ItemId", how="left")
+        .with_columns(
+            WeeklyRevenue=pl.col("Revenue") / weeks,
+            Share=pl.col("Revenue") / pl.col("SegmentRevenue"),
+            Carry=pl.col("Buyers") / pl.col("N"),
+            TypicalShare=pl.col("TypicalShare").fill_null(0.0),
+        )
+        .with_columns(Lift=pl.col("Share") / pl.col("AllShare"))
+        .select(
+            "SegmentId",
+            "ItemId",
+            "ItemName",
+            "WeeklyRevenue",
+            "Share",
+            "AllShare",
+            "Lift",
+            "Carry",
+            "AllCarry",
+            "TypicalShare",
+        )
+        .sort(["SegmentId", "Share", "ItemId"], descending=[False, True, False])
+    )
+
+
+def outlet_potential(
+    purchases: pl.DataFrame,
+    assigned: pl.DataFrame,
+    patterns: pl.DataFrame,
+    weeks: float,
+    config: SegmentationConfig,
+) -> pl.DataFrame:
+    """CustomerId, SegmentId, ItemId, ItemName, Actual, Expected, GapValue (weekly money),
+    SegmentCarry, SegmentLift, PotentialRank: the SKUs of the segment's range (carried by at
+    least `min_carry` of its outlets) that the outlet does not buy or buys under
+    `under_buy_ratio` x expected. Expected = the outlet's *other* purchases x b / (1 - b), b the
+    segment's typical share (as the benchmark does), so a gap does not shrink its own
+    expectation. At most `max_potential_skus` per outlet, largest gap first."""
+    in_range = patterns.filter(
+        (pl.col("Carry") >= config.min_carry) & (pl.col("TypicalShare") > 0)
+    ).select(
+        "SegmentId",
+        "ItemId",
+        "ItemName",
+        "TypicalShare",
+        SegmentCarry="Carry",
+        SegmentLift="Lift",
+    )
+    actual = purchases.select("CustomerId", "ItemId", Bought=pl.col("Revenue").clip(lower_bound=0))
+    b = pl.col("TypicalShare").clip(upper_bound=0.95)
+    grid = (
+        assigned.select("CustomerId", "SegmentId", Total="Revenue")
+        .join(in_range, on="SegmentId")
+        .join(actual, on=["CustomerId", "ItemId"], how="left")
+        .with_columns(pl.col("Bought").fill_null(0.0))
+        .with_columns(Expected=(pl.col("Total") - pl.col("Bought")) * b / (1 - b) / weeks)
+        .with_columns(Actual=pl.col("Bought") / weeks)
+        .with_columns(GapValue=pl.col("Expected") - pl.col("Actual"))
+        .filter(
+            (pl.col("Actual") < config.under_buy_ratio * pl.col("Expected"))
+            & (pl.col("GapValue") >= config.min_potential_value)
+        )
+    )
+    return (
+        grid.sort(["CustomerId", "GapValue", "ItemId"], descending=[False, True, False])
+        .with_columns(PotentialRank=pl.int_range(1, pl.len() + 1).over("CustomerId"))
+        .filter(pl.col("PotentialRank") <= config.max_potential_skus)
+        .select(
+            "CustomerId",
+            "SegmentId",
+            "ItemId",
+            "ItemName",
+            "Actual",
+            "Expected",
+            "GapValue",
+            "SegmentCarry",
+            "SegmentLift",
+            "PotentialRank",
+        )
+    )
+
+
+def price_index(purchases: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """CustomerId, PriceRevenue: revenue x (item price / median price of its category), summed;
+    divided by revenue it is how premium an outlet's basket is (1 = the category medians)."""
+    relative = items.select(
+        "ItemId",
+        Relative=pl.col("UnitPrice") / pl.col("UnitPrice").median().over("CategoryId"),
+    )
+    return (
+        purchases.filter(pl.col("Revenue") > 0)
+        .join(relative, on="ItemId")
+        .group_by("CustomerId")
+        .agg(PriceRevenue=(pl.col("Revenue") * pl.col("Relative")).sum())
+    )
+
+
+def slug(text: str) -> str:
+    """`#tag` form of a name: lower case, letters and digits only."""
+    return "#" + re.sub(r"[^0-9a-z]+", "", text.lower())
+
+
+def auto_tags(row: dict[str, Any], config: SegmentationConfig) -> list[str]:
+    """Suggested tags from the segment's figures (users replace them in the tags file)."""
+    tags = []
+    if row["PriceIndex"] >= config.premium_index:
+        tags.append("#premium")
+    elif row["PriceIndex"] <= config.value_index:
+        tags.append("#pricesensitive")
+    else:
+        tags.append("#mainstream")
+    if row["SizeIndex"] >= 1.5:
+        tags.append("#bigaccounts")
+    elif row["SizeIndex"] <= 0.67:
+        tags.append("#smallaccounts")
+    for channel, share in row["Channels"].items():
+        if share >= 0.75:
+            tags.append(slug(channel))
+    if row["TopKeyName"] and config.level != "sku":  # SKU names make unreadable tags
+        tags.append(slug(row["TopKeyName"]))
+    return tags
+
+
+def auto_name(row: dict[str, Any], config: SegmentationConfig) -> str:
+    """A readable default name: the price position and the most over-indexed key."""
+    position = (
+        "Premium"
+        if row["PriceIndex"] >= config.premium_index
+        else "Value"
+        if row["PriceIndex"] <= config.value_index
+        else "Mainstream"
+    )
+    return f"{position} · {row['TopKeyName']}" if row["TopKeyName"] else position
+
+
+def segment_outlets(
+    customers: pl.DataFrame,
+    purchases: pl.DataFrame,
+    items: pl.DataFrame,
+    weeks: float,
+    config: SegmentationConfig,
+    areas: pl.DataFrame | None = None,
+) -> Segmentation:
+    """Segments every customer by purchase mix (see the module docstring).
+
+    customers: CustomerId, AreaId, Channel (+ CustomerName, RepId when present); purchases:
+    CustomerId, ItemId, Revenue over the window (`window_purchases`); items: `catalogue`;
+    weeks: the window length in weeks (money is reported per week); areas: AreaId, AreaName.
+
+    SegmentIds are provisional ("k1".."kK", by size) until `scoring.segment_match.identify`
+    gives them their persistent ids and names.
+    """
+    keys = level_keys(items, config.level)
+    shares = level_shares(purchases, keys)
+    active = (
+        customers.select("CustomerId", "Channel")
+        .join(shares.select("CustomerId").unique(), on="CustomerId", how="semi")
+        .sort("CustomerId")
+    )
+    ids, features, matrix = hellinger_matrix(
+        shares.join(active, on="CustomerId", how="semi"), config.max_features
+    )
+    channel_codes = (
+        pl.DataFrame({"CustomerId": ids})
+        .join(active, on="CustomerId", how="left")
+        .with_columns(Code=pl.col("Channel").rank("dense") - 1)["Code"]
+        .to_numpy()
+        .astype(np.int64)
+    )
+    clustering = cluster_mix(ids, matrix, channel_codes, config)
+
+    revenue = purchases.group_by("CustomerId").agg(
+        Revenue=exact_sum(pl.col("Revenue").clip(lower_bound=0))
+    )
+    labels = pl.DataFrame(
+        {
+            "CustomerId": ids,
+            "SegmentId": [f"k{label + 1}" for label in clustering.labels.tolist()],
+            # rounded: threaded BLAS may differ in the last bits between runs
+            "Distance": np.round(clustering.distance, 9),
+        }
+    )
+    area_names = (
+        areas.select("AreaId", "AreaName")
+        if areas is not None
+        else customers.select("AreaId").unique().with_columns(AreaName=pl.format("{}", "AreaId"))
+    )
+    base = (
+        customers.join(revenue, on="CustomerId", how="left")
+        .join(labels, on="CustomerId", how="left")
+        .join(area_names, on="AreaId", how="left")
+        .with_columns(pl.col("Revenue").fill_null(0.0))
+    )
+    assigned = base.filter(pl.col("SegmentId").is_not_null())
+    dna = segment_dna(shares, assigned, keys)
+    patterns = sku_patterns(purchases, assigned, items, weeks)
+    potential = outlet_potential(purchases, assigned, patterns, weeks, config)
+    mix = segment_mix(assigned)
+    segments = segment_table(assigned, dna, purchases, items, potential, mix, weeks, config)
+
+    outlet_potential_sum = potential.group_by("CustomerId").agg(
+        PotentialValue=exact_sum("GapValue"),
+        PotentialSkus=pl.len(),
+        TopPotentialSkus=pl.col("ItemName").head(3).str.join(" | "),
+    )
+    extra = [c for c in ("CustomerName", "RepId") if c in base.columns]
+    outlets = (
+        base.with_columns(
+            DistancePercentile=(
+                pl.col("Distance").rank("average").over("SegmentId") / pl.len().over("SegmentId")
+            ),
+            WeeklyRevenue=pl.col("Revenue") / weeks,
+            SegmentId=pl.col("SegmentId").fill_null(INACTIVE_SEGMENT),
+        )
+        .join(outlet_potential_sum, on="CustomerId", how="left")
+        .with_columns(
+            pl.col("PotentialValue").fill_null(0.0),
+            pl.col("PotentialSkus").fill_null(0).cast(pl.Int64),
+            pl.col("TopPotentialSkus").fill_null(""),
+        )
+        .select(
+            "CustomerId",
+            *extra,
+            "AreaId",
+            "AreaName",
+            "Channel",
+            "SegmentId",
+            "Distance",
+            "DistancePercentile",
+            "WeeklyRevenue",
+            "PotentialValue",
+            "PotentialSkus",
+            "TopPotentialSkus",
+        )
+        .sort("CustomerId")
+    )
+    info = {
+        "level": config.level,
+        "k": clustering.k,
+        "kChosenBy": clustering.k_chosen_by,
+        "features": len(features),
+        "activeOutlets": int(ids.len()),
+        "inactiveOutlets": int(customers.height - ids.len()),
+        "fittedOn": clustering.sample,
+        "weeks": weeks,
+    }
+    return Segmentation(outlets, segments, dna, patterns, potential, mix, info)
+
+
+def segment_table(
+    assigned: pl.DataFrame,
+    dna: pl.DataFrame,
+    purchases: pl.DataFrame,
+    items: pl.DataFrame,
+    potential: pl.DataFrame,
+    mix: pl.DataFrame,
+    weeks: float,
+    config: SegmentationConfig,
+) -> pl.DataFrame:
+    """One row per segment: Outlets, OutletShare, WeeklyRevenue, RevenueShare,
+    RevenuePerOutlet, SizeIndex, PriceIndex, ChannelMix, AreaMix, TopKeys, PotentialValue,
+    AutoName, AutoTags."""
+    prices = price_index(purchases, items)
+    with_price = assigned.join(prices, on="CustomerId", how="left").with_columns(
+        pl.col("PriceRevenue").fill_null(0.0)
+    )
+    all_price = float(with_price["PriceRevenue"].sum()) / max(
+        float(with_price["Revenue"].sum()), 1e-12
+    )
+    per_outlet = float(assigned["Revenue"].sum()) / max(assigned.height, 1)
+    top = (
+        dna.filter(pl.col("Share") >= 0.5 / max(dna["Key"].n_unique(), 1))
+        .sort(["SegmentId", "Index", "Key"], descending=[False, True, False])
+        .group_by("SegmentId", maintain_order=True)
+        .agg(
+            TopKeyName=pl.col("KeyName").first(),
+            TopKeys=pl.format("{} ({})", "KeyName", pl.col("Index").round(0).cast(pl.Int64))
+            .head(3)
+            .str.join(", "),
+        )
+    )
+    money = potential.group_by("SegmentId").agg(PotentialValue=exact_sum("GapValue"))
+    channels = mix.filter(pl.col("Dimension") == "Channel")
+    table = (
+        with_price.group_by("SegmentId")
+        .agg(
+            Outlets=pl.len(),
+            Revenue=exact_sum("Revenue"),
+            PriceRevenue=pl.col("PriceRevenue").sum(),
+            MeanDistance=pl.col("Distance").mean(),
+        )
+        .with_columns(
+            OutletShare=pl.col("Outlets") / assigned.height,
+            WeeklyRevenue=pl.col("Revenue") / weeks,
+            RevenueShare=pl.col("Revenue") / pl.col("Revenue").sum(),
+            RevenuePerOutlet=pl.col("Revenue") / pl.col("Outlets") / weeks,
+            SizeIndex=pl.col("Revenue") / pl.col("Outlets") / max(per_outlet, 1e-12),
+            PriceIndex=pl.col("PriceRevenue") / pl.col("Revenue") / max(all_price, 1e-12),
+        )
+        .join(_mix_text(channels, "Channel"), on="SegmentId", how="left")
+        .join(
+            _mix_text(mix.filter(pl.col("Dimension") == "Area"), "Area"), on="SegmentId", how="left"
+        )
+        .join(top, on="SegmentId", how="left")
+        .join(money, on="SegmentId", how="left")
+        .with_columns(pl.col("PotentialValue").fill_null(0.0), pl.col("TopKeyName").fill_null(""))
+        .sort("SegmentId")
+    )
+    channel_shares = {
+        segment: dict(zip(group["Value"].to_list(), group["Share"].to_list(), strict=True))
+        for (segment,), group in channels.group_by("SegmentId")
+    }
+    names, tags = [], []
+    for row in table.iter_rows(named=True):
+        row["Channels"] = channel_shares.get(row["SegmentId"], {})
+        names.append(auto_name(row, config))
+        tags.append(" ".join(auto_tags(row, config)))
+    return table.with_columns(
+        AutoName=pl.Series(names, dtype=pl.String), AutoTags=pl.Series(tags, dtype=pl.String)
+    ).select(
+        "SegmentId",
+        "AutoName",
+        "AutoTags",
+        "Outlets",
+        "OutletShare",
+        "WeeklyRevenue",
+        "RevenueShare",
+        "RevenuePerOutlet",
+        "SizeIndex",
+        "PriceIndex",
+        "ChannelMix",
+        "AreaMix",
+        "TopKeys",
+        "MeanDistance",
+        "PotentialValue",
+    )
+
+
+def window_weeks(start: date, end: date) -> float:
+    """Length of [start, end] in weeks."""
+    return ((end - start).days + 1) / 7.0
+
+
+def bhattacharyya(a: dict[str, float], b: dict[str, float]) -> float:
+    """Similarity of two share profiles in [0, 1] (1 = identical): sum of sqrt(p q)."""
+    return float(sum(math.sqrt(max(p, 0.0) * max(b.get(key, 0.0), 0.0)) for key, p in a.items()))
