@@ -1,1 +1,2 @@
-"""Durable activities of the weekly run: plan, score one region, publish (fan-in)."""
+"""Durable activities of the weekly run: plan, score one region, propose one region's orders,
+segment all outlets, publish (fan-in)."""

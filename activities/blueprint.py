@@ -10,6 +10,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from activities.orders import propose_region_orders
 from activities.plan import plan_run
 from activities.publish import publish_run
 from activities.score import score_region_activity
@@ -18,6 +19,7 @@ from visitrank.settings import app_settings
 PLAN = "plan_run"
 SCORE = "score_region"
 PUBLISH = "publish_run"
+ORDERS = "propose_orders"
 
 bp = df.Blueprint()
 
@@ -41,3 +43,10 @@ def score_region_fn(payload: dict[str, Any]) -> dict[str, Any]:
 def publish_run_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Route every rep, build and upsert the documents."""
     return publish_run(payload, app_settings())
+
+
+@bp.function_name(ORDERS)
+@bp.activity_trigger(input_name="payload")
+def propose_orders_activity(payload: dict[str, Any]) -> dict[str, Any]:
+    """Propose one region's orders and stage them in Blob."""
+    return propose_region_orders(payload, app_settings())

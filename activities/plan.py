@@ -26,7 +26,7 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
     Output: runId, generatedAt, weekStart/asOf/windowStart/historyStart, regions, allRegions
     (no subset was requested), dryRun and
-    the scoring config (so every activity of the run scores with the same one).
+    the scoring and order configs (so every activity of the run uses the same ones).
     """
     started = datetime.fromisoformat(payload["startedAt"])
     week_start = (
@@ -54,4 +54,5 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "allRegions": not requested,
         "dryRun": bool(payload.get("dryRun", False)),
         "config": config.model_dump(),
+        "orderConfig": settings.order_config().model_dump(),
     }

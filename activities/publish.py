@@ -6,24 +6,51 @@ Documents of reps that no longer get a list this week are withdrawn (see
 ``adapters.cosmos_sink``), but only after a run of all regions in which every region succeeded:
 after a partial run, or a rerun of some regions, the reps of the other regions keep their
 document rather than losing it.
+
+Proposed orders (issue 7): the staged proposals of the regions whose ``propose_orders``
+succeeded become one document per customer (``visitrank.orders_run.order_documents``, plus
+``runId`` and ``weekStart``), upserted to the Cosmos ``orders`` container (read by
+``GET /api/customers/{customerId}/order``); the rep documents get a compact ``proposedOrder``
+per visit (``attach_region_orders``). A visit of a region whose orders failed has no
+``proposedOrder`` key; if the orders cannot be read or written here, the rep documents are
+published without any and the error is reported (``ordersError``): orders never block the
+visit lists.
+
+Segmentation: the path of the outlet potential (``segments.potentialPath``) is only recorded
+in the output for now (``segmentPotentialPath``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from activities.orders import read_proposal
 from adapters.blob_staging import BlobStaging
 from adapters.cosmos_sink import CosmosSink
+from adapters.order_store import OrderStore
 from scoring.config import ScoringConfig
-from visitrank.azure_run import merge_reps, weekly_documents, window_from_json
+from visitrank.azure_run import (
+    attach_region_orders,
+    merge_reps,
+    weekly_documents,
+    window_from_json,
+)
+from visitrank.orders_run import order_documents
 from visitrank.settings import Settings
+
+log = logging.getLogger("visitrank.publish")
 
 
 def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Input: the plan (runId, generatedAt, window dates, config, dryRun), ``regions``: the ok
-    region outcomes with their blob paths, and ``complete`` (all regions were run and succeeded).
+    region outcomes with their blob paths, ``complete`` (all regions were run and succeeded),
+    ``orders``: the ok order outcomes (areaId, paths) and ``segments``: {status, potentialPath}
+    or null.
 
-    Output: documents, visits, repsWithVisits, withdrawn repIds, written (0 on a dry run).
+    Output: documents, visits, repsWithVisits, withdrawn repIds, written (0 on a dry run),
+    orderDocuments, ordersWritten, visitsWithProposedOrder, ordersError (null when none),
+    segmentPotentialPath.
     """
     window = window_from_json(payload)
     config = ScoringConfig.model_validate(payload["config"])
@@ -41,8 +68,26 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         run_id=payload["runId"],
         generated_at=payload["generatedAt"],
     )
+    dry_run = bool(payload.get("dryRun"))
+    order_regions = [o for o in payload.get("orders") or [] if o.get("status") == "ok"]
+    orders: list[dict[str, Any]] = []
+    orders_written, orders_error = 0, None
+    if order_regions:
+        try:
+            proposal = read_proposal(staging, window.as_of, order_regions)
+            orders = [
+                {**order, "runId": payload["runId"], "weekStart": window.week_start.isoformat()}
+                for order in order_documents(proposal)
+            ]
+            if not dry_run:
+                orders_written = OrderStore.from_settings(settings).upsert_orders(orders)
+        except Exception as error:  # orders never block the visit lists
+            log.exception("proposed orders not published")
+            orders, orders_error = [], f"{type(error).__name__}: {error}"[:2000]
+    covered = [o["areaId"] for o in order_regions] if orders_error is None else []
+    documents = attach_region_orders(documents, orders, outlets, covered)
     written, withdrawn = 0, []
-    if not payload.get("dryRun"):
+    if not dry_run:
         sink = CosmosSink.from_settings(settings)
         written = sink.upsert_documents(documents)
         if payload.get("complete") and ok:
@@ -58,4 +103,11 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "repsWithVisits": sum(1 for document in documents if document["visits"]),
         "written": written,
         "withdrawn": withdrawn,
+        "orderDocuments": len(orders),
+        "ordersWritten": orders_written,
+        "visitsWithProposedOrder": sum(
+            "proposedOrder" in visit for document in documents for visit in document["visits"]
+        ),
+        "ordersError": orders_error,
+        "segmentPotentialPath": (payload.get("segments") or {}).get("potentialPath"),
     }

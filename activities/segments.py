@@ -8,8 +8,10 @@ in Blob so ids, names and tags survive. Writes every export to Blob (``segments/
 ``segments`` container for the CRM's outlet card.
 
 Input (from the plan): runId, weekStart, asOf, windowStart, historyStart, dryRun, and optional
-``segmentation`` (SegmentationConfig overrides). Output: small JSON (k, segments, counts, the
-blob path of the outlet potential the publish step can join to the SKU suggestions).
+``segmentation`` (SegmentationConfig overrides). A dry run writes its exports under
+``segments/<runId>/`` only (``segments/latest/`` and Cosmos untouched). Output: small JSON
+(k, segments, counts, the blob path of the outlet potential the publish step can join to the
+SKU suggestions).
 """
 
 from __future__ import annotations
@@ -209,8 +211,13 @@ def segment_activity(payload: dict[str, Any], settings: Settings) -> dict[str, A
     from adapters.segment_store import BlobSegmentStore, CosmosSegmentSink
     from adapters.sql_source import SqlSource
 
-    store = BlobSegmentStore(BlobStaging.from_settings(settings).container)
-    sink = None if payload.get("dryRun") else CosmosSegmentSink.from_settings(settings)
+    dry_run = bool(payload.get("dryRun"))
+    # a dry run keeps its exports in its own folder: segments/latest/ (what the next real run
+    # matches its segments against) stays the last real run's
+    store = BlobSegmentStore(
+        BlobStaging.from_settings(settings).container, update_latest=not dry_run
+    )
+    sink = None if dry_run else CosmosSegmentSink.from_settings(settings)
     return segment_run(payload, SqlSource.from_settings(settings), store, sink)
 
 

@@ -7,8 +7,8 @@ name comes from ``VISITRANK_COSMOS_ORDERS_CONTAINER`` (default ``orders``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey, exceptions
@@ -23,8 +23,9 @@ DEFAULT_CONTAINER: Final = "orders"
 class OrderStore:
     """Upserts and point-reads the order documents of one container."""
 
-    def __init__(self, container: ContainerProxy) -> None:
+    def __init__(self, container: ContainerProxy, max_workers: int = 8) -> None:
         self.container = container
+        self.max_workers = max(1, max_workers)
 
     @classmethod
     def from_settings(
@@ -42,7 +43,7 @@ class OrderStore:
         client = CosmosClient(
             endpoint, credential=credential, connection_verify=settings.cosmos_verify_tls
         )
-        name = container or os.environ.get("VISITRANK_COSMOS_ORDERS_CONTAINER", DEFAULT_CONTAINER)
+        name = container or settings.cosmos_orders_container or DEFAULT_CONTAINER
         if create:
             database = client.create_database_if_not_exists(settings.cosmos_database)
             proxy = database.create_container_if_not_exists(
@@ -50,17 +51,21 @@ class OrderStore:
             )
         else:
             proxy = client.get_database_client(settings.cosmos_database).get_container_client(name)
-        return cls(proxy)
+        return cls(proxy, settings.cosmos_max_workers)
 
     def upsert_orders(self, documents: Iterable[dict[str, Any]]) -> int:
-        """Upserts the order documents (id and customerId required); returns the count."""
-        count = 0
-        for document in documents:
+        """Upserts the order documents (id and customerId required) with bounded parallelism
+        (``VISITRANK_COSMOS_MAX_WORKERS``, 429 back-off); returns the count."""
+        items = list(documents)
+        for document in items:
             if not isinstance(document.get("id"), str) or "customerId" not in document:
                 raise ValueError("every order document needs a string 'id' and a 'customerId'")
-            self._upsert(document)
-            count += 1
-        return count
+        if not items:
+            return 0
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
+            # list() re-raises the first failure after all writes have been attempted.
+            list(pool.map(self._upsert, items))
+        return len(items)
 
     def _upsert(self, document: dict[str, Any]) -> None:
         with_backoff(lambda: self.container.upsert_item(document))

@@ -3,12 +3,14 @@
 Blob, in the staging container::
 
     segments/<runId>/<file>      every export of a run (CSV, XLSX, PNG/SVG, JSON)
-    segments/latest/<file>       the latest run: the state the next run matches against
+    segments/latest/<file>       the latest real run: the state the next run matches against
+                                 (a dry run writes only its own folder)
     segments/tags.json           the edited names, descriptions and tags (optional)
 
-Cosmos DB, container ``segments`` (partition key ``/pk``, equal to the id, so every read is a
-1-RU point read): one document per segment (id ``segment:<SegmentId>``: name, tags, DNA, top
-SKU patterns) and one per outlet (id ``outlet:<CustomerId>``: segment, distance, potential).
+Cosmos DB, container ``segments`` (``VISITRANK_COSMOS_SEGMENTS_CONTAINER``; partition key
+``/pk``, equal to the id, so every read is a 1-RU point read): one document per segment
+(id ``segment:<SegmentId>``: name, tags, DNA, top SKU patterns) and one per outlet
+(id ``outlet:<CustomerId>``: segment, distance, potential).
 """
 
 from __future__ import annotations
@@ -37,16 +39,19 @@ PARTITION_KEY_PATH: Final = "/pk"
 class BlobSegmentStore:
     """The segmentation's files in the staging container."""
 
-    def __init__(self, container: ContainerClient) -> None:
+    def __init__(self, container: ContainerClient, *, update_latest: bool = True) -> None:
         self.container = container
+        self.update_latest = update_latest
 
     def write_files(self, run_id: str, files: dict[str, bytes]) -> list[str]:
-        """Writes every file under the run's folder and under latest/; returns the run paths."""
+        """Writes every file under the run's folder and (unless ``update_latest`` is off, as
+        for a dry run) under latest/; returns the run paths."""
         paths = []
         for name, data in sorted(files.items()):
             path = f"{SEGMENTS_PREFIX}/{run_id}/{name}"
             self.container.upload_blob(path, data, overwrite=True)
-            self.container.upload_blob(f"{LATEST}/{name}", data, overwrite=True)
+            if self.update_latest:
+                self.container.upload_blob(f"{LATEST}/{name}", data, overwrite=True)
             paths.append(path)
         return paths
 
@@ -75,8 +80,11 @@ class CosmosSegmentSink:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, container: str = SEGMENTS_CONTAINER, *, create: bool = False
+        cls, settings: Settings, container: str | None = None, *, create: bool = False
     ) -> CosmosSegmentSink:
+        """Key when given (emulator), otherwise managed identity; the container defaults to
+        ``settings.cosmos_segments_container``."""
+        container = container or settings.cosmos_segments_container
         credential: Any = settings.cosmos_key
         if not credential:
             from azure.identity import DefaultAzureCredential

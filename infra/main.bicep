@@ -314,6 +314,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'VISITRANK_COSMOS_ENDPOINT', value: cosmos.properties.documentEndpoint }
         { name: 'VISITRANK_COSMOS_DATABASE', value: cosmosDatabase }
         { name: 'VISITRANK_COSMOS_CONTAINER', value: cosmosContainer }
+        { name: 'VISITRANK_COSMOS_ORDERS_CONTAINER', value: cosmosOrders.name }
+        { name: 'VISITRANK_COSMOS_SEGMENTS_CONTAINER', value: cosmosSegments.name }
       ]
     }
   }

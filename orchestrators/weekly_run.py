@@ -1,4 +1,5 @@
-"""The weekly orchestration: plan → fan out one scoring per region → fan in and publish.
+"""The weekly orchestration: plan → fan out (scoring and proposed orders per region, the
+segmentation of all outlets) → fan in and publish.
 
 Deterministic by construction, as Durable replay requires: no I/O, no wall clock (only
 ``context.current_utc_datetime``), no randomness; everything that touches the outside world is an
@@ -9,6 +10,12 @@ the other regions' results would be lost. Each region therefore runs in a tiny s
 that calls the scoring activity with the retry policy and, if it still fails after the last
 attempt, *returns* a "failed" outcome instead of raising. The fan-out's ``task_all`` then always
 completes with one outcome per region, and the run is "partial" when some failed.
+
+The segmentation (``segment_run``, one sub-orchestration for all outlets) and the proposed
+orders (``order_run``, one sub-orchestration per region) run in the same ``task_all`` and
+follow the same rule: a final failure is an outcome, reported in the summary (``segments``,
+``orders``) and making the run "partial", never a failed run. Publish gets the ok orders (and
+attaches them to the visits) and the segmentation's potential path.
 """
 
 from __future__ import annotations
@@ -18,11 +25,14 @@ from typing import Any, Final
 
 import azure.durable_functions as df
 
-from activities.blueprint import PLAN, PUBLISH, SCORE
-from visitrank.azure_run import merge_quarantine_counts, run_status
+from activities.blueprint import ORDERS, PLAN, PUBLISH, SCORE
+from activities.segments import SEGMENTS
+from visitrank.azure_run import merge_quarantine_counts, run_status, weekly_status
 
 WEEKLY_RUN: Final = "weekly_run"
 REGION_RUN: Final = "region_run"
+SEGMENT_RUN: Final = "segment_run"
+ORDER_RUN: Final = "order_run"
 FIRST_RETRY_MS: Final = 30_000
 MAX_ATTEMPTS: Final = 3
 RUN_REQUEST_KEYS: Final = ("weekStart", "regions", "dryRun")
@@ -36,6 +46,8 @@ OUTCOME_KEYS: Final = (
     "seconds",
     "error",
 )
+ORDER_OUTCOME_KEYS: Final = ("areaId", "status", "customers", "orders", "lines", "seconds", "error")
+WINDOW_KEYS: Final = ("runId", "weekStart", "asOf", "windowStart", "historyStart")
 
 bp = df.Blueprint()
 
@@ -49,36 +61,87 @@ def region_retry() -> df.RetryOptions:
 
 def region_payload(plan: dict[str, Any], area_id: int) -> dict[str, Any]:
     """The scoring activity's input for one region: ids, dates and config, nothing big."""
-    keys = ("runId", "weekStart", "asOf", "windowStart", "historyStart", "config")
-    return {**{key: plan[key] for key in keys}, "areaId": area_id}
+    return {**{key: plan[key] for key in (*WINDOW_KEYS, "config")}, "areaId": area_id}
 
 
-def progress(stage: str, plan: dict[str, Any] | None, outcomes: dict[str, str]) -> dict[str, Any]:
-    """The custom status shown by ``GET /api/runs/{id}``: stage and per-region state."""
+def segment_payload(plan: dict[str, Any]) -> dict[str, Any]:
+    """The segmentation activity's input: ids, dates and the dry-run flag."""
+    return {**{key: plan[key] for key in WINDOW_KEYS}, "dryRun": plan["dryRun"]}
+
+
+def order_payload(plan: dict[str, Any], area_id: int) -> dict[str, Any]:
+    """The orders activity's input for one region: the scoring's plus the order config."""
+    return {
+        **region_payload(plan, area_id),
+        "dryRun": plan["dryRun"],
+        "orderConfig": plan.get("orderConfig") or {},
+    }
+
+
+def progress(
+    stage: str,
+    plan: dict[str, Any] | None,
+    outcomes: dict[str, str],
+    segments: str | None = None,
+    orders: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The custom status shown by ``GET /api/runs/{id}``: stage, per-region state and, once
+    fanned out, the segmentation's and the per-region orders' state."""
     status: dict[str, Any] = {"stage": stage, "regions": outcomes}
+    if segments is not None:
+        status["segments"] = segments
+    if orders is not None:
+        status["orders"] = orders
     if plan is not None:
         status["weekStart"] = plan["weekStart"]
         status["dryRun"] = plan["dryRun"]
     return status
 
 
+NOTHING_PUBLISHED: Final = {
+    "documents": 0,
+    "visits": 0,
+    "repsWithVisits": 0,
+    "written": 0,
+    "withdrawn": [],
+    "orderDocuments": 0,
+    "ordersWritten": 0,
+    "visitsWithProposedOrder": 0,
+    "ordersError": None,
+    "segmentPotentialPath": None,
+}
+
+
 def run_summary(
-    plan: dict[str, Any], outcomes: list[dict[str, Any]], published: dict[str, Any] | None
+    plan: dict[str, Any],
+    outcomes: list[dict[str, Any]],
+    published: dict[str, Any] | None,
+    segments: dict[str, Any] | None = None,
+    orders: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The orchestration output: counts, per-region outcome and quarantine counts."""
+    """The orchestration output: counts, per-region outcome, quarantine counts, and the
+    segmentation's and proposed orders' outcomes."""
     quarantined = merge_quarantine_counts(
         outcome.get("quarantined", {}) for outcome in outcomes if outcome["status"] == "ok"
     )
-    published = published or {
-        "documents": 0,
-        "visits": 0,
-        "repsWithVisits": 0,
-        "written": 0,
-        "withdrawn": [],
+    published = {**NOTHING_PUBLISHED, **(published or {})}
+    orders = orders or []
+    order_summary = {
+        "status": run_status(orders) if orders else "skipped",
+        "regions": [{k: o[k] for k in ORDER_OUTCOME_KEYS if k in o} for o in orders],
+        "failedRegions": [o["areaId"] for o in orders if o["status"] != "ok"],
+        "documents": published.pop("orderDocuments"),
+        "written": published.pop("ordersWritten"),
+        "visitsWithProposedOrder": published.pop("visitsWithProposedOrder"),
+        "error": published.pop("ordersError"),
+    }
+    segment_summary = {
+        **(segments or {"status": "skipped"}),
+        "publishedPotentialPath": published.pop("segmentPotentialPath"),
     }
     return {
         "runId": plan["runId"],
-        "status": run_status(outcomes),
+        "status": weekly_status(outcomes, segments, orders, order_summary["error"]),
         "dryRun": plan["dryRun"],
         "weekStart": plan["weekStart"],
         "asOf": plan["asOf"],
@@ -89,6 +152,8 @@ def run_summary(
         "failedRegions": [o["areaId"] for o in outcomes if o["status"] != "ok"],
         "quarantined": quarantined,
         "quarantinedRows": sum(sum(reasons.values()) for reasons in quarantined.values()),
+        "segments": segment_summary,
+        "orders": order_summary,
         "config": plan["config"],
     }
 
@@ -108,16 +173,34 @@ def weekly_run_steps(
         },
     )
     regions: list[int] = plan["regions"]
-    context.set_custom_status(progress("scoring", plan, {str(a): "running" for a in regions}))
+    running = {str(a): "running" for a in regions}
+    segmenting = bool(regions) and plan.get("allRegions", False)
+    context.set_custom_status(
+        progress("scoring", plan, running, "running" if segmenting else None, running)
+    )
+    # one task_all: the regions' scoring, the segmentation of all outlets, the regions' orders
     tasks = [
         context.call_sub_orchestrator(REGION_RUN, region_payload(plan, area)) for area in regions
     ]
-    outcomes: list[dict[str, Any]] = (yield context.task_all(tasks)) if tasks else []
+    if segmenting:
+        # all outlets at once: only in a run of all regions (a rerun of some regions keeps
+        # the week's segmentation)
+        tasks.append(context.call_sub_orchestrator(SEGMENT_RUN, segment_payload(plan)))
+    if regions:
+        tasks += [
+            context.call_sub_orchestrator(ORDER_RUN, order_payload(plan, area)) for area in regions
+        ]
+    results: list[dict[str, Any]] = (yield context.task_all(tasks)) if tasks else []
+    outcomes = results[: len(regions)]
+    segments = results[len(regions)] if segmenting else None
+    orders = results[len(regions) + int(segmenting) :]
     states = {str(o["areaId"]): o["status"] for o in outcomes}
+    segment_state = segments["status"] if segments else None
+    order_states = {str(o["areaId"]): o["status"] for o in orders} if regions else None
     published = None
     ok = [o for o in outcomes if o["status"] == "ok"]
     if ok:
-        context.set_custom_status(progress("publishing", plan, states))
+        context.set_custom_status(progress("publishing", plan, states, segment_state, order_states))
         published = yield context.call_activity(
             PUBLISH,
             {
@@ -127,25 +210,62 @@ def weekly_run_steps(
                 ],
                 # withdraw stale documents only after a run of every region that all succeeded
                 "complete": len(ok) == len(outcomes) and plan.get("allRegions", False),
+                "orders": [
+                    {"areaId": o["areaId"], "status": "ok", "paths": o["paths"]}
+                    for o in orders
+                    if o["status"] == "ok"
+                ],
+                "segments": (
+                    {"status": "ok", "potentialPath": segments.get("potentialPath")}
+                    if segments and segments["status"] == "ok"
+                    else None
+                ),
             },
         )
-    summary = run_summary(plan, outcomes, published)
-    context.set_custom_status(progress(summary["status"], plan, states))
+    summary = run_summary(plan, outcomes, published, segments, orders)
+    context.set_custom_status(
+        progress(summary["status"], plan, states, segment_state, order_states)
+    )
     return summary
+
+
+def with_retries(
+    context: df.DurableOrchestrationContext, activity: str
+) -> Generator[Any, Any, dict[str, Any]]:
+    """``activity`` with the retry policy; a final failure becomes a "failed" outcome (with
+    the input's areaId, if any) instead of an exception."""
+    payload = context.get_input()
+    try:
+        outcome: dict[str, Any] = yield context.call_activity_with_retry(
+            activity, region_retry(), payload
+        )
+    except Exception as error:  # the activity failed on every attempt
+        failed: dict[str, Any] = {"status": "failed", "error": str(error)[:2000]}
+        if "areaId" in payload:
+            failed = {"areaId": payload["areaId"], **failed}
+        return failed
+    return outcome
 
 
 def region_run_steps(
     context: df.DurableOrchestrationContext,
 ) -> Generator[Any, Any, dict[str, Any]]:
     """One region: the scoring activity with retries; a final failure becomes an outcome."""
-    payload = context.get_input()
-    try:
-        outcome: dict[str, Any] = yield context.call_activity_with_retry(
-            SCORE, region_retry(), payload
-        )
-    except Exception as error:  # the activity failed on every attempt
-        return {"areaId": payload["areaId"], "status": "failed", "error": str(error)[:2000]}
-    return outcome
+    return (yield from with_retries(context, SCORE))
+
+
+def segment_run_steps(
+    context: df.DurableOrchestrationContext,
+) -> Generator[Any, Any, dict[str, Any]]:
+    """The segmentation of all outlets with retries; a final failure becomes an outcome."""
+    return (yield from with_retries(context, SEGMENTS))
+
+
+def order_run_steps(
+    context: df.DurableOrchestrationContext,
+) -> Generator[Any, Any, dict[str, Any]]:
+    """One region's proposed orders with retries; a final failure becomes an outcome."""
+    return (yield from with_retries(context, ORDERS))
 
 
 @bp.function_name(WEEKLY_RUN)
@@ -160,3 +280,17 @@ def weekly_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
 def region_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     """Registered sub-orchestrator: one region's scoring with retries."""
     return (yield from region_run_steps(context))
+
+
+@bp.function_name(SEGMENT_RUN)
+@bp.orchestration_trigger(context_name="context")
+def segment_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Registered sub-orchestrator: the segmentation with retries."""
+    return (yield from segment_run_steps(context))
+
+
+@bp.function_name(ORDER_RUN)
+@bp.orchestration_trigger(context_name="context")
+def order_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Registered sub-orchestrator: one region's proposed orders with retries."""
+    return (yield from order_run_steps(context))

@@ -54,8 +54,34 @@ class ScoringConfig(BaseModel):
     behaviour_sample: int = Field(4000, ge=100, description="Outlets sampled to choose k.")
 
     # --- benchmark ---------------------------------------------------------------------------
-    benchmark: Literal["segment_median"] = Field(
-        "segment_median", description="How the expected sales of an outlet x SKU are computed."
+    benchmark: Literal["segment_median", "learned"] = Field(
+        "learned",
+        description="How the expected sales of an outlet x SKU are computed: the leave-one-out "
+        "median of segment peers, or learned from the region's whole outlet x SKU matrix "
+        "(out-of-fold robust low-rank model, scoring/learned.py).",
+    )
+    learned_rank: int = Field(
+        3, ge=1, le=50, description="Learned benchmark: latent taste dimensions (SVD rank)."
+    )
+    learned_folds: int = Field(
+        5, ge=2, le=20, description="Learned benchmark: outlet folds (factors fitted out of fold)."
+    )
+    learned_ridge: float = Field(
+        0.05, ge=0, description="Learned benchmark: ridge penalty of an outlet's taste loadings."
+    )
+    learned_combine: Literal["learned", "min", "geomean"] = Field(
+        "geomean",
+        description="Learned benchmark: use the learned expectation alone, or the smaller of it "
+        "and the segment median's (a gap both see), or their geometric mean.",
+    )
+    learned_impute_rounds: int = Field(
+        3, ge=1, le=20, description="Learned benchmark: rounds of imputing the unbought cells."
+    )
+    learned_gap_z: float = Field(
+        2.0,
+        gt=0,
+        description="Learned benchmark: a cell this many robust SDs below its prediction is a "
+        "suspected gap and does not weigh in the fit.",
     )
     min_peers: int = Field(
         12, ge=3, description="Peers below which a segment leans on its wider parent group."

@@ -25,9 +25,24 @@ OWN_HISTORY = "own history"
 
 
 def peer_ratio(config: ScoringConfig) -> pl.Expr:
-    """Expected revenue of the SKU per unit of the outlet's other purchases, from its peers."""
-    b = pl.col("BenchmarkShare")
-    ratio = b / (1.0 - b)
+    """Expected revenue of the SKU per unit of the outlet's other purchases, from its peers:
+    the segment median share (BenchmarkShare) or the learned share (LearnedShare)."""
+    if config.benchmark == "learned":
+        # LearnedShare is the expected revenue over the outlet's whole window revenue, learned
+        # from its other purchases (it can exceed 1 when the outlet lost a big SKU)
+        share = pl.col("Share")
+        learned = pl.when(share < 1.0).then(pl.col("LearnedShare") / (1.0 - share)).otherwise(0.0)
+        b = pl.col("BenchmarkShare")
+        segment = b / (1.0 - b)
+        if config.learned_combine == "min":
+            ratio = pl.min_horizontal(learned, segment)
+        elif config.learned_combine == "geomean":
+            ratio = (learned * segment).sqrt()
+        else:
+            ratio = learned
+    else:
+        b = pl.col("BenchmarkShare")
+        ratio = b / (1.0 - b)
     if config.subcategory_benchmark:
         c = pl.col("SubBenchmarkShare")
         rest = pl.col("Total") - pl.col("Revenue")
@@ -36,6 +51,11 @@ def peer_ratio(config: ScoringConfig) -> pl.Expr:
         )
         ratio = pl.min_horizontal(ratio, sub_ratio.fill_null(ratio))
     return ratio
+
+
+def expected_share_column(config: ScoringConfig) -> str:
+    """The grid column holding the peer expectation of the SKU's share."""
+    return "LearnedShare" if config.benchmark == "learned" else "BenchmarkShare"
 
 
 def own_ratio() -> pl.Expr:
@@ -80,7 +100,8 @@ def index_scores(
     """CustomerId, ItemId, Actual, Expected (weekly revenue), IndexScore, GapValue (weekly,
     noise-discounted, credibility-weighted), GapWindow (weeks of the window behind the figures),
     Basis ("peers" or "own history": which expectation was the larger),
-    CarryRate, Peers, PeerLevel, BenchmarkShare.
+    CarryRate, Peers, PeerLevel, BenchmarkShare (segment median), ExpectedShare (the peer share
+    used: BenchmarkShare or, with `benchmark = "learned"`, LearnedShare).
 
     `recent_weeks` (with RecentRevenue / RecentTotal columns) adds the recent window.
     IndexScore is null where nothing is expected (no peer sells the SKU)."""
@@ -131,4 +152,5 @@ def index_scores(
         Peers="Peers",
         PeerLevel="PeerLevel",
         BenchmarkShare="BenchmarkShare",
+        ExpectedShare=expected_share_column(config),
     )

@@ -17,6 +17,7 @@ from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
 from scoring.indexation import index_scores
 from scoring.inputs import RegionInputs, ScoringWindow
+from scoring.learned import learned_shares
 from scoring.own_history import own_expectation, prior_shares
 from scoring.priority import outlet_priorities, skus_to_push
 from scoring.recency import recency_weights
@@ -27,10 +28,12 @@ from scoring.sku_clusters import cluster_skus
 @dataclass(frozen=True)
 class RegionScores:
     """outlets: one row per customer of the region (priority, segment, recency, counts);
-    skus: the SKUs to push per outlet (SkuRank, IndexScore, Actual, Expected, GapValue, ...)."""
+    skus: the SKUs to push per outlet (SkuRank, IndexScore, Actual, Expected, GapValue, ...);
+    pairs: every scored outlet x SKU of the grid (IndexScore, GapValue, ...), for backtests."""
 
     outlets: pl.DataFrame
     skus: pl.DataFrame
+    pairs: pl.DataFrame | None = None
 
 
 def window_totals(lines: pl.DataFrame, window: ScoringWindow, recent_weeks: int) -> pl.DataFrame:
@@ -61,8 +64,11 @@ def score_region(
     grid = outlet_sku_grid(segments, totals, inputs.items)
     if config.own_history:
         grid = own_expectation(grid, prior_shares(inputs.lines, window))
+    benchmarked = benchmark_shares(grid, config)
+    if config.benchmark == "learned":
+        benchmarked = learned_shares(benchmarked, config)
     scores = index_scores(
-        benchmark_shares(grid, config),
+        benchmarked,
         inputs.items,
         weeks,
         config,
@@ -90,4 +96,4 @@ def score_region(
     skus = pushed.join(inputs.items.select("ItemId", "ItemName"), on="ItemId", how="left").join(
         clusters.select("ItemId", "SkuCluster"), on="ItemId", how="left"
     )
-    return RegionScores(outlets=outlets, skus=skus)
+    return RegionScores(outlets=outlets, skus=skus, pairs=scores)

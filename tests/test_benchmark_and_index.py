@@ -14,7 +14,12 @@ from scoring.indexation import index_scores
 # A .1, B .2, C .3, D 0, E .5, F .4
 OUTLETS = {101: 10.0, 102: 20.0, 103: 30.0, 104: 0.0, 105: 50.0, 106: 40.0}
 # the plain segment benchmark: no subcategory cap, no own history, no carry-rate weighting
-PLAIN = {"subcategory_benchmark": False, "own_history": False, "carry_rate_power": 0.0}
+PLAIN = {
+    "benchmark": "segment_median",
+    "subcategory_benchmark": False,
+    "own_history": False,
+    "carry_rate_power": 0.0,
+}
 TIER = {101: 1, 102: 1, 103: 1, 104: 1, 105: 2, 106: 2}
 
 
@@ -43,7 +48,9 @@ def region() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 def benchmarked(**overrides: float) -> pl.DataFrame:
     segments, outlet_sku, items = region()
-    config = ScoringConfig().with_overrides({"min_peers": 3, **overrides})
+    config = ScoringConfig().with_overrides(
+        {"min_peers": 3, "benchmark": "segment_median", **overrides}
+    )
     grid = outlet_sku_grid(segments, outlet_sku, items)
     return benchmark_shares(grid, config).filter(pl.col("ItemId") == 1).sort("CustomerId")
 

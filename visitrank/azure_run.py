@@ -18,8 +18,10 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.inputs import RegionInputs, ScoringWindow
+from scoring.orders import OrderConfig, OrderInputs
 from scoring.weekly_plan import plan_visits
 from visitrank.documents import build_documents
+from visitrank.orders_documents import attach_proposed_orders
 
 SETUP_TABLE_PREFIX = "MV_Setup"
 
@@ -113,6 +115,68 @@ def region_reps(clean: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     )
 
 
+def order_history_start(as_of: date, orders: OrderConfig, scoring: ScoringConfig) -> date:
+    """The first sales day the proposed orders of ``as_of`` can use.
+
+    ``propose_orders`` builds its candidates at ``as_of`` and again ``calibration_weeks``
+    earlier; each build looks back over the longest of the order look-back, the item
+    seasonality (``season_weeks``) and the scoring's history (development part). Reading from
+    here gives the same proposal as reading all history (``visitrank order``)."""
+    weeks = max(orders.lookback_weeks, orders.season_weeks, scoring.history_weeks)
+    return as_of - timedelta(days=7 * (weeks + orders.calibration_weeks) - 1)
+
+
+def order_inputs(clean: Mapping[str, pl.DataFrame], as_of: date) -> OrderInputs:
+    """The proposed orders' inputs of one region from its quarantined tables, as
+    ``visitrank.orders_run.load_order_inputs`` shapes them (sales lines up to ``as_of``,
+    each customer's last visit up to ``as_of``)."""
+    items = clean["MV_SetupItem"].join(
+        clean["MV_SetupSubCategory"].select("SubCategoryId", "CategoryId"),
+        on="SubCategoryId",
+        how="left",
+    )
+    lines = (
+        clean["MV_Sales"]
+        .filter(pl.col("SaleDate") <= as_of)
+        .select("SaleId", "CustomerId", "SaleDate")
+        .join(clean["MV_SalesDetail"].select("SaleId", "ItemId", "Quantity", "Amount"), on="SaleId")
+        .drop("SaleId")
+    )
+    last_visits = (
+        clean["MV_Visit"]
+        .filter(pl.col("VisitDate") <= as_of)
+        .group_by("CustomerId")
+        .agg(LastVisitDate=pl.col("VisitDate").max())
+    )
+    return OrderInputs(clean["MV_SetupCustomer"], items, lines, last_visits)
+
+
+def attach_region_orders(
+    documents: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+    outlets: pl.DataFrame,
+    covered_areas: Iterable[int],
+) -> list[dict[str, Any]]:
+    """The rep documents with ``visits[].proposedOrder`` (``attach_proposed_orders``) for the
+    visits of outlets in ``covered_areas`` (regions whose proposed orders succeeded).
+
+    A visit of a region whose orders failed gets no ``proposedOrder`` key at all, so "no
+    proposal computed" is never confused with "nothing to propose" (``[]``). Inputs are not
+    modified."""
+    areas = set(covered_areas)
+    if not areas or not documents:
+        return [dict(document) for document in documents]
+    attached = attach_proposed_orders(documents, orders)
+    if "AreaId" not in outlets.columns:
+        return attached
+    uncovered = set(outlets.filter(~pl.col("AreaId").is_in(sorted(areas)))["CustomerId"].to_list())
+    for document in attached:
+        for visit in document.get("visits", []):
+            if visit["customerId"] in uncovered:
+                del visit["proposedOrder"]
+    return attached
+
+
 def merge_reps(per_region: Iterable[pl.DataFrame]) -> pl.DataFrame:
     """One row per rep; a rep with outlets in several regions gets the sum of eligible ones."""
     frames = [frame for frame in per_region if frame.height]
@@ -186,3 +250,21 @@ def run_status(outcomes: Iterable[Mapping[str, Any]]) -> str:
     if ok == len(statuses) and ok > 0:
         return "complete"
     return "partial" if ok else "failed"
+
+
+def weekly_status(
+    regions: Iterable[Mapping[str, Any]],
+    segments: Mapping[str, Any] | None,
+    orders: Iterable[Mapping[str, Any]],
+    orders_error: str | None = None,
+) -> str:
+    """The weekly run's status: the regions' (``run_status``), downgraded from "complete" to
+    "partial" when the segmentation or any region's proposed orders failed (the visit lists
+    were still published)."""
+    status = run_status(regions)
+    extras_ok = (
+        (segments is None or segments.get("status") == "ok")
+        and all(order.get("status") == "ok" for order in orders)
+        and orders_error is None
+    )
+    return "partial" if status == "complete" and not extras_ok else status

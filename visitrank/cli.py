@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from visitrank import cli_segments
+from visitrank.cli_backtest import add_parser as add_backtest_parser
 from visitrank.cli_orders import add_parsers as add_order_parsers
 from visitrank.config_file import ConfigFileError, load_config
 from visitrank.errors import ContractError
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, help="also write the figures as JSON here")
     add_config_args(evaluate)
     add_order_parsers(commands)
+    add_backtest_parser(commands)
     cli_segments.add_parser(commands)
     return parser
 

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
+from pydantic import BaseModel
+
 from scoring.config import ScoringConfig
+from scoring.orders import OrderConfig
 
 DEFAULT_SCHEDULE: Final = "0 0 5 * * 1"
 """NCRONTAB (with seconds): every Monday at 05:00 UTC (Flex Consumption ignores time zones)."""
@@ -49,10 +52,13 @@ class Settings:
         cosmos_endpoint: Cosmos DB account endpoint.
         cosmos_key: account key (emulator / local only); None means managed identity.
         cosmos_database, cosmos_container: where the weekly rep documents live.
+        cosmos_orders_container: the proposed-order documents (partition key ``/customerId``).
+        cosmos_segments_container: the segment and outlet documents (partition key ``/pk``).
         cosmos_verify_tls: False only for the local emulator's self-signed certificate.
         cosmos_max_workers: bounded parallelism of document upserts.
         schedule: the timer's NCRONTAB expression (resolved by the host as %VISITRANK_SCHEDULE%).
         scoring_overrides: ScoringConfig fields to override, from a JSON object.
+        order_overrides: OrderConfig fields to override (the proposed orders), a JSON object.
     """
 
     sql_connection_string: str | None = None
@@ -65,14 +71,21 @@ class Settings:
     cosmos_key: str | None = field(default=None, repr=False)
     cosmos_database: str = "visitrank"
     cosmos_container: str = "visit-lists"
+    cosmos_orders_container: str = "orders"
+    cosmos_segments_container: str = "segments"
     cosmos_verify_tls: bool = True
     cosmos_max_workers: int = 8
     schedule: str = DEFAULT_SCHEDULE
     scoring_overrides: Mapping[str, Any] = field(default_factory=dict)
+    order_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def scoring_config(self) -> ScoringConfig:
         """The scoring config: defaults updated by ``VISITRANK_SCORING_CONFIG``."""
         return ScoringConfig.model_validate(dict(self.scoring_overrides))
+
+    def order_config(self) -> OrderConfig:
+        """The proposed-order config: defaults updated by ``VISITRANK_ORDER_CONFIG``."""
+        return OrderConfig.model_validate(dict(self.order_overrides))
 
     def require_sql(self) -> str:
         """The SQL connection string, or SettingsError naming the missing setting."""
@@ -104,10 +117,14 @@ class Settings:
             cosmos_key=_text(env, "VISITRANK_COSMOS_KEY"),
             cosmos_database=_text(env, "VISITRANK_COSMOS_DATABASE") or "visitrank",
             cosmos_container=_text(env, "VISITRANK_COSMOS_CONTAINER") or "visit-lists",
+            cosmos_orders_container=_text(env, "VISITRANK_COSMOS_ORDERS_CONTAINER") or "orders",
+            cosmos_segments_container=_text(env, "VISITRANK_COSMOS_SEGMENTS_CONTAINER")
+            or "segments",
             cosmos_verify_tls=_bool(env, "VISITRANK_COSMOS_VERIFY_TLS", default=True),
             cosmos_max_workers=_int(env, "VISITRANK_COSMOS_MAX_WORKERS", 8),
             schedule=_text(env, "VISITRANK_SCHEDULE") or DEFAULT_SCHEDULE,
-            scoring_overrides=_json_object(env, "VISITRANK_SCORING_CONFIG"),
+            scoring_overrides=_json_object(env, "VISITRANK_SCORING_CONFIG", ScoringConfig),
+            order_overrides=_json_object(env, "VISITRANK_ORDER_CONFIG", OrderConfig),
         )
 
 
@@ -162,7 +179,7 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
-def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
+def _json_object(env: Mapping[str, str], name: str, model: type[BaseModel]) -> dict[str, Any]:
     raw = _text(env, name)
     if raw is None:
         return {}
@@ -171,11 +188,11 @@ def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise SettingsError(f"{name} is not valid JSON: {error}") from None
     if not isinstance(value, dict):
-        raise SettingsError(f"{name} must be a JSON object of ScoringConfig fields")
+        raise SettingsError(f"{name} must be a JSON object of {model.__name__} fields")
     try:
-        ScoringConfig.model_validate(value)
+        model.model_validate(value)
     except ValueError as error:
-        raise SettingsError(f"{name} is not a valid scoring config: {error}") from None
+        raise SettingsError(f"{name} is not a valid {model.__name__}: {error}") from None
     return value
 
 

@@ -20,6 +20,8 @@ import pytest
 
 from adapters.blob_staging import BlobStaging
 from adapters.cosmos_sink import CosmosSink
+from adapters.order_store import OrderStore
+from adapters.segment_store import CosmosSegmentSink
 from visitrank.contract import TABLES
 from visitrank.demo_data import DemoSpec, generate_tables
 from visitrank.settings import Settings, app_settings
@@ -102,6 +104,8 @@ def settings(emulators: Emulators, sql_connection_string: str) -> Iterator[Setti
     loaded = Settings.from_env(os.environ)
     BlobStaging.from_settings(loaded).ensure_container()
     CosmosSink.from_settings(loaded, create=True)
+    OrderStore.from_settings(loaded, create=True)
+    CosmosSegmentSink.from_settings(loaded, create=True)
     yield loaded
     for name, value in saved.items():
         if value is None:

@@ -125,3 +125,63 @@ def test_publish_dry_run_writes_nothing(
         (sink.read_document(rep, "2026-11-16") or {}).get("runId") != "dry"
         for _, rep in sink.week_document_refs("2026-11-16")
     )
+
+
+def order_payload(plan: dict[str, Any], area: int, run_id: str, dry_run: bool) -> dict[str, Any]:
+    keys = ("weekStart", "asOf", "windowStart", "historyStart", "config", "orderConfig")
+    return {**{k: plan[k] for k in keys}, "runId": run_id, "areaId": area, "dryRun": dry_run}
+
+
+def test_propose_orders_stages_one_region_and_feeds_back(
+    plan: dict[str, Any], staging: BlobStaging, demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    history = "orders/history/region=2.parquet"
+    dry = call_activity("propose_orders", order_payload(plan, 2, "orders-dry", True))
+    assert dry["status"] == "ok" and dry["areaId"] == 2
+    assert history not in staging.list_paths("orders/history/")  # a dry run keeps no feedback
+    outcome = call_activity("propose_orders", order_payload(plan, 2, "orders-act", False))
+    assert len(json.dumps(outcome)) < 2000  # small JSON, never frames
+    lines = staging.read_frame(outcome["paths"]["lines"])
+    customers = staging.read_frame(outcome["paths"]["customers"])
+    region = demo_tables["MV_SetupCustomer"].filter(pl.col("AreaId") == 2)["CustomerId"]
+    assert lines.height == outcome["lines"] > 0
+    assert set(lines["CustomerId"]) <= set(region)
+    assert set(customers["CustomerId"]) <= set(region)
+    assert outcome["orders"] == lines["CustomerId"].n_unique()
+    assert sum(outcome["kinds"].values()) == lines.height
+    assert {"ItemId", "Quantity", "Kind", "Probability", "Reason", "Rank"} <= set(lines.columns)
+    assert outcome["paths"]["lines"].startswith("runs/orders-act/region=2/")
+    feedback = staging.read_frame(history)
+    assert feedback.height == lines.height
+    assert set(feedback["AsOf"]) == {date.fromisoformat(plan["asOf"])}
+    # a rerun of the same as-of replaces its lines (and uses no feedback from itself)
+    again = call_activity("propose_orders", order_payload(plan, 2, "orders-act", False))
+    assert again["lines"] == outcome["lines"]
+    assert staging.read_frame(history).height == lines.height
+
+
+def test_propose_orders_failure_raises_for_the_retry_policy(plan: dict[str, Any]) -> None:
+    payload = {**order_payload(plan, 1, "bad", True), "orderConfig": {"max_lines": 0}}
+    with pytest.raises(ValueError):
+        call_activity("propose_orders", payload)
+
+
+def test_segment_dry_run_keeps_latest_and_cosmos(
+    plan: dict[str, Any], staging: BlobStaging
+) -> None:
+    def latest() -> dict[str, str]:
+        return {
+            blob.name: blob.etag
+            for blob in staging.container.list_blobs(name_starts_with="segments/latest/")
+        }
+
+    before = latest()
+    payload = {k: plan[k] for k in ("weekStart", "asOf", "windowStart", "historyStart")}
+    outcome = call_activity("segment_outlets", {**payload, "runId": "seg-dry", "dryRun": True})
+    assert outcome["status"] == "ok"
+    assert outcome["written"] == 0
+    assert outcome["potentialPath"] == "segments/seg-dry/segment_potential.parquet"
+    potential = staging.read_frame(outcome["potentialPath"])
+    assert potential.height == outcome["potentialRows"]
+    assert latest() == before
+    assert len(json.dumps(outcome)) < 4000

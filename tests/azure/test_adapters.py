@@ -27,6 +27,11 @@ def test_settings_defaults_and_overrides() -> None:
     assert settings.blob_connection_string is None
     assert settings.blob_account_url == "https://stacct.blob.core.windows.net"
     assert settings.scoring_config().visits_per_week == 20
+    assert settings.order_config().max_lines == 40
+    assert (settings.cosmos_orders_container, settings.cosmos_segments_container) == (
+        "orders",
+        "segments",
+    )
     with pytest.raises(AttributeError):
         settings.schedule = "x"  # type: ignore[misc]
 
@@ -37,7 +42,8 @@ def test_settings_defaults_and_overrides() -> None:
         ("VISITRANK_SQL_BATCH_SIZE", "lots", "not an integer"),
         ("VISITRANK_COSMOS_VERIFY_TLS", "maybe", "not a boolean"),
         ("VISITRANK_SCORING_CONFIG", "[1]", "JSON object"),
-        ("VISITRANK_SCORING_CONFIG", '{"nope": 1}', "not a valid scoring config"),
+        ("VISITRANK_SCORING_CONFIG", '{"nope": 1}', "not a valid ScoringConfig"),
+        ("VISITRANK_ORDER_CONFIG", '{"max_lines": 0}', "not a valid OrderConfig"),
     ],
 )
 def test_settings_reject_bad_values(name: str, value: str, message: str) -> None:
@@ -161,3 +167,24 @@ def test_backoff_does_not_retry_other_errors() -> None:
     with pytest.raises(exceptions.CosmosHttpResponseError):
         with_backoff(broken, sleep=lambda _: None)
     assert len(calls) == 1
+
+
+def test_proposed_orders_attach_only_to_covered_regions() -> None:
+    import polars as pl
+
+    from visitrank.azure_run import attach_region_orders
+
+    documents = [{"id": "7:w", "visits": [{"customerId": 1}, {"customerId": 2}, {"customerId": 3}]}]
+    outlets = pl.DataFrame({"CustomerId": [1, 2, 3], "AreaId": [1, 1, 2]})
+    line = {"itemId": 5, "itemName": "x", "quantity": 2.0, "kind": "usual", "probability": 0.9}
+    orders = [{"customerId": 1, "lines": [{**line, "reason": "r"}]}]
+    (document,) = attach_region_orders(documents, orders, outlets, [1])
+    first, second, third = document["visits"]
+    assert first["proposedOrder"] == [
+        {k: line[k] for k in ("itemId", "quantity", "kind", "probability")}
+    ]
+    assert second["proposedOrder"] == []  # region covered, nothing proposed
+    assert "proposedOrder" not in third  # region 2's orders failed: no claim either way
+    assert "proposedOrder" not in documents[0]["visits"][0]  # inputs untouched
+    (bare,) = attach_region_orders(documents, orders, outlets, [])
+    assert all("proposedOrder" not in visit for visit in bare["visits"])

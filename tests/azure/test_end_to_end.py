@@ -8,12 +8,15 @@ import json
 from datetime import date
 from typing import Any
 
+import azure.functions as func
 import polars as pl
 import pytest
 
 from adapters.cosmos_sink import CosmosSink
+from adapters.order_store import OrderStore
 from adapters.sql_source import SqlSource
-from orchestrators.weekly_run import REGION_RUN, WEEKLY_RUN
+from orchestrators import order_api
+from orchestrators.weekly_run import ORDER_RUN, REGION_RUN, SEGMENT_RUN, WEEKLY_RUN
 from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.pipeline import score_region
@@ -24,11 +27,18 @@ from visitrank.quarantine import quarantine
 from visitrank.settings import Settings
 
 from .conftest import DEMO
-from .history import START, History, flat_actions, replay
+from .history import START, History, flat_actions, registered, replay
 from .test_activities import call_activity
 
 WEEK = "2026-11-16"
 INSTANCE = "visitrank-2026-W47"
+
+
+SUB_ACTIVITY = {
+    REGION_RUN: "score_region",
+    SEGMENT_RUN: "segment_outlets",
+    ORDER_RUN: "propose_orders",
+}
 
 
 def run_weekly(request: dict[str, Any], instance: str) -> tuple[dict[str, Any], History]:
@@ -40,13 +50,21 @@ def run_weekly(request: dict[str, Any], instance: str) -> tuple[dict[str, Any], 
     history.activity_scheduled(0, "plan_run").new_episode().activity_completed(0, plan)
 
     state = replay(history, WEEKLY_RUN)
-    region_actions = flat_actions(state)[1:]
-    assert [a["functionName"] for a in region_actions] == [REGION_RUN] * len(plan["regions"])
+    fan_out = flat_actions(state)[1:]
+    regions = len(plan["regions"])
+    segmenting = [SEGMENT_RUN] if plan["allRegions"] else []
+    assert [a["functionName"] for a in fan_out] == [
+        *[REGION_RUN] * regions,
+        *segmenting,
+        *[ORDER_RUN] * regions,
+    ]
     history.new_episode()
-    for task_id in range(1, len(region_actions) + 1):
-        history.sub_created(task_id, REGION_RUN, f"{instance}:{task_id}")
-    # each sub-orchestration's own replay would call the activity: do what it would do
-    outcomes = [call_activity("score_region", json.loads(a["input"])) for a in region_actions]
+    for task_id, action in enumerate(fan_out, start=1):
+        history.sub_created(task_id, action["functionName"], f"{instance}:{task_id}")
+    # each sub-orchestration's own replay would call its activity: do what it would do
+    outcomes = [
+        call_activity(SUB_ACTIVITY[a["functionName"]], json.loads(a["input"])) for a in fan_out
+    ]
     history.new_episode()
     for task_id, outcome in enumerate(outcomes, start=1):
         history.sub_completed(task_id, outcome)
@@ -55,7 +73,7 @@ def run_weekly(request: dict[str, Any], instance: str) -> tuple[dict[str, Any], 
     publish_action = flat_actions(state)[-1]
     assert publish_action["functionName"] == "publish_run"
     published = call_activity("publish_run", json.loads(publish_action["input"]))
-    publish_id = len(region_actions) + 1
+    publish_id = len(fan_out) + 1
     history.activity_scheduled(publish_id, "publish_run").new_episode()
     history.activity_completed(publish_id, published)
     state = replay(history, WEEKLY_RUN)
@@ -90,6 +108,67 @@ def test_summary_counts(weekly: dict[str, Any]) -> None:
     assert weekly["quarantinedRows"] == sum(
         sum(reasons.values()) for reasons in weekly["quarantined"].values()
     )
+    segments = weekly["segments"]
+    assert segments["status"] == "ok"
+    assert segments["outlets"] == DEMO.outlets
+    assert segments["written"] > segments["outlets"]  # outlet cards + segment documents
+    assert segments["publishedPotentialPath"] == segments["potentialPath"]
+    assert segments["potentialPath"] == f"segments/{INSTANCE}/segment_potential.parquet"
+    orders = weekly["orders"]
+    assert orders["status"] == "complete"
+    assert [o["areaId"] for o in orders["regions"]] == [1, 2]
+    assert (
+        orders["documents"] == orders["written"] == sum(o["customers"] for o in orders["regions"])
+    )
+    assert 0 < orders["visitsWithProposedOrder"] == weekly["visits"]
+    assert orders["error"] is None
+    assert len(json.dumps(weekly)) < 10_000  # the orchestration output stays small
+
+
+def get_order(customer: str) -> func.HttpResponse:
+    request = func.HttpRequest(
+        "GET",
+        f"http://localhost/api/customers/{customer}/order",
+        body=b"",
+        route_params={"customerId": customer},
+    )
+    response: func.HttpResponse = registered("get_customer_order")(request)
+    return response
+
+
+def test_order_endpoint_and_proposed_orders_in_the_rep_documents(
+    weekly: dict[str, Any], sink: CosmosSink, settings: Settings
+) -> None:
+    """After the replayed run: GET /api/customers/{id}/order serves what publish wrote, and
+    each visit of the rep documents carries the compact lines of its customer's order."""
+    order_api.order_reader.cache_clear()
+    store = OrderStore.from_settings(settings)
+    checked = 0
+    for _, rep in sink.week_document_refs(WEEK):
+        document = sink.read_document(rep, WEEK) or {}
+        for visit in document.get("visits", []):
+            response = get_order(str(visit["customerId"]))
+            if response.status_code == 404:
+                assert visit["proposedOrder"] == []  # no proposal for this customer
+                continue
+            assert response.status_code == 200
+            order = json.loads(response.get_body())
+            assert order == {
+                k: v
+                for k, v in (store.read_order(visit["customerId"]) or {}).items()
+                if not k.startswith("_")
+            }
+            assert order["customerId"] == visit["customerId"]
+            assert order["runId"] == INSTANCE and order["weekStart"] == WEEK
+            assert order["asOf"] == weekly["asOf"]
+            assert visit["proposedOrder"] == [
+                {k: line[k] for k in ("itemId", "quantity", "kind", "probability")}
+                for line in order["lines"]
+            ]
+            checked += 1
+    assert checked > 0
+    assert get_order("abc").status_code == 400
+    assert get_order("987654321").status_code == 404
 
 
 def test_crm_point_reads_agree_with_the_local_engine(

@@ -45,14 +45,33 @@ def test_every_function_is_indexed_with_its_trigger() -> None:
         "score_region": "activityTrigger",
         "publish_run": "activityTrigger",
         "segment_outlets": "activityTrigger",
+        "propose_orders": "activityTrigger",
         "weekly_run": "orchestrationTrigger",
         "region_run": "orchestrationTrigger",
+        "segment_run": "orchestrationTrigger",
+        "order_run": "orchestrationTrigger",
         "weekly_timer": "timerTrigger",
         "start_run": "httpTrigger",
         "get_run": "httpTrigger",
         "get_rep_visits": "httpTrigger",
         "get_customer_order": "httpTrigger",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "trigger", "parameter"),
+    [
+        ("propose_orders", "activityTrigger", "payload"),
+        ("segment_outlets", "activityTrigger", "payload"),
+        ("segment_run", "orchestrationTrigger", "context"),
+        ("order_run", "orchestrationTrigger", "context"),
+    ],
+)
+def test_new_functions_bindings(name: str, trigger: str, parameter: str) -> None:
+    raw = bindings(name)
+    assert list(raw) == [trigger]  # the trigger only: no output or client binding
+    assert raw[trigger]["name"] == parameter
+    assert raw[trigger]["direction"].lower() == "in"
 
 
 def test_timer_schedule_comes_from_the_app_setting() -> None:

@@ -9,12 +9,33 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrators.weekly_run import FIRST_RETRY_MS, MAX_ATTEMPTS, REGION_RUN, WEEKLY_RUN
+import pytest
+
+from orchestrators.weekly_run import (
+    FIRST_RETRY_MS,
+    MAX_ATTEMPTS,
+    ORDER_RUN,
+    REGION_RUN,
+    SEGMENT_RUN,
+    WEEKLY_RUN,
+)
 
 from .history import START, History, flat_actions, replay
 
 INSTANCE = "visitrank-2026-W48"
 CONFIG = {"visits_per_week": 30}
+ORDER_CONFIG = {"max_lines": 40}
+SEGMENTS_OK = {
+    "status": "ok",
+    "k": 3,
+    "kChosenBy": "silhouette",
+    "segments": [{"SegmentId": "S1", "Outlets": 90}],
+    "outlets": 200,
+    "potentialRows": 800,
+    "potentialPath": f"segments/{INSTANCE}/segment_potential.parquet",
+    "written": 203,
+    "seconds": 4.0,
+}
 
 
 def plan_result(regions: list[int]) -> dict[str, Any]:
@@ -29,6 +50,7 @@ def plan_result(regions: list[int]) -> dict[str, Any]:
         "allRegions": True,
         "dryRun": False,
         "config": CONFIG,
+        "orderConfig": ORDER_CONFIG,
     }
 
 
@@ -58,15 +80,64 @@ def history_until_fan_out(regions: list[int]) -> History:
     return history
 
 
-def history_until_fan_in(outcomes: list[dict[str, Any]]) -> History:
+def order_outcome(area: int) -> dict[str, Any]:
+    return {
+        "areaId": area,
+        "status": "ok",
+        "paths": {
+            k: f"runs/{INSTANCE}/region={area}/order_{k}.parquet" for k in ("lines", "customers")
+        },
+        "customers": 100,
+        "orders": 95,
+        "lines": 900,
+        "kinds": {"usual": 880, "development": 20},
+        "seconds": 12.0,
+    }
+
+
+def history_until_fan_in(
+    outcomes: list[dict[str, Any]],
+    segments: dict[str, Any] | None = None,
+    orders: list[dict[str, Any]] | None = None,
+) -> History:
+    """Plan, then the fan-out's sub-orchestrations (regions, segmentation, orders per region)
+    created and completed; ``segments``/``orders`` default to ok outcomes."""
     history = history_until_fan_out([o["areaId"] for o in outcomes])
+    results = [
+        *[(REGION_RUN, o) for o in outcomes],
+        (SEGMENT_RUN, segments or SEGMENTS_OK),
+        *[(ORDER_RUN, o) for o in orders or [order_outcome(o["areaId"]) for o in outcomes]],
+    ]
     history.new_episode()
-    for task_id in range(1, len(outcomes) + 1):
-        history.sub_created(task_id, REGION_RUN, f"{INSTANCE}:{task_id}")
+    for task_id, (name, _) in enumerate(results, start=1):
+        history.sub_created(task_id, name, f"{INSTANCE}:{task_id}")
     history.new_episode()
-    for task_id, outcome in enumerate(outcomes, start=1):
-        history.sub_completed(task_id, outcome)
+    for task_id, (_, result) in enumerate(results, start=1):
+        history.sub_completed(task_id, result)
     return history
+
+
+def complete(history: History, published: dict[str, Any]) -> dict[str, Any]:
+    """Schedule and complete publish after the fan-in; returns the final replay state."""
+    publish_id = len([e for e in history.events if e.get("Name") in FAN_OUT]) + 1
+    history.activity_scheduled(publish_id, "publish_run").new_episode()
+    history.activity_completed(publish_id, published)
+    return replay(history, WEEKLY_RUN)
+
+
+FAN_OUT = (REGION_RUN, SEGMENT_RUN, ORDER_RUN)
+PUBLISHED = {
+    "documents": 6,
+    "visits": 150,
+    "repsWithVisits": 5,
+    "written": 6,
+    "withdrawn": [],
+    "orderDocuments": 190,
+    "ordersWritten": 190,
+    "visitsWithProposedOrder": 150,
+    "ordersError": None,
+    "segmentPotentialPath": SEGMENTS_OK["potentialPath"],
+}
 
 
 def test_first_episode_schedules_the_plan_with_orchestration_time() -> None:
@@ -79,15 +150,45 @@ def test_first_episode_schedules_the_plan_with_orchestration_time() -> None:
     assert state["customStatus"]["stage"] == "planning"
 
 
-def test_plan_result_fans_out_one_sub_orchestration_per_region() -> None:
+def test_plan_result_fans_out_regions_segmentation_and_orders() -> None:
     state = replay(history_until_fan_out([1, 2, 5]), WEEKLY_RUN)
     actions = flat_actions(state)
-    assert [a["functionName"] for a in actions] == ["plan_run", REGION_RUN, REGION_RUN, REGION_RUN]
+    assert [a["functionName"] for a in actions] == [
+        "plan_run",
+        *[REGION_RUN] * 3,
+        SEGMENT_RUN,
+        *[ORDER_RUN] * 3,
+    ]
     inputs = [json.loads(a["input"]) for a in actions[1:]]
-    assert [i["areaId"] for i in inputs] == [1, 2, 5]
-    assert all(i["runId"] == INSTANCE and i["config"] == CONFIG for i in inputs)
+    regions, (segments,), orders = inputs[:3], inputs[3:4], inputs[4:]
+    assert [i["areaId"] for i in regions] == [1, 2, 5]
+    assert all(i["runId"] == INSTANCE and i["config"] == CONFIG for i in regions)
+    assert segments == {
+        "runId": INSTANCE,
+        "weekStart": "2026-11-23",
+        "asOf": "2026-11-15",
+        "windowStart": "2026-05-25",
+        "historyStart": "2025-01-01",
+        "dryRun": False,
+    }
+    assert [i["areaId"] for i in orders] == [1, 2, 5]
+    assert all(
+        i["config"] == CONFIG and i["orderConfig"] == ORDER_CONFIG and i["dryRun"] is False
+        for i in orders
+    )
     assert all(len(a["input"]) < 1000 for a in actions)  # small JSON, never frames
-    assert state["customStatus"]["regions"] == {"1": "running", "2": "running", "5": "running"}
+    status = state["customStatus"]
+    assert status["regions"] == {"1": "running", "2": "running", "5": "running"}
+    assert status["segments"] == "running"
+    assert status["orders"] == status["regions"]
+
+
+def test_a_rerun_of_some_regions_does_not_segment() -> None:
+    history = History(WEEKLY_RUN, {"regions": [2]}, INSTANCE, START)
+    history.activity_scheduled(0, "plan_run").new_episode()
+    history.activity_completed(0, {**plan_result([2]), "allRegions": False})
+    actions = flat_actions(replay(history, WEEKLY_RUN))
+    assert [a["functionName"] for a in actions] == ["plan_run", REGION_RUN, ORDER_RUN]
 
 
 def test_region_outcomes_schedule_the_fan_in_with_ok_regions_only() -> None:
@@ -98,9 +199,16 @@ def test_region_outcomes_schedule_the_fan_in_with_ok_regions_only() -> None:
     payload = json.loads(publish["input"])
     assert [r["areaId"] for r in payload["regions"]] == [1]
     assert payload["complete"] is False  # a partial run never withdraws documents
+    # orders of both regions (the order documents of region 2 are still published)
+    assert [o["areaId"] for o in payload["orders"]] == [1, 2]
+    assert payload["orders"][0]["paths"] == order_outcome(1)["paths"]
+    assert payload["segments"] == {"status": "ok", "potentialPath": SEGMENTS_OK["potentialPath"]}
+    assert len(publish["input"]) < 4000
     assert state["customStatus"] == {
         "stage": "publishing",
         "regions": {"1": "ok", "2": "failed"},
+        "segments": "ok",
+        "orders": {"1": "ok", "2": "ok"},
         "weekStart": "2026-11-23",
         "dryRun": False,
     }
@@ -108,11 +216,7 @@ def test_region_outcomes_schedule_the_fan_in_with_ok_regions_only() -> None:
 
 def test_final_replay_completes_with_the_summary() -> None:
     outcomes = [ok_outcome(1), ok_outcome(2)]
-    history = history_until_fan_in(outcomes)
-    history.activity_scheduled(3, "publish_run").new_episode()
-    published = {"documents": 6, "visits": 150, "repsWithVisits": 5, "written": 6, "withdrawn": []}
-    history.activity_completed(3, published)
-    state = replay(history, WEEKLY_RUN)
+    state = complete(history_until_fan_in(outcomes), PUBLISHED)
     assert state["isDone"] is True
     summary = state["output"]
     assert summary["status"] == "complete"
@@ -125,6 +229,80 @@ def test_final_replay_completes_with_the_summary() -> None:
     assert summary["quarantined"]["MV_SetupItem"] == {"duplicate_key": 1}
     assert summary["quarantinedRows"] == 4
     assert state["customStatus"]["stage"] == "complete"
+    assert summary["segments"]["status"] == "ok"
+    assert summary["segments"]["potentialPath"] == SEGMENTS_OK["potentialPath"]
+    assert summary["segments"]["publishedPotentialPath"] == SEGMENTS_OK["potentialPath"]
+    orders = summary["orders"]
+    assert orders["status"] == "complete"
+    assert (orders["documents"], orders["written"], orders["visitsWithProposedOrder"]) == (
+        190,
+        190,
+        150,
+    )
+    assert [o["areaId"] for o in orders["regions"]] == [1, 2]
+    assert "paths" not in orders["regions"][0]
+    assert orders["failedRegions"] == [] and orders["error"] is None
+    assert "orderDocuments" not in summary  # only under "orders"
+    assert len(json.dumps(summary)) < 8000
+
+
+def failed(error: str, area: int | None = None) -> dict[str, Any]:
+    return {"status": "failed", "error": error, **({"areaId": area} if area else {})}
+
+
+def test_failed_segmentation_gives_a_partial_but_published_run() -> None:
+    outcomes = [ok_outcome(1), ok_outcome(2)]
+    history = history_until_fan_in(outcomes, segments=failed("MemoryError"))
+    publish = flat_actions(replay(history, WEEKLY_RUN))[-1]
+    assert publish["functionName"] == "publish_run"
+    payload = json.loads(publish["input"])
+    assert payload["segments"] is None
+    assert payload["complete"] is True  # every region was scored: stale lists are withdrawn
+    state = complete(history, {**PUBLISHED, "segmentPotentialPath": None})
+    summary = state["output"]
+    assert summary["status"] == "partial"
+    assert summary["documents"] == 6
+    assert summary["failedRegions"] == []
+    assert summary["segments"]["status"] == "failed"
+    assert "MemoryError" in summary["segments"]["error"]
+    assert state["customStatus"]["segments"] == "failed"
+
+
+def test_failed_orders_give_a_partial_run_published_without_them() -> None:
+    outcomes = [ok_outcome(1), ok_outcome(2)]
+    orders = [order_outcome(1), failed("sql timeout", 2)]
+    history = history_until_fan_in(outcomes, orders=orders)
+    payload = json.loads(flat_actions(replay(history, WEEKLY_RUN))[-1]["input"])
+    assert [o["areaId"] for o in payload["orders"]] == [1]  # publish attaches region 1 only
+    published = {**PUBLISHED, "orderDocuments": 95, "ordersWritten": 95}
+    state = complete(history, {**published, "visitsWithProposedOrder": 70})
+    summary = state["output"]
+    assert summary["status"] == "partial"
+    assert summary["documents"] == 6
+    assert summary["orders"]["status"] == "partial"
+    assert summary["orders"]["failedRegions"] == [2]
+    assert summary["orders"]["regions"][1] == failed("sql timeout", 2)
+    assert state["customStatus"]["orders"] == {"1": "ok", "2": "failed"}
+
+
+def test_all_orders_failed_still_publishes_the_visit_lists() -> None:
+    outcomes = [ok_outcome(1), ok_outcome(2)]
+    history = history_until_fan_in(outcomes, orders=[failed("x", 1), failed("y", 2)])
+    payload = json.loads(flat_actions(replay(history, WEEKLY_RUN))[-1]["input"])
+    assert payload["orders"] == []
+    nothing = {"orderDocuments": 0, "ordersWritten": 0, "visitsWithProposedOrder": 0}
+    summary = complete(history, {**PUBLISHED, **nothing})["output"]
+    assert summary["status"] == "partial"
+    assert summary["written"] == 6
+    assert summary["orders"]["status"] == "failed"
+
+
+def test_an_orders_error_in_publish_is_reported() -> None:
+    history = history_until_fan_in([ok_outcome(1)])
+    broken = {**PUBLISHED, "orderDocuments": 0, "ordersWritten": 0, "ordersError": "boom"}
+    summary = complete(history, {**broken, "visitsWithProposedOrder": 0})["output"]
+    assert summary["status"] == "partial"
+    assert summary["orders"]["error"] == "boom"
 
 
 def test_all_regions_failed_skips_the_fan_in() -> None:
@@ -138,14 +316,61 @@ def test_all_regions_failed_skips_the_fan_in() -> None:
 
 
 def test_replay_is_deterministic() -> None:
-    history = history_until_fan_in([ok_outcome(1), {"areaId": 2, "status": "failed"}])
+    history = history_until_fan_in(
+        [ok_outcome(1), {"areaId": 2, "status": "failed"}],
+        segments=failed("x"),
+        orders=[order_outcome(1), failed("y", 2)],
+    )
     first, second = replay(history, WEEKLY_RUN), replay(history, WEEKLY_RUN)
     assert first == second
     assert first["actions"]
+    done = history_until_fan_in([ok_outcome(1), ok_outcome(2)])
+    assert complete(done, PUBLISHED) == replay(done, WEEKLY_RUN)
+    fan_out = history_until_fan_out([1, 2, 5])
+    assert replay(fan_out, WEEKLY_RUN) == replay(fan_out, WEEKLY_RUN)
 
 
 def region_history() -> History:
     return History(REGION_RUN, {"areaId": 4, "runId": INSTANCE}, f"{INSTANCE}:1", START)
+
+
+@pytest.mark.parametrize(
+    ("orchestrator", "activity", "payload"),
+    [
+        (SEGMENT_RUN, "segment_outlets", {"runId": INSTANCE, "dryRun": False}),
+        (ORDER_RUN, "propose_orders", {"runId": INSTANCE, "areaId": 4}),
+    ],
+)
+def test_segment_and_order_runs_retry_then_report_failure(
+    orchestrator: str, activity: str, payload: dict[str, Any]
+) -> None:
+    first = History(orchestrator, payload, f"{INSTANCE}:9", START)
+    (action,) = flat_actions(replay(first, orchestrator))
+    assert action["functionName"] == activity
+    assert action["retryOptions"]["maxNumberOfAttempts"] == MAX_ATTEMPTS
+    assert action["retryOptions"]["firstRetryIntervalInMilliseconds"] == FIRST_RETRY_MS
+    history = History(orchestrator, payload, f"{INSTANCE}:9", START)
+    history.activity_scheduled(0, activity).new_episode()
+    for attempt in range(MAX_ATTEMPTS):
+        history.activity_failed(2 * attempt, "MemoryError", f"oom {attempt}").new_episode()
+        history.timer_fired(2 * attempt + 1).new_episode()
+        if attempt < MAX_ATTEMPTS - 1:
+            history.activity_scheduled(2 * attempt + 2, activity).new_episode()
+    state = replay(history, orchestrator)
+    assert state["isDone"] is True
+    assert state["output"]["status"] == "failed"
+    assert f"oom {MAX_ATTEMPTS - 1}" in state["output"]["error"]
+    assert state["output"].get("areaId") == payload.get("areaId")
+    assert replay(history, orchestrator) == state  # deterministic
+
+
+def test_order_run_success_is_passed_through() -> None:
+    history = History(ORDER_RUN, {"runId": INSTANCE, "areaId": 4}, f"{INSTANCE}:9", START)
+    history.activity_scheduled(0, "propose_orders").new_episode()
+    history.activity_completed(0, order_outcome(4))
+    state = replay(history, ORDER_RUN)
+    assert state["isDone"] is True
+    assert state["output"] == order_outcome(4)
 
 
 def test_region_run_schedules_the_activity_with_the_retry_policy() -> None:

@@ -1,0 +1,115 @@
+"""Orders activity: one region's proposed orders (issue 7), staged in Blob for the publish step.
+
+Why per region (like the scoring) rather than one activity for all outlets: ``propose_orders``
+runs the region scoring twice (at the as-of date and ``calibration_weeks`` earlier, for the
+calibration), about 20 s on 2,000 outlets, and needs line-level history (up to two years for
+the item seasonality). One activity for everything would be the run's critical path (twice the
+sum of all regions' scoring, in one process) and hold every region's lines in one 4 GB
+instance; per region, the work runs in parallel beside the scoring and memory stays one region.
+Consequence: the calibration, the item-item similarity and the item seasonality are fitted on
+the region's customers (``visitrank order`` fits them on all customers at once), so proposals
+can differ slightly from the local command on the same data.
+
+Reads the region from SQL (same coercion and quarantine as the scoring) from
+``order_history_start`` to the week start, keeps only sales up to the as-of date, proposes the
+orders and writes ``order_lines.parquet`` and ``order_customers.parquet`` under the region's
+run folder. Input and output are small JSON.
+
+Feedback: the proposal's lines are appended to ``orders/history/region=<areaId>.parquet``
+(rerun of the same as-of replaces its lines), and the next run's proposal is adjusted by it,
+like ``OUT/order_history.parquet`` of ``visitrank order``. A dry run does not touch it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any, Final
+
+import polars as pl
+from azure.core.exceptions import ResourceNotFoundError
+
+from adapters.blob_staging import BlobStaging, region_prefix
+from adapters.sql_source import SqlSource
+from scoring.config import ScoringConfig
+from scoring.orders import OrderConfig, OrderProposal, propose_orders
+from visitrank.azure_run import order_history_start, order_inputs
+from visitrank.orders_run import history_lines
+from visitrank.quarantine import quarantine
+from visitrank.settings import Settings
+
+ORDER_LINES: Final = "order_lines.parquet"
+ORDER_CUSTOMERS: Final = "order_customers.parquet"
+HISTORY_PREFIX: Final = "orders/history"
+
+
+def history_path(area_id: int) -> str:
+    """The region's feedback history (past proposal lines) in the staging container."""
+    return f"{HISTORY_PREFIX}/region={area_id}.parquet"
+
+
+def read_history(staging: BlobStaging, area_id: int) -> pl.DataFrame | None:
+    try:
+        return staging.read_frame(history_path(area_id))
+    except ResourceNotFoundError:
+        return None
+
+
+def propose_region_orders(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Input: runId, areaId, weekStart, asOf, dryRun, config (scoring) and optional
+    orderConfig (OrderConfig fields).
+
+    Output: areaId, status "ok", paths {lines, customers}, customers, orders (customers with
+    at least one line), lines, lines per kind, seconds. Raises on failure (retry policy)."""
+    started = time.perf_counter()
+    area_id = int(payload["areaId"])
+    as_of = date.fromisoformat(payload["asOf"])
+    week_start = date.fromisoformat(payload["weekStart"])
+    scoring = ScoringConfig.model_validate(payload["config"])
+    config = OrderConfig.model_validate(payload.get("orderConfig") or {})
+    source = SqlSource.from_settings(settings)
+    tables = source.read_region(area_id, order_history_start(as_of, config, scoring), week_start)
+    checked = quarantine(tables)
+    staging = BlobStaging.from_settings(settings)
+    history = read_history(staging, area_id)
+    usable = history.filter(pl.col("AsOf") < as_of) if history is not None else None
+    proposal = propose_orders(
+        order_inputs(checked.tables, as_of), as_of, config, scoring, history=usable
+    )
+    prefix = region_prefix(payload["runId"], area_id)
+    paths = {
+        "lines": staging.write_frame(f"{prefix}/{ORDER_LINES}", proposal.lines),
+        "customers": staging.write_frame(f"{prefix}/{ORDER_CUSTOMERS}", proposal.customers),
+    }
+    if not payload.get("dryRun"):
+        new = history_lines(proposal)
+        if history is not None:
+            kept = history.join(
+                new.select("CustomerId", "AsOf").unique(), on=["CustomerId", "AsOf"], how="anti"
+            )
+            new = pl.concat([kept, new])
+        staging.write_frame(history_path(area_id), new.sort("AsOf", "CustomerId", "ItemId"))
+    kinds = proposal.lines.group_by("Kind").len().sort("Kind")
+    return {
+        "areaId": area_id,
+        "status": "ok",
+        "paths": paths,
+        "customers": proposal.customers.height,
+        "orders": proposal.lines["CustomerId"].n_unique(),
+        "lines": proposal.lines.height,
+        "kinds": dict(kinds.iter_rows()),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def read_proposal(
+    staging: BlobStaging, as_of: date, regions: list[dict[str, Any]]
+) -> OrderProposal:
+    """The staged proposals of several regions as one OrderProposal (for ``order_documents``)."""
+    lines = [staging.read_frame(region["paths"]["lines"]) for region in regions]
+    customers = [staging.read_frame(region["paths"]["customers"]) for region in regions]
+    return OrderProposal(
+        as_of=as_of,
+        lines=pl.concat(lines, how="vertical_relaxed"),
+        customers=pl.concat(customers, how="vertical_relaxed"),
+    )

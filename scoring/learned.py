@@ -1,0 +1,199 @@
+"""Learned potential: what share of its purchases an outlet should give a SKU, learned from the
+whole outlet x SKU matrix of its region (collaborative filtering).
+
+A segment median mixes outlets with different tastes; outlets that *buy alike* predict each other
+better. Per region the log revenue shares of the outlet x SKU cells the outlets buy are modelled
+as outlet level + channel x SKU mean + a low-rank taste term whose SKU factors are fitted with
+scikit-learn's `TruncatedSVD` (randomized, seeded); unbought cells are imputed by their
+prediction for a few rounds (`learned_impute_rounds`), then the factors are fitted again:
+
+* **Out of fold.** Outlets are split into `learned_folds` folds; the SKU factors used for a fold's
+  outlets are fitted on the other folds only, so an outlet's sales never shape the factors that
+  define its own expectation.
+* **Folded in robustly.** A held-out outlet's taste (its factor loadings) is a weighted ridge fit
+  to its own row (`numpy.linalg.solve`, batched over outlets), iteratively reweighted: a cell far
+  *below* its prediction (more than `learned_gap_z` robust standard deviations of the SKU's
+  residuals) is a suspected gap and gets (almost) no weight, so a gap neither pulls the outlet's
+  loadings down nor defines its own expectation. Only low cells are down-weighted: a SKU sold
+  well above expectation is evidence of taste, not of a gap.
+* **Leave one cell out.** The prediction of cell (o, s) is the exact leave-one-out prediction of
+  that weighted ridge fit (prediction - h e / (1 - h), h the cell's leverage): the outlet's own
+  sales of s never enter the expectation of s.
+* **Robust factors.** Before the SKU factors are used, the training outlets are folded in the same
+  way and their suspected gaps replaced by their prediction; the factors are fitted again on that
+  cleaned matrix, so planted or real gaps among the training outlets do not drag the factors down.
+
+The output is `LearnedShare` per grid row: the SKU's expected revenue over the outlet's window
+revenue (it can exceed 1 when the outlet lost a big SKU). With
+`benchmark = "learned"` the indexation uses it instead of the segment median; the segment peers
+(Peers, PeerLevel, CarryRate) are still computed and shown in the explanations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from sklearn.decomposition import TruncatedSVD
+from threadpoolctl import threadpool_limits
+
+from scoring.config import ScoringConfig
+
+MAX_RATIO = 10.0  # expected revenue of one SKU at most this many times the outlet's total
+MIN_WEIGHT = 1e-6  # weight of a suspected gap (not 0: keeps every system well posed)
+ROBUST_ITERATIONS = 3
+
+
+def fold_in(
+    targets: np.ndarray,
+    factors: np.ndarray,
+    ridge: float,
+    gap_z: float,
+    observed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Robust weighted-ridge loadings of each row of `targets` (n x m) on `factors` (k x m).
+
+    Returns (leave-one-cell-out predictions n x m, weights n x m). Cells far below their
+    prediction (residual < -gap_z x the SKU's robust residual scale) are down-weighted."""
+    n, m = targets.shape
+    k = factors.shape[0]
+    base = np.ones((n, m)) if observed is None else observed.astype(np.float64)
+    weights = base.copy()
+    eye = ridge * np.eye(k)
+    pred = np.zeros_like(targets)
+    inverse = np.zeros((n, k, k))
+    for iteration in range(ROBUST_ITERATIONS + 1):
+        gram = np.einsum("nm,km,jm->nkj", weights, factors, factors, optimize=True) + eye
+        rhs = (weights * targets) @ factors.T
+        inverse = np.linalg.inv(gram)
+        loadings = np.einsum("nkj,nj->nk", inverse, rhs)
+        pred = loadings @ factors
+        if iteration == ROBUST_ITERATIONS:
+            break
+        resid = targets - pred
+        scale = 1.4826 * masked_median(np.abs(resid), base > 0) + 1e-9
+        weights = base * np.where(resid < -gap_z * scale[None, :], MIN_WEIGHT, 1.0)
+    leverage = weights * np.einsum("km,nkj,jm->nm", factors, inverse, factors, optimize=True)
+    leverage = np.clip(leverage, 0.0, 0.99)
+    loo = targets - (targets - pred) / (1.0 - leverage)
+    return loo, weights
+
+
+def masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-column median of the masked cells (the overall masked median for empty columns)."""
+    masked = np.where(mask, values, np.nan)
+    empty = ~mask.any(axis=0)
+    overall = float(np.median(values[mask])) if mask.any() else 0.0
+    masked[:, empty] = overall
+    return np.asarray(np.nanmedian(masked, axis=0))
+
+
+def fit_factors(matrix: np.ndarray, rank: int, seed: int) -> np.ndarray:
+    """The top `rank` right singular vectors (k x m) of `matrix` (TruncatedSVD, seeded)."""
+    k = max(1, min(rank, matrix.shape[0] - 1, matrix.shape[1] - 1))
+    if matrix.shape[0] < 2 or matrix.shape[1] < 2:
+        return np.zeros((1, matrix.shape[1]))
+    svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=7, random_state=seed)
+    svd.fit(matrix)
+    return np.asarray(svd.components_)
+
+
+def channel_means(matrix: np.ndarray, channel: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per-channel SKU means (c x m) over the given rows (overall mean for an empty channel)."""
+    overall = matrix[rows].mean(axis=0) if rows.any() else np.zeros(matrix.shape[1])
+    means = np.tile(overall, (int(channel.max()) + 1, 1))
+    for c in range(means.shape[0]):
+        member = rows & (channel == c)
+        if member.any():
+            means[c] = matrix[member].mean(axis=0)
+    return means
+
+
+def predict_log(share: np.ndarray, channel: np.ndarray, config: ScoringConfig) -> np.ndarray:
+    """Out-of-fold, robust, leave-one-cell-out log-share predictions for every cell, learned on
+    the cells the outlets buy (log share = outlet level + channel x SKU mean + low-rank taste)."""
+    n, m = share.shape
+    observed = share > 0
+    logs = np.log(np.where(observed, share, 1.0))
+    folds = max(2, min(config.learned_folds, n))
+    fold = np.random.default_rng(config.seed).permutation(n) % folds
+    out = np.zeros_like(share)
+    level = np.ones((1, m)) / np.sqrt(m)
+    for f in range(folds):
+        test = fold == f
+        train = ~test
+        if not train.any():
+            continue
+        obs_tr = observed[train]
+        # start: unbought cells at their outlet's level plus the SKU's mean bought level
+        row_mean = (logs[train] * obs_tr).sum(1) / np.maximum(obs_tr.sum(1), 1)
+        relative = np.where(obs_tr, logs[train] - row_mean[:, None], 0.0)
+        col_mean = relative.sum(0) / np.maximum(obs_tr.sum(0), 1)
+        filled = np.where(obs_tr, logs[train], row_mean[:, None] + col_mean[None, :])
+        for _ in range(config.learned_impute_rounds):
+            means = channel_means(filled, channel[train], np.ones(train.sum(), dtype=bool))
+            centred = filled - means[channel[train]]
+            centred = centred - centred.mean(axis=1, keepdims=True)
+            factors = np.vstack([level, fit_factors(centred, config.learned_rank, config.seed)])
+            fitted, weights = fold_in(
+                filled - means[channel[train]],
+                factors,
+                config.learned_ridge,
+                config.learned_gap_z,
+                obs_tr,
+            )
+            fitted = fitted + means[channel[train]]
+            # impute unobserved cells and suspected gaps by their prediction
+            filled = np.where(weights < 1.0, np.maximum(fitted, logs[train]), logs[train])
+            filled = np.where(obs_tr, filled, fitted)
+        means = channel_means(filled, channel[train], np.ones(train.sum(), dtype=bool))
+        loo, _ = fold_in(
+            logs[test] - means[channel[test]],
+            factors,
+            config.learned_ridge,
+            config.learned_gap_z,
+            observed[test],
+        )
+        out[test] = loo + means[channel[test]]
+    return out
+
+
+def learned_shares(grid: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
+    """The grid (CustomerId, ItemId, AreaId, Channel, Share, ...) with LearnedShare: the
+    outlet's expected share of the SKU from the matrix of its region, out of fold."""
+    parts = [
+        region_shares(part, config)
+        for part in grid.sort("AreaId", "CustomerId", "ItemId").partition_by(
+            "AreaId", maintain_order=True
+        )
+    ]
+    if not parts:
+        return grid.with_columns(LearnedShare=pl.lit(None, dtype=pl.Float64))
+    learned = pl.concat(parts)
+    return grid.join(learned, on=["CustomerId", "ItemId"], how="left")
+
+
+def region_shares(part: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
+    """CustomerId, ItemId, LearnedShare of one region's grid (sorted by outlet, SKU)."""
+    index = part.select(
+        "CustomerId",
+        "ItemId",
+        _o=pl.col("CustomerId").rank("dense").cast(pl.Int64) - 1,
+        _s=pl.col("ItemId").rank("dense").cast(pl.Int64) - 1,
+        _c=pl.col("Channel").rank("dense").cast(pl.Int64) - 1,
+        _x=pl.col("Share").fill_null(0.0).clip(0.0, 1.0).sqrt(),
+    )
+    o, s = index["_o"].to_numpy(), index["_s"].to_numpy()
+    n, m = int(o.max()) + 1, int(s.max()) + 1
+    matrix = np.zeros((n, m))
+    matrix[o, s] = index["_x"].to_numpy() ** 2
+    channel = np.zeros(n, dtype=np.int64)
+    channel[o] = index["_c"].to_numpy()
+    if n < 3:
+        predicted = np.tile(matrix.mean(axis=0), (n, 1))
+    else:
+        with threadpool_limits(limits=1):
+            predicted = np.exp(predict_log(matrix, channel, config))
+    share = predicted
+    return index.select("CustomerId", "ItemId").with_columns(
+        LearnedShare=pl.Series(share[o, s]).clip(0.0, MAX_RATIO)
+    )

@@ -1,0 +1,55 @@
+"""The `backtest` command (wired into `visitrank.cli` by `add_parser`; handler in `func`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from visitrank.config_file import load_config
+
+EXIT_OK = 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date") from error
+
+
+def add_parser(subparsers: Any) -> None:
+    """Adds `backtest` to the visitrank sub-commands (`args.func(args)` returns the exit code)."""
+    parser = subparsers.add_parser(
+        "backtest",
+        help="score as of a past date with only the data before it; measure the weeks after",
+    )
+    parser.add_argument("--source", type=Path, required=True)
+    parser.add_argument("--at", type=_iso_date, required=True, help="the cut-off date")
+    parser.add_argument("--horizon", type=int, default=8, help="weeks measured after --at")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--config", type=Path, help="TOML or JSON file of config overrides")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE"
+    )
+    parser.set_defaults(func=cmd_backtest)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from visitrank.backtest import backtest, format_table
+
+    if args.horizon < 1:
+        raise SystemExit("--horizon must be at least 1 week")
+    config = load_config(args.config, args.overrides)
+    report = backtest(args.source, args.at, args.horizon, config)
+    print(
+        f"backtest at {report['at']} (scored with data up to {report['asOf']}), horizon "
+        f"{report['horizonWeeks']} weeks: {report['pairs']:,} outlet x SKU pairs, "
+        f"{report['closedEvents']:,} gap-closed events"
+    )
+    print(format_table(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return EXIT_OK
