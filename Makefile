@@ -26,7 +26,7 @@ $(DEMO_DIR)/MV_Sales.parquet: | $(STAMP)
 demo: $(DEMO_DIR)/MV_Sales.parquet
 
 run: setup demo
-	$(BIN)/visitrank run --source $(DEMO_DIR) --out $(OUT_DIR)
+	$(BIN)/visitrank run --source $(DEMO_DIR) --out $(OUT_DIR) --orders
 	$(BIN)/visitrank evaluate --truth $(DEMO_DIR)/truth/opportunities.csv \
 		--lists $(OUT_DIR)/visit_lists.jsonl --source $(DEMO_DIR)
 	@echo "Visit lists: $(OUT_DIR)/visit_lists.jsonl  (run summary: $(OUT_DIR)/run_summary.json)"

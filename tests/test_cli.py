@@ -181,3 +181,27 @@ def test_candidate_pool_smaller_than_the_week_exits_2(
     assert code == EXIT_INPUT_ERROR
     message = stderr.replace(str(tmp_path), "<tmp>")  # the tmp path repeats the test name
     assert "candidate_pool" in message, message
+
+
+def test_run_with_orders_attaches_each_customers_proposed_order(
+    demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["run", "--source", demo_dir, "--out", out, "--workers", RUN_WORKERS, "--orders"]
+    code, _, stderr = cli(argv, capsys)
+    assert code == EXIT_OK, stderr
+    orders = {
+        o["customerId"]: o
+        for o in map(json.loads, (out / "orders.jsonl").read_text("utf-8").splitlines())
+    }
+    documents = [
+        json.loads(line) for line in (out / "visit_lists.jsonl").read_text("utf-8").splitlines()
+    ]
+    visits = [v for d in documents for v in d["visits"]]
+    assert visits
+    for visit in visits:
+        expected = [line["itemId"] for line in orders[visit["customerId"]]["lines"]]
+        assert [line["itemId"] for line in visit["proposedOrder"]] == expected
+    assert any(visit["proposedOrder"] for visit in visits)
+    summary = json.loads((out / "run_summary.json").read_text("utf-8"))
+    assert summary["proposedOrders"] == len(orders)

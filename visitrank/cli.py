@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from scoring.orders import OrderConfig
 from visitrank import cli_segments
 from visitrank.cli_backtest import add_parser as add_backtest_parser
 from visitrank.cli_orders import add_parsers as add_order_parsers
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Monday to plan (default: the Monday after the last sales day)",
     )
     run.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    run.add_argument(
+        "--orders",
+        action="store_true",
+        help="also propose each customer's next order (OUT/orders.jsonl) and attach it to "
+        "the visits as proposedOrder",
+    )
     add_config_args(run)
 
     evaluate = commands.add_parser("evaluate", help="measure lists against planted truth")
@@ -128,6 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             week_start=args.week_start,
             workers=args.workers,
             progress=progress,
+            order_config=OrderConfig() if args.orders else None,
         )
     s = result.summary
     print(

@@ -25,9 +25,12 @@ import polars as pl
 
 from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
+from scoring.orders import OrderConfig
 from scoring.weekly_plan import plan_visits
 from visitrank import region_job
 from visitrank.documents import build_documents
+from visitrank.orders_documents import attach_proposed_orders
+from visitrank.orders_run import run_orders
 from visitrank.staging import StagedInputs, stage_inputs
 
 log = logging.getLogger("visitrank")
@@ -116,8 +119,12 @@ def run_local(
     week_start: date | None = None,
     workers: int = 2,
     progress: Progress | None = None,
+    order_config: OrderConfig | None = None,
 ) -> RunResult:
-    """Runs the weekly job on a folder of contract tables and writes the documents."""
+    """Runs the weekly job on a folder of contract tables and writes the documents.
+
+    With an `order_config`, each customer's proposed order (as of the same day) is also written
+    to OUT/orders.jsonl and attached to its visits as `proposedOrder`, as the Azure run does."""
     timings: dict[str, float] = {}
     run_started = datetime.now(UTC)
     run_id = f"local-{run_started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
@@ -153,7 +160,7 @@ def run_local(
         visits, days = (
             plan_visits(outlets, config) if succeeded else (pl.DataFrame(), pl.DataFrame())
         )
-    with timed(timings, "write"):
+    with timed(timings, "documents"):
         documents = (
             build_documents(
                 visits,
@@ -169,6 +176,15 @@ def run_local(
             if succeeded
             else []
         )
+    proposed_orders = 0
+    if order_config is not None and documents:
+        with timed(timings, "orders"):
+            orders_path, proposed_orders, _ = run_orders(
+                source_dir, out_dir, order_config, config, as_of=window.as_of
+            )
+            orders = [json.loads(line) for line in orders_path.read_text("utf-8").splitlines()]
+            documents = attach_proposed_orders(documents, orders)
+    with timed(timings, "write_lists"):
         lists_path = out_dir / VISIT_LISTS
         with lists_path.open("w", encoding="utf-8") as handle:
             for document in documents:
@@ -188,6 +204,7 @@ def run_local(
         "visits": sum(len(d["visits"]) for d in documents),
         "inputRows": staged.input_rows,
         "quarantined": staged.quarantine_counts,
+        "proposedOrders": proposed_orders,
         "quarantinedRows": sum(sum(r.values()) for r in staged.quarantine_counts.values()),
         "regions": outcomes,
         "failedRegions": [o["areaId"] for o in failed],
