@@ -56,6 +56,32 @@ def with_backoff(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def upsert_all(
+    container: ContainerProxy, documents: Iterable[dict[str, Any]], max_workers: int
+) -> int:
+    """Upsert every document with bounded parallelism and 429 back-off; returns the count.
+    All writes are attempted; the first failure is then re-raised."""
+    items = list(documents)
+    if not items:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
+        list(pool.map(lambda item: with_backoff(lambda: container.upsert_item(item)), items))
+    return len(items)
+
+
+def point_read(
+    container: ContainerProxy, item_id: str, partition_key: Any
+) -> dict[str, Any] | None:
+    """One document by id and partition key (1 RU), None when absent."""
+    try:
+        item: dict[str, Any] = with_backoff(
+            lambda: container.read_item(item_id, partition_key=partition_key)
+        )
+    except exceptions.CosmosResourceNotFoundError:
+        return None
+    return item
+
+
 def _retry_after_seconds(error: exceptions.CosmosHttpResponseError) -> float | None:
     headers = getattr(error, "headers", None) or {}
     raw = headers.get("x-ms-retry-after-ms")
@@ -107,25 +133,11 @@ class CosmosSink:
         for item in items:
             if not isinstance(item.get("id"), str) or "repId" not in item:
                 raise ValueError("every document needs a string 'id' and a 'repId'")
-        if not items:
-            return 0
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-            # list() re-raises the first failure after all writes have been attempted.
-            list(pool.map(self._upsert, items))
-        return len(items)
-
-    def _upsert(self, item: dict[str, Any]) -> None:
-        with_backoff(lambda: self.container.upsert_item(item))
+        return upsert_all(self.container, items, self.max_workers)
 
     def read_document(self, rep_id: int, week_start: str) -> dict[str, Any] | None:
         """The CRM's read: a point read by id ``<repId>:<weekStart>`` in partition ``repId``."""
-        try:
-            item: dict[str, Any] = with_backoff(
-                lambda: self.container.read_item(f"{rep_id}:{week_start}", partition_key=rep_id)
-            )
-        except exceptions.CosmosResourceNotFoundError:
-            return None
-        return item
+        return point_read(self.container, f"{rep_id}:{week_start}", rep_id)
 
     def week_document_refs(self, week_start: str) -> list[tuple[str, int]]:
         """(id, repId) of every document of the week (a cross-partition query)."""

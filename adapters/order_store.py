@@ -8,12 +8,11 @@ name comes from ``VISITRANK_COSMOS_ORDERS_CONTAINER`` (default ``orders``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey, exceptions
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
-from adapters.cosmos_sink import with_backoff
+from adapters.cosmos_sink import point_read, upsert_all
 from visitrank.settings import Settings
 
 PARTITION_KEY_PATH: Final = "/customerId"
@@ -60,22 +59,8 @@ class OrderStore:
         for document in items:
             if not isinstance(document.get("id"), str) or "customerId" not in document:
                 raise ValueError("every order document needs a string 'id' and a 'customerId'")
-        if not items:
-            return 0
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-            # list() re-raises the first failure after all writes have been attempted.
-            list(pool.map(self._upsert, items))
-        return len(items)
-
-    def _upsert(self, document: dict[str, Any]) -> None:
-        with_backoff(lambda: self.container.upsert_item(document))
+        return upsert_all(self.container, items, self.max_workers)
 
     def read_order(self, customer_id: int) -> dict[str, Any] | None:
         """The customer's latest proposed order, None when there is none."""
-        try:
-            item: dict[str, Any] = with_backoff(
-                lambda: self.container.read_item(str(customer_id), partition_key=customer_id)
-            )
-        except exceptions.CosmosResourceNotFoundError:
-            return None
-        return item
+        return point_read(self.container, str(customer_id), customer_id)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import polars as pl
@@ -26,7 +25,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.storage.blob import ContainerClient
 
-from adapters.cosmos_sink import with_backoff
+from adapters.cosmos_sink import upsert_all
 from visitrank.settings import Settings
 
 SEGMENTS_PREFIX: Final = "segments"
@@ -107,11 +106,4 @@ class CosmosSegmentSink:
         return cls(proxy, settings.cosmos_max_workers)
 
     def upsert(self, documents: Iterable[dict[str, Any]]) -> int:
-        items = list(documents)
-        if not items:
-            return 0
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-            list(
-                pool.map(lambda item: with_backoff(lambda: self.container.upsert_item(item)), items)
-            )
-        return len(items)
+        return upsert_all(self.container, documents, self.max_workers)
