@@ -137,6 +137,25 @@ class ScoringConfig(BaseModel):
         45.0, gt=0, description="Days over which the recency weight rises (exponential scale)."
     )
 
+    # --- visit response -------------------------------------------------------------------
+    visit_response: bool = Field(
+        True,
+        description="Measure whether visits move the following weeks' sales; with a signal, "
+        "scale each outlet's priority by its (shrunk) responsiveness.",
+    )
+    response_weeks: int = Field(4, ge=1, le=13, description="Weeks after a visit measured.")
+    response_min_effect: float = Field(
+        0.02, ge=0, description="A lift whose 95% CI lower bound is below this is no signal."
+    )
+    response_min_outlets: int = Field(
+        30, ge=2, description="Outlets with visited and unvisited weeks needed to measure."
+    )
+    response_shrinkage_weeks: float = Field(
+        10.0, ge=0, description="Visited weeks of pseudo-evidence pulling an outlet to the mean."
+    )
+    response_factor_min: float = Field(0.5, gt=0, description="Lowest responsiveness factor.")
+    response_factor_max: float = Field(2.0, gt=0, description="Highest responsiveness factor.")
+
     # --- the week -----------------------------------------------------------------------------
     visits_per_week: int = Field(30, ge=1, le=200)
     days_per_week: int = Field(5, ge=1, le=7)

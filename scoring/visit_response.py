@@ -1,0 +1,163 @@
+"""Visit response: do the outlet's sales move after a rep's visit, in this history?
+
+For every outlet and week of the history before the scored window, the outcome is the outlet's
+revenue over the following `response_weeks`, relative to its own average (so big and small
+outlets weigh alike) and to the week's average over all outlets (so seasons and trends are not
+taken for visit effects). A visited week is compared with the same outlet's unvisited weeks: the
+per-outlet difference is the outlet's response, and their mean over outlets with both kinds of
+weeks is the effect, with a normal 95% interval over outlets. Only an effect whose interval lies
+above `response_min_effect` is a signal; then each outlet's responsiveness is its own response
+shrunk towards the mean (empirical Bayes) and scales its priority. Without a signal the factor
+is 1 for every outlet and the result says so: no made-up effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
+from scoring.inputs import ScoringWindow
+
+Z_95 = 1.96
+
+
+@dataclass(frozen=True)
+class VisitResponse:
+    """The measured effect of a visit and the per-outlet priority factors.
+
+    factors: CustomerId, ResponseFactor (1 for every outlet when there is no signal).
+    effect: mean relative revenue lift over `response_weeks` after a visited week.
+    """
+
+    signal: bool
+    effect: float
+    ci_low: float
+    ci_high: float
+    outlets: int
+    reason: str
+    factors: pl.DataFrame
+
+    def summary(self) -> dict[str, object]:
+        """A small JSON-able description for the run summary."""
+        return {
+            "signal": self.signal,
+            "effect": round(self.effect, 4),
+            "ci95": [round(self.ci_low, 4), round(self.ci_high, 4)],
+            "outlets": self.outlets,
+            "reason": self.reason,
+        }
+
+
+def weekly_panel(
+    lines: pl.DataFrame, visits: pl.DataFrame, window: ScoringWindow, response_weeks: int
+) -> pl.DataFrame:
+    """CustomerId, Week, Visited, Outcome: the outlet's revenue over the next `response_weeks`
+    weeks relative to its mean weekly revenue, for the weeks of the history before the window
+    (the window itself is what is scored; its weeks never feed their own priority)."""
+    start, end = window.history_start, window.window_start - timedelta(days=1)
+    week = (pl.col("SaleDate") - pl.lit(start)).dt.total_days() // 7
+    revenue = (
+        lines.lazy()
+        .filter(pl.col("SaleDate").is_between(start, end))
+        .group_by("CustomerId", week.alias("Week"))
+        .agg(Revenue=exact_sum("Amount"))
+        .collect()
+    )
+    weeks = (end - start).days // 7 + 1
+    outlets = revenue.select("CustomerId").unique()
+    grid = outlets.join(pl.DataFrame({"Week": np.arange(weeks, dtype=np.int64)}), how="cross")
+    visit_week = (pl.col("VisitDate") - pl.lit(start)).dt.total_days() // 7
+    visited = (
+        visits.lazy()
+        .filter(pl.col("VisitDate").is_between(start, end))
+        .select("CustomerId", visit_week.alias("Week"))
+        .unique()
+        .with_columns(Visited=pl.lit(True))
+        .collect()
+    )
+    panel = (
+        grid.join(revenue, on=["CustomerId", "Week"], how="left")
+        .join(visited, on=["CustomerId", "Week"], how="left")
+        .with_columns(pl.col("Revenue").fill_null(0.0), pl.col("Visited").fill_null(False))
+        .sort("CustomerId", "Week")
+    )
+    ahead = sum(
+        pl.col("Revenue").shift(-step).over("CustomerId") for step in range(1, response_weeks + 1)
+    )
+    mean = pl.col("Revenue").mean().over("CustomerId")
+    relative = panel.with_columns(Outcome=ahead / (response_weeks * mean)).filter(
+        pl.col("Outcome").is_not_null() & (mean > 0)
+    )
+    # divided by the week's mean over all outlets: seasonality and trends are not visit effects
+    return (
+        relative.with_columns(Outcome=pl.col("Outcome") / pl.col("Outcome").mean().over("Week"))
+        .filter(pl.col("Outcome").is_finite())
+        .select("CustomerId", "Week", "Visited", "Outcome")
+    )
+
+
+def visit_response(
+    lines: pl.DataFrame, visits: pl.DataFrame, window: ScoringWindow, config: ScoringConfig
+) -> VisitResponse:
+    """The visit effect of this history and each outlet's priority factor (see module doc)."""
+    panel = weekly_panel(lines, visits, window, config.response_weeks)
+    per_outlet = (
+        panel.group_by("CustomerId")
+        .agg(
+            After=pl.col("Outcome").filter(pl.col("Visited")).mean(),
+            Without=pl.col("Outcome").filter(~pl.col("Visited")).mean(),
+            VisitedWeeks=pl.col("Visited").sum(),
+        )
+        .drop_nulls()
+        .with_columns(Response=pl.col("After") - pl.col("Without"))
+        .sort("CustomerId")
+    )
+    n = per_outlet.height
+    none = pl.DataFrame(schema={"CustomerId": pl.Int64, "ResponseFactor": pl.Float64})
+    if n < config.response_min_outlets:
+        return VisitResponse(
+            False,
+            0.0,
+            0.0,
+            0.0,
+            n,
+            f"too few outlets with both visited and unvisited weeks ({n})",
+            none,
+        )
+    responses = per_outlet["Response"].to_numpy()
+    effect = float(np.mean(responses))
+    spread = float(np.std(responses, ddof=1))
+    half = Z_95 * spread / np.sqrt(n)
+    low, high = float(effect - half), float(effect + half)
+    if low <= config.response_min_effect:
+        reason = (
+            f"no measurable effect of a visit on the following weeks' sales (lift "
+            f"{effect:+.1%}, 95% CI {low:+.1%} to {high:+.1%}; a signal needs the CI above "
+            f"{config.response_min_effect:+.0%}): priorities are not adjusted"
+        )
+        return VisitResponse(False, effect, low, high, n, reason, none)
+    # empirical Bayes: an outlet's own response, shrunk by its number of visited weeks
+    prior = config.response_shrinkage_weeks
+    weight = pl.col("VisitedWeeks") / (pl.col("VisitedWeeks") + prior)
+    shrunk = weight * pl.col("Response") + (1 - weight) * effect
+    factors = per_outlet.select(
+        "CustomerId",
+        ResponseFactor=((1.0 + shrunk) / (1.0 + effect)).clip(
+            config.response_factor_min, config.response_factor_max
+        ),
+    )
+    return VisitResponse(
+        True,
+        effect,
+        low,
+        high,
+        n,
+        f"a visit lifts the next {config.response_weeks} weeks' sales by {effect:+.1%} "
+        f"(95% CI {low:+.1%} to {high:+.1%}, {n} outlets)",
+        factors,
+    )
