@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
 from scoring.orders import OrderConfig, OrderInputs, propose_orders
 from scoring.orders.feedback import adjust, adjustment_factors, outcomes
 from scoring.orders.novelty import must_sell_lines, within_budget
-from scoring.orders.rhythm import baskets, customer_rhythm
+from scoring.orders.rhythm import baskets, customer_rhythm, item_seasonality
 from visitrank.orders_documents import attach_proposed_orders
 
 START = date(2026, 1, 5)  # a Monday; 20 weekly orders end on 2026-05-18
@@ -223,3 +224,131 @@ def test_attach_proposed_orders_adds_a_compact_list_per_visit() -> None:
     ]
     assert out[0]["visits"][1]["proposedOrder"] == []
     assert "proposedOrder" not in documents[0]["visits"][0]
+
+
+def test_item_item_cf_by_hand() -> None:
+    # Customers x items (A, B, C): 1 = {A, B}, 2 = {A, B}, 3 = {B, C}, 4 = {A}.
+    # Buyers: A 3, B 3, C 1; together: AB 2, BC 1, AC 0. Cosine = co / sqrt(n_i n_j):
+    # AB = 2 / sqrt(9) = 2/3, BC = 1 / sqrt(3), AC = 0.
+    from scipy import sparse
+
+    from scoring.orders.extension import _item_similarity, extension_candidates
+
+    owned = [(1, 0), (1, 1), (2, 0), (2, 1), (3, 1), (3, 2), (4, 0)]
+    matrix = sparse.csr_matrix(
+        ([1.0] * len(owned), ([c - 1 for c, _ in owned], [i for _, i in owned])), shape=(4, 3)
+    )
+    ab, bc = 2.0 / 3.0, 1.0 / 3.0**0.5
+    full = _item_similarity(matrix, neighbours=2)
+    assert full == pytest.approx(np.array([[0, ab, 0], [ab, 0, bc], [0, bc, 0]]))
+    # One neighbour per candidate item (column): A keeps B, B keeps A (2/3 > 1/sqrt 3) and
+    # drops C, C keeps B.
+    top1 = _item_similarity(matrix, neighbours=1)
+    assert top1 == pytest.approx(np.array([[0, ab, 0], [ab, 0, bc], [0, 0, 0]]))
+
+    as_of = date(2026, 3, 1)
+    ids = {0: 201, 1: 202, 2: 203}
+    basket = pl.DataFrame(
+        {
+            "CustomerId": [c for c, _ in owned],
+            "ItemId": [ids[i] for _, i in owned],
+            "SaleDate": [as_of - timedelta(days=3)] * len(owned),
+            "Quantity": [1.0] * len(owned),
+        }
+    )
+    customers = pl.DataFrame({"CustomerId": [1, 2, 3, 4], "Segment": ["S"] * 4})
+    items = pl.DataFrame({"ItemId": [201, 202, 203], "ItemName": ["A", "B", "C"]})
+    rhythm = pl.DataFrame(
+        {"CustomerId": [1, 2, 3, 4], "NextOrder": [as_of + timedelta(days=4)] * 4}
+    )
+    season = pl.DataFrame(schema={"ItemId": pl.Int64, "Week": pl.Int32, "Season": pl.Float64})
+    config = OrderConfig(neighbours=1, segment_weight=0.5)
+    got = extension_candidates(basket, customers, items, rhythm, season, as_of, config).sort(
+        "CustomerId", "ItemId"
+    )
+    # Affinity = mean similarity (top-1 matrix, sim[owned, candidate]) over the items owned;
+    # popularity = share of the segment's 4 customers buying it; score = their average.
+    expected = [
+        (1, 203, (0 + bc) / 2, 1 / 4),  # owns A, B: sim[A, C] = 0, sim[B, C] = 1/sqrt 3
+        (2, 203, (0 + bc) / 2, 1 / 4),
+        (3, 201, (ab + 0) / 2, 3 / 4),  # owns B, C: sim[B, A] = 2/3, sim[C, A] = 0
+        (4, 202, ab, 3 / 4),  # owns A: sim[A, B] = 2/3
+        (4, 203, 0.0, 1 / 4),  # sim[A, C] = 0: only the segment popularity
+    ]
+    assert got.select("CustomerId", "ItemId").rows() == [(c, i) for c, i, _, _ in expected]
+    assert got["Affinity"].to_list() == pytest.approx([e[2] for e in expected], abs=1e-6)
+    assert got["Popularity"].to_list() == pytest.approx([e[3] for e in expected], abs=1e-6)
+    assert got["Score"].to_list() == pytest.approx(
+        [0.5 * e[2] + 0.5 * e[3] for e in expected], abs=1e-6
+    )
+    # All purchases are recent: (3 + 1) / 8 weeks over (3 + 1) / 26 weeks = 3.25 -> trending.
+    assert got.filter(pl.col("CustomerId") == 4)["Reason"][0] == (
+        "new: bought by 75% of similar outlets; goes with A it buys; trending"
+    )
+
+
+def test_expected_gap_is_the_interval_straddling_the_cut_off() -> None:
+    # Intervals 7, 7, 14, 7, 21 days; 10 days after the last order the next order closes an
+    # interval of at least 11 days (it comes at the earliest tomorrow): mean(14, 21) = 17.5.
+    days = [0, 7, 14, 28, 35, 56]
+    lines = pl.DataFrame(
+        {
+            "CustomerId": [1] * len(days),
+            "ItemId": [ITEM_A] * len(days),
+            "SaleDate": [START + timedelta(days=d) for d in days],
+            "Quantity": [5.0] * len(days),
+        }
+    )
+    as_of = START + timedelta(days=56 + 10)
+    row = customer_rhythm(baskets(lines), as_of, CONFIG).row(0, named=True)
+    assert row["IntervalDays"] == 7.0 and row["NextOrder"] == as_of + timedelta(days=1)
+    assert row["ExpectedGapDays"] == pytest.approx(17.5)
+    # 30 days in, no past interval is that long: elapsed (31) + half the rhythm (3.5).
+    late = customer_rhythm(baskets(lines), as_of + timedelta(days=20), CONFIG).row(0, named=True)
+    assert late["ExpectedGapDays"] == pytest.approx(31 + 3.5)
+
+
+def test_truncated_poisson_median() -> None:
+    from scoring.orders.usual import truncated_poisson_median
+
+    units = pl.DataFrame({"Units": [0.5, 2.0, 40.0]})
+    got = units.select(truncated_poisson_median(pl.col("Units")))["Units"].to_list()
+    # mu = 2: P(X <= 1) = 3 e^-2 = 0.41 < (1 + e^-2) / 2 = 0.57 <= P(X <= 2) = 5 e^-2 = 0.68.
+    assert got == [1.0, 2.0, 40.0]
+
+
+def test_seasonality_counts_each_observed_week_once() -> None:
+    # The same units every week for 80 weeks: weeks of the year seen twice must not look like
+    # a high season (a flat profile: every Season near 1; counting units per week of the year
+    # without the exposure gave 0.74 .. 1.23 here).
+    first = date(2025, 1, 6)
+    lines = pl.DataFrame(
+        {
+            "CustomerId": [1] * 80,
+            "ItemId": [ITEM_A] * 80,
+            "SaleDate": [first + timedelta(days=7 * k) for k in range(80)],
+            "Quantity": [100.0] * 80,
+        }
+    )
+    as_of = first + timedelta(days=7 * 80 - 1)
+    season = item_seasonality(lines, as_of, OrderConfig())
+    assert season.height == 52
+    assert season["Season"].min() == pytest.approx(1.0, abs=0.08)
+    assert season["Season"].max() == pytest.approx(1.0, abs=0.08)
+
+
+def test_quantity_errors_on_the_lines_both_methods_matched() -> None:
+    from visitrank.order_backtest import common_quantity_errors
+
+    truth = pl.DataFrame(
+        {"CustomerId": [1, 1, 1, 2], "ItemId": [1, 2, 3, 1], "Actual": [4, 2, 1, 6]}
+    )
+    mine = pl.DataFrame({"CustomerId": [1, 1, 2], "ItemId": [1, 2, 1], "Quantity": [5.0, 2.0, 3.0]})
+    other = pl.DataFrame(
+        {"CustomerId": [1, 1, 1], "ItemId": [1, 3, 9], "Quantity": [2.0, 1.0, 1.0]}
+    )
+    got = common_quantity_errors(mine, other, truth)
+    # Only (1, 1) was matched by both: |5 - 4| = 1 vs |2 - 4| = 2; 2/9 vs 4/6.
+    assert got == pytest.approx(
+        {"lines": 1.0, "mae": 1.0, "smape": 2 / 9, "other_mae": 2.0, "other_smape": 2 / 3}
+    )

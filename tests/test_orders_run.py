@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -71,3 +71,57 @@ def test_order_command_writes_one_document_per_customer(demo: Path, tmp_path: Pa
     assert set(line) == {"itemId", "itemName", "quantity", "kind", "probability", "reason"}
     assert line["kind"] == "usual" and line["quantity"] >= 1
     assert (tmp_path / "order_history.parquet").is_file()
+
+
+def test_replay_feeds_the_first_proposals_outcome_into_the_second(demo: Path) -> None:
+    from visitrank.order_backtest import backtest, replay
+
+    config = OrderConfig(lookback_weeks=16)
+    first_as_of, as_of = date(2026, 9, 20), AS_OF
+    run = replay(demo, first_as_of, as_of, config, None)
+    assert run.first.as_of == first_as_of and run.with_feedback.as_of == as_of
+
+    # Accepted = the item is in the customer's first order in (first_as_of, as_of], recomputed
+    # here from the raw lines; customers without such an order are pending (not scored).
+    lines = load_order_inputs(demo, as_of).inputs.lines.filter(pl.col("Quantity") > 0)
+    between = lines.filter(pl.col("SaleDate") > first_as_of)
+    next_day = between.group_by("CustomerId").agg(Day=pl.col("SaleDate").min())
+    bought = between.join(next_day, on="CustomerId").filter(pl.col("SaleDate") == pl.col("Day"))
+    expected = (
+        run.first.lines.join(next_day, on="CustomerId", how="semi")
+        .join(
+            bought.select("CustomerId", "ItemId").unique().with_columns(Hit=pl.lit(True)),
+            on=["CustomerId", "ItemId"],
+            how="left",
+        )
+        .select("CustomerId", "ItemId", pl.col("Hit").fill_null(False))
+        .sort("CustomerId", "ItemId")
+    )
+    got = run.outcomes.select("CustomerId", "ItemId", "Accepted").sort("CustomerId", "ItemId")
+    assert got.height == expected.height > 0
+    assert got["Accepted"].to_list() == expected["Hit"].to_list()
+    assert 0 < int(got["Accepted"].sum()) < got.height
+
+    # The second proposal's usual odds are the plain proposal's times the customer's factor.
+    factors = run.factors.filter(pl.col("Group") == "usual").select("CustomerId", "Factor")
+    assert factors.height > 0 and (factors["Factor"] != 1.0).any()
+    both = (
+        run.with_feedback.lines.filter(pl.col("Kind") == "usual")
+        .join(
+            run.plain.lines.select("CustomerId", "ItemId", pl.col("Probability").alias("Plain")),
+            on=["CustomerId", "ItemId"],
+        )
+        .join(factors, on="CustomerId", how="left")
+        .filter(pl.col("Plain") < 0.998)
+        .with_columns(pl.col("Factor").fill_null(1.0))
+    )
+    odds = pl.col("Probability") / (1 - pl.col("Probability"))
+    plain_odds = pl.col("Plain") / (1 - pl.col("Plain"))
+    ratio = both.select((odds / plain_odds / pl.col("Factor") - 1).abs().max()).item()
+    assert both.height > 0 and ratio < 1e-6
+
+    report = backtest(demo, as_of + timedelta(days=1), config, None, first_as_of + timedelta(1))
+    assert list(report["methods"])[:2] == ["visitrank", "visitrank_feedback"]
+    assert report["feedback"]["scoredLines"] == got.height
+    assert report["feedback"]["linesChanged"] > 0
+    assert report["commonLines"]["top_frequency"]["lines"] > 0

@@ -72,6 +72,12 @@ def add_parsers(subparsers: Any) -> None:
     _common(backtest)
     backtest.add_argument("--at", type=_iso_date, required=True, help="the cut-off date")
     backtest.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    backtest.add_argument(
+        "--replay-from",
+        type=_iso_date,
+        help="an earlier cut-off: propose there first and use that proposal as the feedback "
+        "history of the cut-off's proposal (method visitrank_feedback)",
+    )
     backtest.set_defaults(func=cmd_order_backtest)
 
 
@@ -96,7 +102,9 @@ def cmd_order_backtest(args: argparse.Namespace) -> int:
     from visitrank.order_backtest import backtest, format_table
 
     scoring = None if args.no_scoring else load_config(args.config, args.overrides)
-    report = backtest(args.source, args.at, _order_config(args.order_overrides), scoring)
+    report = backtest(
+        args.source, args.at, _order_config(args.order_overrides), scoring, args.replay_from
+    )
     print(
         f"cut-off {report['at']} (data up to {report['asOf']}), "
         f"{report['customersWithNextOrder']} customers with a next order"

@@ -19,6 +19,7 @@ Baselines from the next-basket literature:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,12 @@ from typing import Any
 import polars as pl
 
 from scoring.config import ScoringConfig
-from scoring.orders import OrderConfig, propose_orders
+from scoring.orders import OrderConfig, OrderProposal, feedback, propose_orders
 from scoring.orders.rhythm import baskets
-from visitrank.orders_run import load_order_inputs
+from visitrank.orders_run import history_lines, load_order_inputs
 
 METHODS = ("visitrank", "top_frequency", "repeat_last", "global_popularity")
+"""The methods of every backtest (`visitrank_feedback` follows `visitrank` in a replay)."""
 
 
 def truth_orders(lines: pl.DataFrame, at: date) -> pl.DataFrame:
@@ -192,9 +194,122 @@ def score(
     return out
 
 
+def common_quantity_errors(
+    proposal: pl.DataFrame, other: pl.DataFrame, truth: pl.DataFrame
+) -> dict[str, float]:
+    """Quantity errors of two methods on the lines *both* matched (same customer, item in the
+    actual order): lines, mae / smape of `proposal` and other_mae / other_smape of `other`."""
+    both = (
+        truth.join(
+            proposal.select("CustomerId", "ItemId", pl.col("Quantity").alias("Q")),
+            on=["CustomerId", "ItemId"],
+        )
+        .join(
+            other.select("CustomerId", "ItemId", pl.col("Quantity").alias("O")),
+            on=["CustomerId", "ItemId"],
+        )
+        .with_columns(pl.col("Actual", "Q", "O").cast(pl.Float64))
+    )
+
+    def errors(column: str) -> tuple[float, float]:
+        err = (pl.col(column) - pl.col("Actual")).abs()
+        sym = 2 * err / (pl.col(column).abs() + pl.col("Actual").abs())
+        row = both.select(err.mean().alias("mae"), sym.mean().alias("smape")).row(0)
+        return (
+            float(row[0]) if row[0] is not None else float("nan"),
+            float(row[1]) if row[1] is not None else float("nan"),
+        )
+
+    mae, smape = errors("Q")
+    other_mae, other_smape = errors("O")
+    return {
+        "lines": float(both.height),
+        "mae": mae,
+        "smape": smape,
+        "other_mae": other_mae,
+        "other_smape": other_smape,
+    }
+
+
 def _mean(series: pl.Series) -> float:
     value = series.mean()
     return float(value) if isinstance(value, int | float) else float("nan")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Two successive proposals: `first` at an earlier as-of, `plain` at the cut-off without
+    history, `with_feedback` at the cut-off with `first` as its history; `outcomes` are the
+    first proposal's lines scored against the orders up to the cut-off (Accepted) and
+    `factors` the feedback factors they gave (`feedback.adjustment_factors`)."""
+
+    first: OrderProposal
+    plain: OrderProposal
+    with_feedback: OrderProposal
+    outcomes: pl.DataFrame
+    factors: pl.DataFrame
+
+
+def replay(
+    source_dir: Path,
+    first_as_of: date,
+    as_of: date,
+    config: OrderConfig,
+    scoring: ScoringConfig | None,
+) -> Replay:
+    """Proposes at `first_as_of`, then at `as_of` with and without that proposal as the
+    feedback history (as `visitrank order` run twice on the same output folder would)."""
+    if first_as_of >= as_of:
+        raise ValueError(f"the first as-of {first_as_of} must be before {as_of}")
+    first = propose_orders(
+        load_order_inputs(source_dir, first_as_of).inputs, first_as_of, config, scoring
+    )
+    history = history_lines(first)
+    inputs = load_order_inputs(source_dir, as_of).inputs
+    plain = propose_orders(inputs, as_of, config, scoring)
+    with_feedback = propose_orders(inputs, as_of, config, scoring, history=history)
+    scored = feedback.outcomes(history, baskets(inputs.lines), as_of)
+    return Replay(first, plain, with_feedback, scored, feedback.adjustment_factors(scored, config))
+
+
+def _feedback_summary(run: Replay) -> dict[str, Any]:
+    moved = (
+        run.with_feedback.lines.join(
+            run.plain.lines.select("CustomerId", "ItemId", pl.col("Probability").alias("Plain")),
+            on=["CustomerId", "ItemId"],
+            how="full",
+            coalesce=True,
+        )
+        .filter(
+            pl.col("Probability").is_null()
+            | pl.col("Plain").is_null()
+            | ((pl.col("Probability") - pl.col("Plain")).abs() > 1e-9)
+        )
+        .height
+    )
+    groups = (
+        run.factors.group_by("Group")
+        .agg(
+            Customers=pl.len(),
+            Lines=pl.col("Lines").sum(),
+            Accepted=pl.col("Accepted").sum(),
+            Expected=pl.col("Expected").sum(),
+            MeanFactor=pl.col("Factor").mean(),
+            Lowered=(pl.col("Factor") < 1).sum(),
+            Raised=(pl.col("Factor") > 1).sum(),
+        )
+        .sort("Group")
+        .to_dicts()
+    )
+    return {
+        "firstAsOf": run.first.as_of.isoformat(),
+        "firstLines": run.first.lines.height,
+        "scoredLines": run.outcomes.height,
+        "acceptedLines": int(run.outcomes["Accepted"].sum()),
+        "pendingLines": run.first.lines.height - run.outcomes.height,
+        "groups": groups,
+        "linesChanged": moved,
+    }
 
 
 def backtest(
@@ -202,34 +317,61 @@ def backtest(
     at: date,
     config: OrderConfig,
     scoring: ScoringConfig | None,
+    replay_from: date | None = None,
 ) -> dict[str, Any]:
-    """Every method's metrics at cut-off `at` (proposals made with data up to at - 1 day)."""
+    """Every method's metrics at cut-off `at` (proposals made with data up to at - 1 day).
+    With `replay_from`, a first proposal is made with data up to replay_from - 1 day and the
+    cut-off's proposal is made again with it as the feedback history (`visitrank_feedback`)."""
     as_of = at - timedelta(days=1)
     full = load_order_inputs(source_dir, None)
     lines = full.inputs.lines
     truth = truth_orders(lines, at)
     before = lines.filter(pl.col("SaleDate") <= as_of)
     bought_before = before.select("CustomerId", "ItemId").unique()
-    loaded = load_order_inputs(source_dir, as_of)
-    proposal = propose_orders(loaded.inputs, as_of, config, scoring)
-    methods = {"visitrank": proposal.lines.select("CustomerId", "ItemId", "Quantity", "Rank")}
+    run: Replay | None = None
+    if replay_from is not None:
+        run = replay(source_dir, replay_from - timedelta(days=1), as_of, config, scoring)
+        proposal = run.plain
+    else:
+        loaded = load_order_inputs(source_dir, as_of)
+        proposal = propose_orders(loaded.inputs, as_of, config, scoring)
+    columns = ("CustomerId", "ItemId", "Quantity", "Rank")
+    methods = {"visitrank": proposal.lines.select(columns)}
+    if run is not None:
+        methods["visitrank_feedback"] = run.with_feedback.lines.select(columns)
     methods |= baselines(before, as_of, config)
     results = {name: score(frame, truth, bought_before) for name, frame in methods.items()}
-    kinds = (
-        proposal.lines.join(truth, on=["CustomerId", "ItemId"], how="left")
+    common = {
+        name: common_quantity_errors(methods["visitrank"], frame, truth)
+        for name, frame in methods.items()
+        if name != "visitrank"
+    }
+    kinds = _by_kind(proposal.lines, truth)
+    report: dict[str, Any] = {
+        "at": at.isoformat(),
+        "asOf": as_of.isoformat(),
+        "customersWithNextOrder": truth["CustomerId"].n_unique(),
+        "methods": results,
+        "commonLines": common,
+        "byKind": kinds,
+    }
+    if run is not None:
+        report["feedback"] = _feedback_summary(run) | {
+            "byKind": _by_kind(run.with_feedback.lines, truth)
+        }
+    return report
+
+
+def _by_kind(lines: pl.DataFrame, truth: pl.DataFrame) -> list[dict[str, Any]]:
+    """Kind, Lines, Accepted (in the actual next order) of a proposal's lines."""
+    return (
+        lines.join(truth, on=["CustomerId", "ItemId"], how="left")
         .join(truth.select("CustomerId").unique(), on="CustomerId", how="semi")
         .group_by("Kind")
         .agg(Lines=pl.len(), Accepted=pl.col("Actual").is_not_null().sum())
         .sort("Kind")
         .to_dicts()
     )
-    return {
-        "at": at.isoformat(),
-        "asOf": as_of.isoformat(),
-        "customersWithNextOrder": truth["CustomerId"].n_unique(),
-        "methods": results,
-        "byKind": kinds,
-    }
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -240,7 +382,7 @@ def format_table(report: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     rows = []
-    for name in METHODS:
+    for name in report["methods"]:
         m = report["methods"][name]
         a, r, n = m["all"], m["repeat"], m["new"]
         rows.append(
@@ -249,4 +391,35 @@ def format_table(report: dict[str, Any]) -> str:
             f"{r['f1']:.3f} | {r['qty_mae']:.2f} | {n['f1']:.3f} | {n['precision']:.3f} | "
             f"{n['recall']:.3f} | {int(a['lines_proposed'])} |"
         )
-    return head + "\n".join(rows)
+    common = (
+        "\n\nQuantity on the lines both matched (visitrank vs the baseline):\n\n"
+        "| baseline | common lines | visitrank MAE | baseline MAE | visitrank sym % | "
+        "baseline sym % |\n| --- | --- | --- | --- | --- | --- |\n"
+    )
+    common_rows = []
+    for name, c in report["commonLines"].items():
+        common_rows.append(
+            f"| {name} | {int(c['lines'])} | {c['mae']:.2f} | {c['other_mae']:.2f} | "
+            f"{100 * c['smape']:.1f} | {100 * c['other_smape']:.1f} |"
+        )
+    return head + "\n".join(rows) + common + "\n".join(common_rows) + _feedback_text(report)
+
+
+def _feedback_text(report: dict[str, Any]) -> str:
+    fb = report.get("feedback")
+    if not fb:
+        return ""
+    groups = "; ".join(
+        f"{g['Group']}: {g['Customers']} customers, {int(g['Accepted'])} accepted of "
+        f"{g['Lines']} lines ({g['Expected']:.0f} expected), mean factor "
+        f"{g['MeanFactor']:.2f} ({g['Lowered']} lowered, {g['Raised']} raised)"
+        for g in fb["groups"]
+    )
+    return (
+        f"\n\nFeedback replay: first proposal as of {fb['firstAsOf']} ({fb['firstLines']} lines, "
+        f"{fb['acceptedLines']} accepted / {fb['scoredLines']} scored, {fb['pendingLines']} "
+        f"pending); {groups}; {fb['linesChanged']} lines of the cut-off's proposal changed; "
+        "with feedback, lines by kind (accepted / proposed): "
+        + ", ".join(f"{k['Kind']} {k['Accepted']}/{k['Lines']}" for k in fb["byKind"])
+        + "."
+    )

@@ -2,7 +2,8 @@
 
 Every threshold, count and weight of the order proposal lives here so that a proposal is fully
 described by its config. Defaults were chosen on the demo data at a cut-off (2026-06-01) that
-is *not* the one the backtest reports (2026-09-21).
+is *not* the one the backtest reports (2026-09-21); the quantity model was compared on four
+evaluations (docs/orders.md), none tuned alone.
 """
 
 from __future__ import annotations
@@ -60,6 +61,15 @@ class OrderConfig(BaseModel):
         ge=1,
         description="Past quantities above this multiple of the item's median are capped "
         "(robust typical quantity).",
+    )
+
+    stock_up_presence: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="An item bought in fewer than this share of the orders its per-order rate "
+        "implies is a stock-up item: its quantity covers the days since it was last bought, "
+        "not the interval since the previous order (0: never).",
     )
 
     # --- development and range extension ------------------------------------------------------

@@ -49,7 +49,8 @@ class OrderInputs:
 @dataclass(frozen=True)
 class OrderProposal:
     """lines: one row per proposed line (LINE_COLUMNS + Rank, 1 = first line of the order);
-    customers: CustomerId, Orders, LastOrder, IntervalDays, NextOrder, GapDays."""
+    customers: CustomerId, Orders, LastOrder, IntervalDays, NextOrder, GapDays,
+    ExpectedGapDays."""
 
     as_of: date
     lines: pl.DataFrame

@@ -47,7 +47,9 @@ def baskets(lines: pl.DataFrame) -> pl.DataFrame:
 def customer_rhythm(basket: pl.DataFrame, as_of: date, config: OrderConfig) -> pl.DataFrame:
     """One row per customer with an order: Orders, LastOrder, IntervalDays (median of the last
     `recent_intervals` intervals; customers with one order get the median of everyone's),
-    NextOrder (expected date, at least as_of + 1) and GapDays (LastOrder -> NextOrder)."""
+    NextOrder (expected date, at least as_of + 1), GapDays (LastOrder -> NextOrder) and
+    ExpectedGapDays (expected length of the interval the next order closes, given that no
+    order came up to as_of: the quantity horizon)."""
     orders = (
         basket.select("CustomerId", "SaleDate", "Orders").unique().sort("CustomerId", "SaleDate")
     )
@@ -64,6 +66,16 @@ def customer_rhythm(basket: pl.DataFrame, as_of: date, config: OrderConfig) -> p
     overall = per_customer["IntervalDays"].median()
     fallback = float(overall) if isinstance(overall, int | float) else DEFAULT_INTERVAL_DAYS
     tomorrow = as_of + timedelta(days=1)
+    start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
+    # The interval the next order closes is at least `Elapsed` days long: its expected length
+    # is the mean of the look-back intervals that long or longer (the interval straddling a
+    # cut-off is longer than a typical one), else the elapsed days plus half the rhythm.
+    windowed = (
+        intervals.filter(pl.col("SaleDate") >= start)
+        .group_by("CustomerId")
+        .agg(Gaps=pl.col("Interval").drop_nulls().cast(pl.Float64))
+    )
+    elapsed = (pl.lit(tomorrow) - pl.col("LastOrder")).dt.total_days().cast(pl.Float64)
     return (
         per_customer.with_columns(pl.col("IntervalDays").cast(pl.Float64).fill_null(fallback))
         .with_columns(
@@ -71,10 +83,35 @@ def customer_rhythm(basket: pl.DataFrame, as_of: date, config: OrderConfig) -> p
                 pl.col("LastOrder")
                 + pl.duration(days=pl.col("IntervalDays").round(0).cast(pl.Int64)),
                 pl.lit(tomorrow),
-            )
+            ),
+            Elapsed=elapsed,
         )
         .with_columns(GapDays=(pl.col("NextOrder") - pl.col("LastOrder")).dt.total_days())
+        .join(_expected_gaps(windowed, per_customer, tomorrow), on="CustomerId", how="left")
+        .with_columns(
+            ExpectedGapDays=pl.col("ExpectedGapDays").fill_null(
+                pl.col("Elapsed") + pl.col("IntervalDays") / 2.0
+            )
+        )
+        .drop("Elapsed")
         .sort("CustomerId")
+    )
+
+
+def _expected_gaps(
+    windowed: pl.DataFrame, per_customer: pl.DataFrame, tomorrow: date
+) -> pl.DataFrame:
+    """CustomerId, ExpectedGapDays: mean of the customer's look-back intervals at least as
+    long as the days from its last order to `tomorrow` (no row when none is)."""
+    return (
+        windowed.join(per_customer.select("CustomerId", "LastOrder"), on="CustomerId")
+        .with_columns(
+            Elapsed=(pl.lit(tomorrow) - pl.col("LastOrder")).dt.total_days().cast(pl.Float64)
+        )
+        .explode("Gaps")
+        .filter(pl.col("Gaps") >= pl.col("Elapsed"))
+        .group_by("CustomerId")
+        .agg(ExpectedGapDays=pl.col("Gaps").mean())
     )
 
 
@@ -84,17 +121,26 @@ def week_of_year(column: str) -> pl.Expr:
 
 
 def item_seasonality(lines: pl.DataFrame, as_of: date, config: OrderConfig) -> pl.DataFrame:
-    """ItemId, Week (0..51), Season: units in that week of the year over the item's mean
-    week, smoothed over +-2 weeks (circular) and shrunk towards 1 for thin items. Empty when
-    the history is shorter than a year or `season_weeks` < 52 (no adjustment then)."""
+    """ItemId, Week (0..51), Season: units per observed week of that week of the year (a
+    week the history covers twice counts half) over the item's mean week, smoothed over +-2
+    weeks (circular) and shrunk towards 1 for thin items. Empty when the history is shorter
+    than a year or `season_weeks` < 52 (no adjustment then)."""
     schema = {"ItemId": pl.Int64, "Week": pl.Int32, "Season": pl.Float64}
     start = as_of - timedelta(days=7 * config.season_weeks - 1)
     history = lines.filter(pl.col("SaleDate").is_between(start, as_of))
     first = history["SaleDate"].min()
     if config.season_weeks < 52 or not isinstance(first, date) or (as_of - first).days < 364:
         return pl.DataFrame(schema=schema)
-    weekly = history.group_by("ItemId", week_of_year("SaleDate").alias("Week")).agg(
-        Units=pl.col("Quantity").sum()
+    # Units per observed week: a week of the year the history covers twice counts half.
+    days = pl.DataFrame({"Day": pl.date_range(first, as_of, eager=True)})
+    exposure = days.group_by(week_of_year("Day").alias("Week")).agg(
+        Years=pl.len().cast(pl.Float64) / 7.0
+    )
+    weekly = (
+        history.group_by("ItemId", week_of_year("SaleDate").alias("Week"))
+        .agg(Units=pl.col("Quantity").sum())
+        .join(exposure, on="Week")
+        .with_columns(Units=pl.col("Units") / pl.col("Years"))
     )
     grid = (
         weekly.select("ItemId")

@@ -11,11 +11,19 @@ For every item a customer bought in the look-back window:
   near 0, when it is due near 1: a monthly item of a weekly customer is not proposed weekly;
 * **timing**: days from the item's last purchase to the expected next order, over its median
   purchase interval in days;
-* **expected units**: a robust rate (units per day over the last `recent_lines` purchases,
-  quantities capped at `quantity_cap` x their median, de-seasonalised) times the days the next
-  order covers for the item (last purchase -> expected next order) times the item's season then.
+* **expected units** (per-order model): the item's de-seasonalised units per day over the
+  customer's look-back orders (orders without it count as zero) times the expected length of
+  the interval the next order closes (`ExpectedGapDays`, longer than a typical interval when
+  the customer is already some days into it) times the item's season at the next order. The
+  quantity proposed is the median of that Poisson *given at least one unit* (the line is in
+  the order);
+* **stock-up items** (bought in fewer than `stock_up_presence` x the orders the per-order rate
+  implies, e.g. 40 units every 4th weekly order; also every item of a customer with a single
+  look-back order): a robust rate (units per day over the last `recent_lines` purchases,
+  capped at `quantity_cap` x their median, de-seasonalised) times the days the next order
+  covers for the item (last purchase -> expected next order) times the season; quantity = the
+  Poisson median (at least 1).
 
-The quantity proposed is the median of a Poisson with those expected units (at least 1).
 The probability of being in the next order comes from `calibration.py`.
 """
 
@@ -23,7 +31,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
+from scipy import stats
 
 from scoring.orders.config import OrderConfig
 from scoring.orders.rhythm import season_at
@@ -40,6 +50,43 @@ def poisson_median(units: pl.Expr) -> pl.Expr:
     """The median of Poisson(units), at least 1 (approximation floor(mu + 1/3 - 0.02/mu))."""
     mu = units.clip(lower_bound=1e-6)
     return (mu + 1.0 / 3.0 - 0.02 / mu).floor().clip(lower_bound=1.0)
+
+
+def truncated_poisson_median(units: pl.Expr) -> pl.Expr:
+    """The median of Poisson(units) given at least one unit (the quantity of a line that is
+    in the order): the smallest k >= 1 with P(X <= k) >= (1 + P(X = 0)) / 2."""
+
+    def median(series: pl.Series) -> pl.Series:
+        mu = np.clip(series.cast(pl.Float64).fill_null(0.0).to_numpy(), 1e-6, None)
+        k = stats.poisson.ppf(0.5 * (1.0 + np.exp(-mu)), mu)
+        return pl.Series(series.name, np.maximum(k, 1.0), dtype=pl.Float64)
+
+    return units.map_batches(median, return_dtype=pl.Float64)
+
+
+def _order_rates(in_window: pl.DataFrame, season: pl.DataFrame) -> pl.DataFrame:
+    """CustomerId, ItemId, OrderRate: the item's de-seasonalised units in the customer's
+    look-back orders after the first one, per day from its first to its last look-back order
+    (null with a single order). Orders without the item count as zero units."""
+    span = in_window.group_by("CustomerId").agg(
+        Days=(pl.col("SaleDate").max() - pl.col("SaleDate").min()).dt.total_days()
+    )
+    units = (
+        season_at(in_window.filter(pl.col("K") > 0), season, "SaleDate")
+        .group_by("CustomerId", "ItemId")
+        .agg(Units=(pl.col("Quantity") / pl.col("Season")).sum())
+    )
+    pairs = in_window.select("CustomerId", "ItemId").unique()
+    return (
+        pairs.join(span, on="CustomerId")
+        .join(units, on=["CustomerId", "ItemId"], how="left")
+        .with_columns(
+            OrderRate=pl.when(pl.col("Days") > 0).then(
+                pl.col("Units").fill_null(0.0) / pl.col("Days").cast(pl.Float64)
+            )
+        )
+        .select("CustomerId", "ItemId", "OrderRate")
+    )
 
 
 def item_features(
@@ -108,19 +155,38 @@ def item_features(
     tomorrow = as_of + timedelta(days=1)
     out = (
         features.join(quantities, on=["CustomerId", "ItemId"], how="left")
-        .join(rhythm.select("CustomerId", "NextOrder", "GapDays"), on=["CustomerId"], how="left")
+        .join(_order_rates(in_window, season), on=["CustomerId", "ItemId"], how="left")
+        .join(
+            rhythm.select("CustomerId", "NextOrder", "GapDays", "IntervalDays", "ExpectedGapDays"),
+            on=["CustomerId"],
+            how="left",
+        )
         .with_columns(pl.col("NextOrder").fill_null(tomorrow))
         .with_columns(
             CoverDays=(pl.col("NextOrder") - pl.col("LastBought")).dt.total_days().cast(pl.Float64),
             DaysSince=(pl.lit(as_of) - pl.col("LastBought")).dt.total_days(),
         )
     )
+    # Per-order model: the units of an order accrue since the customer's previous order, the
+    # line is there when at least one unit did. A stock-up item (bought far less often than
+    # that would allow, e.g. 40 units every 4th weekly order) covers the days since it was
+    # last bought instead.
+    presence = 1.0 - (-pl.col("OrderRate") * pl.col("IntervalDays")).exp()
+    stock_up = pl.col("OrderRate").is_null() | (
+        pl.col("Bought") < config.stock_up_presence * presence * pl.col("N")
+    )
     out = season_at(out, season, "NextOrder").with_columns(
-        Units=pl.col("Rate") * pl.col("CoverDays") * pl.col("Season"),
+        StockUp=stock_up,
+        Units=pl.when(stock_up)
+        .then(pl.col("Rate") * pl.col("CoverDays"))
+        .otherwise(pl.col("OrderRate") * pl.col("ExpectedGapDays"))
+        * pl.col("Season"),
         OrderUnits=pl.col("Rate") * pl.col("GapDays").cast(pl.Float64) * pl.col("Season"),
     )
     return out.with_columns(
-        Quantity=poisson_median(pl.col("Units")),
+        Quantity=pl.when(pl.col("StockUp"))
+        .then(poisson_median(pl.col("Units")))
+        .otherwise(truncated_poisson_median(pl.col("Units"))),
         LogitHazard=_logit("Hazard"),
         LogitFrequency=_logit("Frequency"),
         LogUnits=pl.col("OrderUnits").clip(lower_bound=1e-3).log(),
