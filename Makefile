@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= data/demo
 OUT_DIR ?= out
 
-.PHONY: setup run demo test lint typecheck unit clean
+.PHONY: setup run demo test lint typecheck unit clean bench
 
 # Azure app prerequisites: emulators (npm), ODBC drivers (apt), checkov (own venv)
 include azure.mk
@@ -42,6 +42,13 @@ unit: setup azure-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Performance benchmarks (not part of `make test`): make bench [SIZES="S M L XL"] [REPEAT=3]
+SIZES ?= S M
+REPEAT ?= 3
+BENCH_DATA ?= data/bench
+bench: setup
+	$(BIN)/python -m bench.run --sizes $(SIZES) --repeat $(REPEAT) --data $(BENCH_DATA)
 
 clean:
 	rm -rf $(OUT_DIR) data/demo .pytest_cache .mypy_cache .ruff_cache .venv .venv-tools node_modules

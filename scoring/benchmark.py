@@ -125,7 +125,13 @@ def benchmark_shares(grid: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
         config,
         out_col="SubBenchmarkShare",
     ).select("CustomerId", "ItemId", "SubBenchmarkShare")
-    return out.join(buyers, on=["CustomerId", "ItemId"], how="left").with_columns(
+    # attached through the key columns only: a join of the whole grid would copy every column
+    sub = (
+        out.select("CustomerId", "ItemId")
+        .join(buyers, on=["CustomerId", "ItemId"], how="left", maintain_order="left")
+        .get_column("SubBenchmarkShare")
+    )
+    return out.with_columns(sub).with_columns(
         pl.col("BenchmarkShare").clip(0.0, MAX_SHARE),
         pl.col("SubBenchmarkShare").clip(0.0, MAX_SHARE),
     )

@@ -79,12 +79,21 @@ def fold_in(
 
 
 def masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per-column median of the masked cells (the overall masked median for empty columns)."""
-    masked = np.where(mask, values, np.nan)
-    empty = ~mask.any(axis=0)
-    overall = float(np.median(values[mask])) if mask.any() else 0.0
-    masked[:, empty] = overall
-    return np.asarray(np.nanmedian(masked, axis=0))
+    """Per-column median of the masked cells (the overall masked median for empty columns).
+
+    Vectorised (one row-wise sort of the transposed cells, the masked-out ones pushed to the end
+    as +inf): the same values as `np.nanmedian` per column, several times faster."""
+    n, m = values.shape
+    counts = mask.sum(axis=0)
+    if not mask.any():
+        return np.zeros(m)
+    ordered = np.where(mask.T, values.T, np.inf)
+    ordered.sort(axis=1)
+    columns = np.arange(m)
+    lo = ordered[columns, np.maximum((counts - 1) // 2, 0)]
+    hi = ordered[columns, np.minimum(counts // 2, n - 1)]
+    median = np.where(counts % 2 == 1, lo, (lo + hi) / 2)
+    return np.where(counts > 0, median, float(np.median(values[mask])))
 
 
 def fit_factors(matrix: np.ndarray, rank: int, seed: int) -> np.ndarray:
@@ -160,16 +169,24 @@ def predict_log(share: np.ndarray, channel: np.ndarray, config: ScoringConfig) -
 def learned_shares(grid: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
     """The grid (CustomerId, ItemId, AreaId, Channel, Share, ...) with LearnedShare: the
     outlet's expected share of the SKU from the matrix of its region, out of fold."""
+    # only the columns the model reads are sorted and partitioned, and the result is attached
+    # by position: sorting and joining back the whole (wide) grid doubled the region's memory
+    narrow = grid.select("AreaId", "CustomerId", "ItemId", "Channel", "Share").with_row_index(
+        "_row"
+    )
     parts = [
-        region_shares(part, config)
-        for part in grid.sort("AreaId", "CustomerId", "ItemId").partition_by(
+        region_shares(part, config).with_columns(part.get_column("_row"))
+        for part in narrow.sort("AreaId", "CustomerId", "ItemId").partition_by(
             "AreaId", maintain_order=True
         )
     ]
     if not parts:
         return grid.with_columns(LearnedShare=pl.lit(None, dtype=pl.Float64))
     learned = pl.concat(parts)
-    return grid.join(learned, on=["CustomerId", "ItemId"], how="left")
+    share = pl.repeat(None, grid.height, dtype=pl.Float64, eager=True).scatter(
+        learned["_row"], learned["LearnedShare"]
+    )
+    return grid.with_columns(share.alias("LearnedShare"))
 
 
 def region_shares(part: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:

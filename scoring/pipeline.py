@@ -1,12 +1,15 @@
 """The scoring of one region, end to end: the unit of work the orchestrator fans out.
 
 Frames in (`RegionInputs`), frames out (`RegionScores`): one row per outlet with its priority and
-one row per outlet x SKU to push with the numbers that explain it. Nothing here reads files,
-clocks or settings.
+one row per outlet x SKU to push with the numbers that explain it. Nothing here reads files
+or settings; the only clock read is the optional per-step timing (`timings`), off by default.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -53,30 +56,70 @@ def window_totals(lines: pl.DataFrame, window: ScoringWindow, recent_weeks: int)
     )
 
 
+STEPS = ("aggregate", "segment", "expectation", "index", "rank")
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = timings.get(step, 0.0) + time.perf_counter() - started
+
+
 def score_region(
-    inputs: RegionInputs, window: ScoringWindow, config: ScoringConfig
+    inputs: RegionInputs,
+    window: ScoringWindow,
+    config: ScoringConfig,
+    timings: dict[str, float] | None = None,
 ) -> RegionScores:
-    """Scores every outlet x SKU of one region and derives each outlet's visit priority."""
+    """Scores every outlet x SKU of one region and derives each outlet's visit priority.
+
+    With a `timings` dict, adds the wall seconds of each step (`STEPS`) to it."""
+
+    def step(name: str) -> AbstractContextManager[None]:
+        return nullcontext() if timings is None else _timed(timings, name)
+
     weeks = ((window.as_of - window.window_start).days + 1) / 7.0
-    totals = window_totals(inputs.lines, window, config.recent_weeks)
-    clusters = cluster_skus(inputs.items, inputs.lines, window.history_start, window.as_of, config)
-    segments = segment_outlets(inputs.customers, totals, clusters, config)
-    grid = outlet_sku_grid(segments, totals, inputs.items)
-    if config.own_history:
-        grid = own_expectation(grid, prior_shares(inputs.lines, window))
-    benchmarked = benchmark_shares(grid, config)
-    if config.benchmark == "learned":
-        benchmarked = learned_shares(benchmarked, config)
-    scores = index_scores(
-        benchmarked,
-        inputs.items,
-        weeks,
-        config,
-        recent_weeks=float(config.recent_weeks) if config.recent_weeks else None,
-    )
-    pushed = skus_to_push(scores, config)
-    recency = recency_weights(inputs.customers, inputs.last_visits, window.week_start, config)
-    priorities = outlet_priorities(scores, pushed, recency, config)
+    with step("aggregate"):
+        totals = window_totals(inputs.lines, window, config.recent_weeks)
+    with step("segment"):
+        clusters = cluster_skus(
+            inputs.items, inputs.lines, window.history_start, window.as_of, config
+        )
+        segments = segment_outlets(inputs.customers, totals, clusters, config)
+    with step("expectation"):
+        grid = outlet_sku_grid(segments, totals, inputs.items)
+        if config.own_history:
+            grid = own_expectation(grid, prior_shares(inputs.lines, window))
+        benchmarked = benchmark_shares(grid, config)
+        if config.benchmark == "learned":
+            benchmarked = learned_shares(benchmarked, config)
+    with step("index"):
+        scores = index_scores(
+            benchmarked,
+            inputs.items,
+            weeks,
+            config,
+            recent_weeks=float(config.recent_weeks) if config.recent_weeks else None,
+        )
+    with step("rank"):
+        pushed = skus_to_push(scores, config)
+        recency = recency_weights(inputs.customers, inputs.last_visits, window.week_start, config)
+        priorities = outlet_priorities(scores, pushed, recency, config)
+        return _assemble(inputs, clusters, segments, pushed, priorities, scores, weeks)
+
+
+def _assemble(
+    inputs: RegionInputs,
+    clusters: pl.DataFrame,
+    segments: pl.DataFrame,
+    pushed: pl.DataFrame,
+    priorities: pl.DataFrame,
+    scores: pl.DataFrame,
+    weeks: float,
+) -> RegionScores:
     outlets = (
         inputs.customers.select(
             "CustomerId",

@@ -33,10 +33,13 @@ def loo_median(
     first = pl.when(half - 1 < pl.col("_r")).then(pl.col("_lo")).otherwise(pl.col("_mid"))
     second = pl.when(half < pl.col("_r")).then(pl.col("_mid")).otherwise(pl.col("_hi"))
     odd_median = (first + second) / 2
-    return (
-        frame.with_columns(_r=rank)
-        .join(stats, on=group_cols, how="left")
-        .with_columns(
+    # computed on the group and value columns only, then attached: joining the whole (wide)
+    # frame would copy every column of it at each of the peer levels
+    narrow = frame.select(*group_cols, value_col)
+    result = (
+        narrow.with_columns(_r=rank)
+        .join(stats, on=group_cols, how="left", maintain_order="left")
+        .select(
             pl.when(n <= 1)
             .then(None)
             .when(n % 2 == 0)
@@ -45,8 +48,8 @@ def loo_median(
             .alias(out_col),
             (n - 1).alias(peers_col),
         )
-        .drop("_r", "_n", "_lo", "_mid", "_hi")
     )
+    return frame.with_columns(result.get_column(out_col), result.get_column(peers_col))
 
 
 def loo_mean(
@@ -54,9 +57,15 @@ def loo_mean(
 ) -> pl.DataFrame:
     """Adds `out_col` (mean of the value over the other members of the row's group; null when
     the row has no peer) and `peers_col` (how many other members the group has)."""
-    total = pl.col(value_col).sum().over(group_cols)
-    n = pl.len().over(group_cols).cast(pl.Int64)
-    return frame.with_columns(
-        pl.when(n > 1).then((total - pl.col(value_col)) / (n - 1)).alias(out_col),
-        (n - 1).alias(peers_col),
+    stats = frame.group_by(group_cols).agg(_total=pl.col(value_col).sum(), _n=pl.len())
+    total = pl.col("_total")
+    n = pl.col("_n").cast(pl.Int64)
+    result = (
+        frame.select(*group_cols, value_col)
+        .join(stats, on=group_cols, how="left", maintain_order="left")
+        .select(
+            pl.when(n > 1).then((total - pl.col(value_col)) / (n - 1)).alias(out_col),
+            (n - 1).alias(peers_col),
+        )
     )
+    return frame.with_columns(result.get_column(out_col), result.get_column(peers_col))

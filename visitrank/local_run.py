@@ -145,7 +145,7 @@ def run_local(
     succeeded = [o["areaId"] for o in outcomes if o["status"] == "ok"]
     failed = [o for o in outcomes if o["status"] != "ok"]
 
-    with timed(timings, "rank_and_route"):
+    with timed(timings, "fan_in"):
         if succeeded:
             outlets = read_staged(work_dir / "stage", succeeded, region_job.OUTLETS_FILE)
             skus = read_staged(work_dir / "stage", succeeded, region_job.SKUS_FILE)
@@ -157,6 +157,7 @@ def run_local(
             on="RepId",
             how="semi",
         )
+    with timed(timings, "rank_and_route"):
         visits, days = (
             plan_visits(outlets, config) if succeeded else (pl.DataFrame(), pl.DataFrame())
         )

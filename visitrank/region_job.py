@@ -6,6 +6,8 @@ loads from SQL. Inputs and outputs are small and picklable (paths, ids, counts),
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -66,12 +68,17 @@ def run_region(task: RegionTask) -> dict[str, Any]:
         window_start=task.window_start,
         history_start=task.history_start,
     )
+    steps: dict[str, float] = {}
+    loaded = time.perf_counter()
     inputs = load_region(Path(task.work_dir), task.area_id)
-    scores = score_region(inputs, window, config)
+    steps["load"] = time.perf_counter() - loaded
+    scores = score_region(inputs, window, config, timings=steps)
+    written = time.perf_counter()
     out = region_stage_dir(Path(task.stage_dir), task.area_id)
     out.mkdir(parents=True, exist_ok=True)
     scores.outlets.write_parquet(out / OUTLETS_FILE)
     scores.skus.write_parquet(out / SKUS_FILE)
+    steps["write"] = time.perf_counter() - written
     return {
         "areaId": task.area_id,
         "status": "ok",
@@ -80,4 +87,21 @@ def run_region(task: RegionTask) -> dict[str, Any]:
         "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
         "skusToPush": scores.skus.height,
         "seconds": round(time.perf_counter() - started, 3),
+        "steps": {name: round(value, 3) for name, value in steps.items()},
+        "workerPeakRssMb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB (a pool worker's peak over the
+    regions it has scored). Linux: VmHWM of /proc/self/status, which belongs to this process's
+    own image (ru_maxrss of a spawned worker also counts its parent's memory at fork time)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
