@@ -1,15 +1,14 @@
 """The scoring of one region, end to end: the unit of work the orchestrator fans out.
 
 Frames in (`RegionInputs`), frames out (`RegionScores`): one row per outlet with its priority and
-one row per outlet x SKU to push with the numbers that explain it. Nothing here reads files
-or settings; the only clock read is the optional per-step timing (`timings`), off by default.
+one row per outlet x SKU to push with the numbers that explain it. Nothing here reads files,
+clocks or settings: a caller that wants per-step timings passes its own `step_timer`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -59,27 +58,22 @@ def window_totals(lines: pl.DataFrame, window: ScoringWindow, recent_weeks: int)
 STEPS = ("aggregate", "segment", "expectation", "index", "rank")
 
 
-@contextmanager
-def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[step] = timings.get(step, 0.0) + time.perf_counter() - started
+StepTimer = Callable[[str], AbstractContextManager[None]]
+"""Wraps each named step (`STEPS`) of `score_region`; supplied by callers that measure time."""
 
 
 def score_region(
     inputs: RegionInputs,
     window: ScoringWindow,
     config: ScoringConfig,
-    timings: dict[str, float] | None = None,
+    step_timer: StepTimer | None = None,
 ) -> RegionScores:
     """Scores every outlet x SKU of one region and derives each outlet's visit priority.
 
-    With a `timings` dict, adds the wall seconds of each step (`STEPS`) to it."""
+    `step_timer`, when given, wraps each step (`STEPS`), e.g. to time it."""
 
     def step(name: str) -> AbstractContextManager[None]:
-        return nullcontext() if timings is None else _timed(timings, name)
+        return nullcontext() if step_timer is None else step_timer(name)
 
     weeks = ((window.as_of - window.window_start).days + 1) / 7.0
     with step("aggregate"):
