@@ -37,7 +37,7 @@ class StagedInputs:
     """Where the clean inputs are, which regions have outlets, and what was set aside."""
 
     work_dir: Path
-    regions: list[int]
+    regions: list[int]  # areas with customers, the largest first
     window: ScoringWindow
     reps: pl.DataFrame  # RepId, RepName, EligibleOutlets
     quarantine_counts: dict[str, dict[str, int]]
@@ -118,7 +118,11 @@ def stage_inputs(
     )
     return StagedInputs(
         work_dir=work_dir,
-        regions=sorted(customers["AreaId"].unique().to_list()),
+        # largest first: the longest region starts first, so the workers finish together
+        regions=customers.group_by("AreaId")
+        .len()
+        .sort(["len", "AreaId"], descending=[True, False])["AreaId"]
+        .to_list(),
         window=window,
         reps=reps,
         quarantine_counts=checked.counts(),
