@@ -56,6 +56,31 @@ def with_backoff(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def container_proxy(
+    settings: Settings, name: str, partition_key_path: str, *, create: bool = False
+) -> ContainerProxy:
+    """A container of the configured database: by key when one is set (emulator, local),
+    otherwise by managed identity. ``create=True`` creates database and container if missing
+    (local and tests; in Azure the Bicep template creates them, the identity has data-plane
+    rights only)."""
+    credential: Any = settings.cosmos_key
+    if not credential:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    client = CosmosClient(
+        settings.require_cosmos(),
+        credential=credential,
+        connection_verify=settings.cosmos_verify_tls,
+    )
+    if create:
+        database = client.create_database_if_not_exists(settings.cosmos_database)
+        return database.create_container_if_not_exists(
+            name, partition_key=PartitionKey(path=partition_key_path)
+        )
+    return client.get_database_client(settings.cosmos_database).get_container_client(name)
+
+
 def upsert_all(
     container: ContainerProxy, documents: Iterable[dict[str, Any]], max_workers: int
 ) -> int:
@@ -105,26 +130,9 @@ class CosmosSink:
         ``create=True`` creates the database and container if missing (local and tests; in
         Azure the Bicep template creates them, and the identity has data-plane rights only).
         """
-        endpoint = settings.require_cosmos()
-        credential: Any
-        if settings.cosmos_key:
-            credential = settings.cosmos_key
-        else:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential()
-        client = CosmosClient(
-            endpoint, credential=credential, connection_verify=settings.cosmos_verify_tls
+        container = container_proxy(
+            settings, settings.cosmos_container, PARTITION_KEY_PATH, create=create
         )
-        if create:
-            database = client.create_database_if_not_exists(settings.cosmos_database)
-            container = database.create_container_if_not_exists(
-                settings.cosmos_container, partition_key=PartitionKey(path=PARTITION_KEY_PATH)
-            )
-        else:
-            container = client.get_database_client(settings.cosmos_database).get_container_client(
-                settings.cosmos_container
-            )
         return cls(container, settings.cosmos_max_workers)
 
     def upsert_documents(self, documents: Iterable[dict[str, Any]]) -> int:

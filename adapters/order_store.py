@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos import ContainerProxy
 
-from adapters.cosmos_sink import point_read, upsert_all
+from adapters.cosmos_sink import container_proxy, point_read, upsert_all
 from visitrank.settings import Settings
 
 PARTITION_KEY_PATH: Final = "/customerId"
@@ -31,25 +31,8 @@ class OrderStore:
         cls, settings: Settings, *, container: str | None = None, create: bool = False
     ) -> OrderStore:
         """Key when given (emulator), otherwise managed identity (like CosmosSink)."""
-        endpoint = settings.require_cosmos()
-        credential: Any
-        if settings.cosmos_key:
-            credential = settings.cosmos_key
-        else:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential()
-        client = CosmosClient(
-            endpoint, credential=credential, connection_verify=settings.cosmos_verify_tls
-        )
         name = container or settings.cosmos_orders_container or DEFAULT_CONTAINER
-        if create:
-            database = client.create_database_if_not_exists(settings.cosmos_database)
-            proxy = database.create_container_if_not_exists(
-                name, partition_key=PartitionKey(path=PARTITION_KEY_PATH)
-            )
-        else:
-            proxy = client.get_database_client(settings.cosmos_database).get_container_client(name)
+        proxy = container_proxy(settings, name, PARTITION_KEY_PATH, create=create)
         return cls(proxy, settings.cosmos_max_workers)
 
     def upsert_orders(self, documents: Iterable[dict[str, Any]]) -> int:

@@ -22,10 +22,10 @@ from typing import Any, Final
 
 import polars as pl
 from azure.core.exceptions import ResourceNotFoundError
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos import ContainerProxy
 from azure.storage.blob import ContainerClient
 
-from adapters.cosmos_sink import upsert_all
+from adapters.cosmos_sink import container_proxy, upsert_all
 from visitrank.settings import Settings
 
 SEGMENTS_PREFIX: Final = "segments"
@@ -84,25 +84,7 @@ class CosmosSegmentSink:
         """Key when given (emulator), otherwise managed identity; the container defaults to
         ``settings.cosmos_segments_container``."""
         container = container or settings.cosmos_segments_container
-        credential: Any = settings.cosmos_key
-        if not credential:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential()
-        client = CosmosClient(
-            settings.require_cosmos(),
-            credential=credential,
-            connection_verify=settings.cosmos_verify_tls,
-        )
-        if create:
-            database = client.create_database_if_not_exists(settings.cosmos_database)
-            proxy = database.create_container_if_not_exists(
-                container, partition_key=PartitionKey(path=PARTITION_KEY_PATH)
-            )
-        else:
-            proxy = client.get_database_client(settings.cosmos_database).get_container_client(
-                container
-            )
+        proxy = container_proxy(settings, container, PARTITION_KEY_PATH, create=create)
         return cls(proxy, settings.cosmos_max_workers)
 
     def upsert(self, documents: Iterable[dict[str, Any]]) -> int:

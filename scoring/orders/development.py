@@ -21,6 +21,19 @@ from scoring.pipeline import score_region
 
 FEATURES = ("IndexScore", "LogGap", "BoughtBefore", "SkuRank")
 
+PUSHED_SCHEMA: dict[str, pl.DataType] = {
+    "CustomerId": pl.Int64(),
+    "ItemId": pl.Int64(),
+    "IndexScore": pl.Float64(),
+    "Actual": pl.Float64(),
+    "Expected": pl.Float64(),
+    "GapValue": pl.Float64(),
+    "SkuRank": pl.Int64(),
+    "Peers": pl.Int64(),
+    "Basis": pl.String(),
+}
+"""The scoring's SKUs-to-push columns this module reads (an empty frame when nothing is scored)."""
+
 
 def scored_gaps(
     customers: pl.DataFrame,
@@ -65,19 +78,7 @@ def scored_gaps(
         else pl.DataFrame(schema={"CustomerId": pl.Int64, "Segment": pl.String})
     )
     if not frames:
-        return pl.DataFrame(
-            schema={
-                "CustomerId": pl.Int64,
-                "ItemId": pl.Int64,
-                "IndexScore": pl.Float64,
-                "Actual": pl.Float64,
-                "Expected": pl.Float64,
-                "GapValue": pl.Float64,
-                "SkuRank": pl.Int64,
-                "Peers": pl.Int64,
-                "Basis": pl.String,
-            }
-        ), segment_frame
+        return pl.DataFrame(schema=PUSHED_SCHEMA), segment_frame
     return pl.concat(frames, how="vertical_relaxed"), segment_frame
 
 

@@ -86,19 +86,7 @@ def _candidates(
     else:
         segments = pl.DataFrame(schema={"CustomerId": pl.Int64, "Segment": pl.String})
         dev = development.development_candidates(
-            pl.DataFrame(
-                schema={
-                    "CustomerId": pl.Int64,
-                    "ItemId": pl.Int64,
-                    "IndexScore": pl.Float64,
-                    "Actual": pl.Float64,
-                    "Expected": pl.Float64,
-                    "GapValue": pl.Float64,
-                    "SkuRank": pl.Int64,
-                    "Peers": pl.Int64,
-                    "Basis": pl.String,
-                }
-            ),
+            pl.DataFrame(schema=development.PUSHED_SCHEMA),
             inputs.items,
             rhythm,
             config,
