@@ -125,6 +125,14 @@ class ScoringConfig(BaseModel):
         description="Push a SKU only if its gap is at least this share of the top gap.",
     )
 
+    min_sku_outlet_share: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Push a SKU only if its weekly gap is at least this share of the outlet's "
+        "weekly revenue: a smaller pitch is not worth the visit time, and such small shortfalls "
+        "are mostly natural variation (scale-free: any currency).",
+    )
     min_sku_gap_value: float = Field(
         0.01, ge=0, description="Push a SKU only if its weekly gap is at least this much money."
     )

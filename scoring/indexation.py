@@ -108,7 +108,8 @@ def index_scores(
     recent_weeks: float | None = None,
 ) -> pl.DataFrame:
     """CustomerId, ItemId, Actual, Expected (weekly revenue), IndexScore, GapValue (weekly,
-    noise-discounted, credibility-weighted), GapWindow (weeks of the window behind the figures),
+    noise-discounted, credibility-weighted), OutletRevenue (the outlet's weekly revenue over the
+    window, all SKUs), GapWindow (weeks of the window behind the figures),
     Basis ("peers" or "own history": which expectation was the larger),
     CarryRate, Peers, PeerLevel, BenchmarkShare (segment median), ExpectedShare (the peer share
     used: BenchmarkShare or, with `benchmark = "learned"`, LearnedShare).
@@ -156,6 +157,7 @@ def index_scores(
         Expected="_e",
         IndexScore=pl.when(pl.col("_e") > 0).then(100.0 * pl.col("_a") / pl.col("_e")),
         GapValue=pl.col("_g") * credibility,
+        OutletRevenue=pl.col("Total") / weeks,
         GapWindow="_w",
         Basis="_basis",
         CarryRate="CarryRate",

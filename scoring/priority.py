@@ -20,6 +20,7 @@ def skus_to_push(scores: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
     opportunities = scores.filter(
         (pl.col("IndexScore") <= config.opportunity_index_max)
         & (pl.col("GapValue") >= config.min_sku_gap_value)
+        & (pl.col("GapValue") >= config.min_sku_outlet_share * pl.col("OutletRevenue"))
     )
     ranked = opportunities.sort(
         ["CustomerId", "GapValue", "ItemId"], descending=[False, True, False]

@@ -32,10 +32,12 @@ def test_recency_weights_by_hand() -> None:
     assert w[0] < w[1] < w[2]
 
 
-def scores_frame(rows: list[tuple[int, int, float | None, float]]) -> pl.DataFrame:
+def scores_frame(
+    rows: list[tuple[int, int, float | None, float]], outlet_revenue: float = 0.0
+) -> pl.DataFrame:
     return pl.DataFrame(
         rows, schema=["CustomerId", "ItemId", "IndexScore", "GapValue"], orient="row"
-    )
+    ).with_columns(OutletRevenue=pl.lit(outlet_revenue))
 
 
 def test_skus_to_push_keeps_largest_gaps_under_threshold() -> None:
@@ -59,6 +61,22 @@ def test_skus_to_push_keeps_largest_gaps_under_threshold() -> None:
         (1, 12, 2),
         (2, 10, 1),
     ]
+
+
+def test_skus_to_push_needs_a_gap_worth_a_share_of_the_outlet() -> None:
+    config = ScoringConfig().with_overrides(
+        {"min_sku_outlet_share": 0.02, "min_sku_gap_share": 0.0, "skus_per_visit": 5}
+    )
+    # weekly revenue 1,000: a gap is pushed only from 0.02 x 1,000 = 20 a week
+    scores = scores_frame(
+        [(1, 10, 10.0, 50.0), (1, 11, 5.0, 20.0), (1, 12, 0.0, 19.99), (2, 10, 0.0, 19.0)],
+        outlet_revenue=1000.0,
+    )
+    pushed = skus_to_push(scores, config).sort("CustomerId", "SkuRank")
+    assert pushed.select("CustomerId", "ItemId").rows() == [(1, 10), (1, 11)]
+    # the same gaps at an outlet selling 500 a week all clear the bar (0.02 x 500 = 10)
+    smaller = scores.with_columns(OutletRevenue=pl.lit(500.0))
+    assert skus_to_push(smaller, config).height == 4
 
 
 def test_priority_is_pushed_value_times_recency() -> None:
