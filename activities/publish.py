@@ -16,8 +16,11 @@ per visit (``attach_region_orders``). A visit of a region whose orders failed ha
 published without any and the error is reported (``ordersError``): orders never block the
 visit lists.
 
-Segmentation: the path of the outlet potential (``segments.potentialPath``) is only recorded
-in the output for now (``segmentPotentialPath``).
+Segmentation (issue 6): with the segmentation's ``supportPaths``, every visit gets its
+behavioural segment and every pushed SKU the segment's evidence (``visitrank.segment_support``,
+the same as ``visitrank run``). Like orders, segment evidence never blocks the visit lists: if
+it cannot be read the documents are published without it and the error is reported
+(``segmentsError``). The potential's path is recorded (``segmentPotentialPath``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from visitrank.azure_run import (
     window_from_json,
 )
 from visitrank.orders_run import order_documents
+from visitrank.segment_support import attach_segment_support
 from visitrank.settings import Settings
 
 log = logging.getLogger("visitrank.publish")
@@ -50,7 +54,7 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
     Output: documents, visits, repsWithVisits, withdrawn repIds, written (0 on a dry run),
     orderDocuments, ordersWritten, visitsWithProposedOrder, ordersError (null when none),
-    segmentPotentialPath.
+    segmentPotentialPath, segmentsError (null when none).
     """
     window = window_from_json(payload)
     config = ScoringConfig.model_validate(payload["config"])
@@ -86,6 +90,18 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
             orders, orders_error = [], f"{type(error).__name__}: {error}"[:2000]
     covered = [o["areaId"] for o in order_regions] if orders_error is None else []
     documents = attach_region_orders(documents, orders, outlets, covered)
+    support_paths = (payload.get("segments") or {}).get("supportPaths")
+    segments_error = None
+    if support_paths:
+        try:
+            documents = attach_segment_support(
+                documents,
+                staging.read_frame(support_paths["outlets"]),
+                staging.read_frame(support_paths["skus"]),
+            )
+        except Exception as error:  # segment evidence never blocks the visit lists
+            log.exception("segment evidence not attached")
+            segments_error = f"{type(error).__name__}: {error}"[:2000]
     written, withdrawn = 0, []
     if not dry_run:
         sink = CosmosSink.from_settings(settings)
@@ -110,4 +126,5 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         ),
         "ordersError": orders_error,
         "segmentPotentialPath": (payload.get("segments") or {}).get("potentialPath"),
+        "segmentsError": segments_error,
     }

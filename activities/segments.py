@@ -10,8 +10,9 @@ in Blob so ids, names and tags survive. Writes every export to Blob (``segments/
 Input (from the plan): runId, weekStart, asOf, windowStart, historyStart, dryRun, and optional
 ``segmentation`` (SegmentationConfig overrides). A dry run writes its exports under
 ``segments/<runId>/`` only (``segments/latest/`` and Cosmos untouched). Output: small JSON
-(k, segments, counts, the blob path of the outlet potential the publish step can join to the
-SKU suggestions).
+(k, segments, counts, the blob path of the outlet potential, and ``supportPaths``: the two
+frames of ``visitrank.segment_support`` with which the publish step adds each visit's segment
+evidence).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from scoring.segmentation import (
 )
 from visitrank.azure_run import merge_quarantine_counts
 from visitrank.quarantine import quarantine
+from visitrank.segment_support import support_frames
 from visitrank.segments_run import (
     STATE_FILE,
     STATE_OUTLETS,
@@ -46,6 +48,10 @@ from visitrank.settings import Settings, app_settings
 
 SEGMENTS = "segment_outlets"
 POTENTIAL_FILE = "segment_potential.parquet"
+SUPPORT_FILES = {
+    "outlets": "segment_support_outlets.parquet",
+    "skus": "segment_support_skus.parquet",
+}
 CARD_SKUS = 10
 DNA_KEYS = 12
 
@@ -187,6 +193,10 @@ def segment_run(
     parquet = io.BytesIO()
     result.potential.write_parquet(parquet)
     files[POTENTIAL_FILE] = parquet.getvalue()
+    for key, frame in zip(SUPPORT_FILES, support_frames(result), strict=True):
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        files[SUPPORT_FILES[key]] = buffer.getvalue()
     paths = store.write_files(payload["runId"], files)
     written = 0
     if sink is not None and not payload.get("dryRun"):
@@ -200,6 +210,9 @@ def segment_run(
         "outlets": result.outlets.height,
         "potentialRows": result.potential.height,
         "potentialPath": next(p for p in paths if p.endswith(POTENTIAL_FILE)),
+        "supportPaths": {
+            key: next(p for p in paths if p.endswith(name)) for key, name in SUPPORT_FILES.items()
+        },
         "written": written,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -43,6 +43,7 @@ OUTCOME_KEYS: Final = (
     "lines",
     "outletsWithOpportunity",
     "skusToPush",
+    "visitResponse",
     "seconds",
     "error",
 )
@@ -109,6 +110,7 @@ NOTHING_PUBLISHED: Final = {
     "visitsWithProposedOrder": 0,
     "ordersError": None,
     "segmentPotentialPath": None,
+    "segmentsError": None,
 }
 
 
@@ -138,6 +140,7 @@ def run_summary(
     segment_summary = {
         **(segments or {"status": "skipped"}),
         "publishedPotentialPath": published.pop("segmentPotentialPath"),
+        "evidenceError": published.pop("segmentsError"),
     }
     return {
         "runId": plan["runId"],
@@ -216,7 +219,11 @@ def weekly_run_steps(
                     if o["status"] == "ok"
                 ],
                 "segments": (
-                    {"status": "ok", "potentialPath": segments.get("potentialPath")}
+                    {
+                        "status": "ok",
+                        "potentialPath": segments.get("potentialPath"),
+                        "supportPaths": segments.get("supportPaths"),
+                    }
                     if segments and segments["status"] == "ok"
                     else None
                 ),

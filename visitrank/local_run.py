@@ -26,17 +26,21 @@ import polars as pl
 from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
+from scoring.segmentation import SegmentationConfig
 from scoring.weekly_plan import plan_visits
 from visitrank import region_job
 from visitrank.documents import build_documents
 from visitrank.orders_documents import attach_proposed_orders
 from visitrank.orders_run import run_orders
+from visitrank.segment_support import attach_segment_support, support_frames, support_summary
+from visitrank.segments_run import run_segments
 from visitrank.staging import StagedInputs, stage_inputs
 
 log = logging.getLogger("visitrank")
 
 VISIT_LISTS = "visit_lists.jsonl"
 RUN_SUMMARY = "run_summary.json"
+SEGMENTS_DIR = "segments"
 
 Progress = Callable[[str, int, int], None]
 
@@ -120,11 +124,15 @@ def run_local(
     workers: int = 2,
     progress: Progress | None = None,
     order_config: OrderConfig | None = None,
+    segment_config: SegmentationConfig | None = None,
 ) -> RunResult:
     """Runs the weekly job on a folder of contract tables and writes the documents.
 
     With an `order_config`, each customer's proposed order (as of the same day) is also written
-    to OUT/orders.jsonl and attached to its visits as `proposedOrder`, as the Azure run does."""
+    to OUT/orders.jsonl and attached to its visits as `proposedOrder`, as the Azure run does.
+    With a `segment_config`, the outlets are segmented by behaviour as of the same day (exports
+    in OUT/segments, whose tags file survives re-runs) and every visit carries its segment
+    evidence (`visitrank.segment_support`), as the Azure run does."""
     timings: dict[str, float] = {}
     run_started = datetime.now(UTC)
     run_id = f"local-{run_started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
@@ -185,6 +193,17 @@ def run_local(
             )
             orders = [json.loads(line) for line in orders_path.read_text("utf-8").splitlines()]
             documents = attach_proposed_orders(documents, orders)
+    segment_counts: dict[str, Any] | None = None
+    if segment_config is not None and documents:
+        with timed(timings, "segments"):
+            segmented = run_segments(
+                source_dir, out_dir / SEGMENTS_DIR, segment_config, as_of=window.as_of
+            )
+            documents = attach_segment_support(documents, *support_frames(segmented.result))
+            segment_counts = {
+                "segments": segmented.summary["segments"],
+                **support_summary(documents),
+            }
     with timed(timings, "write_lists"):
         lists_path = out_dir / VISIT_LISTS
         with lists_path.open("w", encoding="utf-8") as handle:
@@ -206,6 +225,7 @@ def run_local(
         "inputRows": staged.input_rows,
         "quarantined": staged.quarantine_counts,
         "proposedOrders": proposed_orders,
+        "segmentSupport": segment_counts,
         "quarantinedRows": sum(sum(r.values()) for r in staged.quarantine_counts.values()),
         "regions": outcomes,
         "failedRegions": [o["areaId"] for o in failed],

@@ -183,5 +183,12 @@ def test_segment_dry_run_keeps_latest_and_cosmos(
     assert outcome["potentialPath"] == "segments/seg-dry/segment_potential.parquet"
     potential = staging.read_frame(outcome["potentialPath"])
     assert potential.height == outcome["potentialRows"]
+    support = staging.read_frame(outcome["supportPaths"]["skus"])
+    assert support.height == potential.height  # every potential row, with its segment's name
+    assert support["SegmentName"].null_count() == 0
+    outlets = staging.read_frame(outcome["supportPaths"]["outlets"])
+    assert set(potential["SegmentId"]) <= set(outlets["SegmentId"])
+    assert "inactive" not in set(outlets["SegmentId"])  # only outlets with an active segment
+    assert outlets["CustomerId"].is_unique().all()
     assert latest() == before
     assert len(json.dumps(outcome)) < 4000

@@ -20,6 +20,7 @@ from orchestrators.weekly_run import ORDER_RUN, REGION_RUN, SEGMENT_RUN, WEEKLY_
 from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.pipeline import score_region
+from scoring.segmentation import SegmentationConfig
 from visitrank.azure_run import region_inputs
 from visitrank.demo_data import write_demo
 from visitrank.local_run import run_local
@@ -93,7 +94,13 @@ def weekly(settings: Settings, sink: CosmosSink) -> dict[str, Any]:
 def local_lists(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("local")
     write_demo(DEMO, folder / "data")
-    result = run_local(folder / "data", folder / "out", ScoringConfig(), workers=1)
+    result = run_local(
+        folder / "data",
+        folder / "out",
+        ScoringConfig(),
+        workers=1,
+        segment_config=SegmentationConfig(),
+    )
     lines = result.lists_path.read_text().splitlines()
     return {doc["repId"]: doc for doc in map(json.loads, lines)}
 
@@ -213,6 +220,21 @@ def test_crm_point_reads_equal_the_local_engine_visit_by_visit(
         assert [s["itemId"] for v in document["visits"] for s in v["skus"]] == [
             s["itemId"] for v in local["visits"] for s in v["skus"]
         ]
+        # the segment evidence (issue 6) is the same as well
+        assert [v["behaviourSegment"] for v in document["visits"]] == [
+            v["behaviourSegment"] for v in local["visits"]
+        ]
+        assert [s["segmentSupport"] for v in document["visits"] for s in v["skus"]] == [
+            s["segmentSupport"] for v in local["visits"] for s in v["skus"]
+        ]
+    confirmed = [
+        s["segmentSupport"]
+        for doc in local_lists.values()
+        for v in doc["visits"]
+        for s in v["skus"]
+        if s["segmentSupport"] is not None
+    ]
+    assert confirmed  # the comparison above is not vacuous
 
 
 def engine_is_deterministic(connection_string: str, runs: int = 3) -> bool:

@@ -33,6 +33,10 @@ SEGMENTS_OK = {
     "outlets": 200,
     "potentialRows": 800,
     "potentialPath": f"segments/{INSTANCE}/segment_potential.parquet",
+    "supportPaths": {
+        "outlets": f"segments/{INSTANCE}/segment_support_outlets.parquet",
+        "skus": f"segments/{INSTANCE}/segment_support_skus.parquet",
+    },
     "written": 203,
     "seconds": 4.0,
 }
@@ -137,6 +141,7 @@ PUBLISHED = {
     "visitsWithProposedOrder": 150,
     "ordersError": None,
     "segmentPotentialPath": SEGMENTS_OK["potentialPath"],
+    "segmentsError": None,
 }
 
 
@@ -202,7 +207,11 @@ def test_region_outcomes_schedule_the_fan_in_with_ok_regions_only() -> None:
     # orders of both regions (the order documents of region 2 are still published)
     assert [o["areaId"] for o in payload["orders"]] == [1, 2]
     assert payload["orders"][0]["paths"] == order_outcome(1)["paths"]
-    assert payload["segments"] == {"status": "ok", "potentialPath": SEGMENTS_OK["potentialPath"]}
+    assert payload["segments"] == {
+        "status": "ok",
+        "potentialPath": SEGMENTS_OK["potentialPath"],
+        "supportPaths": SEGMENTS_OK["supportPaths"],
+    }
     assert len(publish["input"]) < 4000
     assert state["customStatus"] == {
         "stage": "publishing",

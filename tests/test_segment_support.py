@@ -1,0 +1,104 @@
+"""Segment evidence on the visit lists (issue 6), on hand-made frames and through the local run."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.segmentation import Segmentation, SegmentationConfig
+from visitrank.local_run import run_local
+from visitrank.segment_support import attach_segment_support, support_frames, support_summary
+
+
+def segmentation() -> Segmentation:
+    empty = pl.DataFrame()
+    return Segmentation(
+        outlets=pl.DataFrame({"CustomerId": [1, 2, 3], "SegmentId": ["S1", "S2", "inactive"]}),
+        segments=pl.DataFrame({"SegmentId": ["S1", "S2"], "Name": ["Premium", "Value"]}),
+        dna=empty,
+        patterns=empty,
+        potential=pl.DataFrame(
+            {
+                "CustomerId": [1, 1, 2],
+                "SegmentId": ["S1", "S1", "S2"],
+                "ItemId": [10, 12, 10],
+                "ItemName": ["a", "c", "a"],
+                "Actual": [0.0, 1.0, 0.0],
+                "Expected": [5.0, 4.0, 2.0],
+                "GapValue": [5.0, 3.0, 2.0],
+                "SegmentCarry": [0.9, 0.75, 0.6],
+                "SegmentLift": [1.2, 1.1, 1.0],
+                "PotentialRank": [1, 2, 1],
+            }
+        ),
+        mix=empty,
+    )
+
+
+def documents() -> list[dict]:
+    visit = {"reason": "2 SKU(s) below potential", "skus": [{"itemId": 10}, {"itemId": 11}]}
+    return [
+        {
+            "repId": 7,
+            "visits": [
+                {"customerId": 1, **json.loads(json.dumps(visit))},
+                {"customerId": 3, "reason": "x", "skus": [{"itemId": 10}]},
+            ],
+        }
+    ]
+
+
+def test_support_frames_name_the_segments_and_drop_inactive_outlets() -> None:
+    outlets, skus = support_frames(segmentation())
+    assert outlets.rows() == [(1, "S1", "Premium"), (2, "S2", "Value")]
+    assert skus.rows() == [
+        (1, 10, "S1", "Premium", 0.9, 5.0),
+        (1, 12, "S1", "Premium", 0.75, 3.0),
+        (2, 10, "S2", "Value", 0.6, 2.0),
+    ]
+
+
+def test_each_pushed_sku_carries_the_segment_evidence() -> None:
+    original = documents()
+    out = attach_segment_support(original, *support_frames(segmentation()))
+    first, second = out[0]["visits"]
+    assert first["behaviourSegment"] == {"segmentId": "S1", "name": "Premium"}
+    assert first["skus"][0]["segmentSupport"] == {
+        "segmentId": "S1",
+        "segmentName": "Premium",
+        "segmentCarry": 0.9,
+        "segmentGapValue": 5.0,
+    }
+    assert first["skus"][1]["segmentSupport"] is None  # item 11: not in the segment potential
+    assert first["reason"].endswith("; 1 of 2 also below its segment 'Premium'")
+    # an inactive outlet has no segment, and its SKUs no evidence; its reason is unchanged
+    assert second["behaviourSegment"] is None
+    assert second["skus"][0]["segmentSupport"] is None
+    assert second["reason"] == "x"
+    assert "behaviourSegment" not in original[0]["visits"][0]  # inputs are not modified
+    assert support_summary(out) == {
+        "pushedSkus": 3,
+        "segmentConfirmedSkus": 1,
+        "visitsWithSegment": 1,
+    }
+
+
+def test_local_run_attaches_the_segment_evidence(demo_dir: Path, tmp_path: Path) -> None:
+    result = run_local(
+        demo_dir, tmp_path / "out", ScoringConfig(), segment_config=SegmentationConfig()
+    )
+    docs = [json.loads(line) for line in result.lists_path.read_text().splitlines()]
+    visits = [v for d in docs for v in d["visits"]]
+    skus = [s for v in visits for s in v["skus"]]
+    potential = pl.read_csv(tmp_path / "out" / "segments" / "segment_potential.csv")
+    listed = set(zip(potential["CustomerId"], potential["ItemId"], strict=True))
+    pushed = {(v["customerId"], s["itemId"]): s for v in visits for s in v["skus"]}
+    # a pushed SKU has evidence exactly when the exported segment potential lists it
+    assert {key for key, s in pushed.items() if s["segmentSupport"] is not None} == (
+        listed & set(pushed)
+    )
+    counts = result.summary["segmentSupport"]
+    assert counts["pushedSkus"] == len(skus)
+    assert 0 < counts["segmentConfirmedSkus"] < len(skus)
+    assert (tmp_path / "out" / "segments" / "segments.xlsx").is_file()
