@@ -27,8 +27,9 @@ REPS = "reps.parquet"
 def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Input: runId, areaId, the window dates and config (from the plan).
 
-    Output: areaId, status "ok", the blob paths of outlets/skus/reps, row counts and the
-    region's quarantine counts. Raises on any failure so the orchestrator's retry policy runs.
+    Output: areaId, status "ok", the blob paths of outlets/skus/reps, row counts, the region's
+    visit response (``visitResponse``, as ``region_job.run_region``) and quarantine counts.
+    Raises on any failure so the orchestrator's retry policy runs.
     """
     started = time.perf_counter()
     area_id = int(payload["areaId"])
@@ -58,6 +59,7 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[s
         "lines": inputs.lines.height,
         "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
         "skusToPush": scores.skus.height,
+        "visitResponse": scores.response,
         "inputRows": {name: frame.height for name, frame in tables.items()},
         "quarantined": checked.counts(),
         "seconds": round(time.perf_counter() - started, 3),

@@ -54,9 +54,27 @@ class RegionInputs:
     lines: CustomerId, ItemId, SaleDate, Quantity, Amount (the region's sales lines in the
         history window)
     last_visits: CustomerId, LastVisitDate (last logged visit before the week)
+    visits: CustomerId, VisitDate (the region's logged visits in the history window before the
+        week, see `history_visits`), from which the visit response is measured; None when the
+        caller has no visit history (no response is measured: every factor is 1)
     """
 
     customers: pl.DataFrame
     items: pl.DataFrame
     lines: pl.DataFrame
     last_visits: pl.DataFrame
+    visits: pl.DataFrame | None = None
+
+
+def history_visits(visits: pl.LazyFrame, window: ScoringWindow) -> pl.LazyFrame:
+    """CustomerId, VisitDate: the distinct logged visits from the history start to the day
+    before the week, sorted (the `RegionInputs.visits` of a region, from an `MV_Visit` frame)."""
+    return (
+        visits.filter(
+            (pl.col("VisitDate") >= window.history_start)
+            & (pl.col("VisitDate") < window.week_start)
+        )
+        .select("CustomerId", "VisitDate")
+        .unique()
+        .sort("CustomerId", "VisitDate")
+    )

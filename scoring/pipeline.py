@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import polars as pl
@@ -25,17 +25,21 @@ from scoring.priority import outlet_priorities, skus_to_push
 from scoring.recency import recency_weights
 from scoring.segments import segment_outlets
 from scoring.sku_clusters import cluster_skus
+from scoring.visit_response import region_response, with_response_factors
 
 
 @dataclass(frozen=True)
 class RegionScores:
-    """outlets: one row per customer of the region (priority, segment, recency, counts);
+    """outlets: one row per customer of the region (priority, segment, recency, counts,
+    ResponseFactor: the visit-response factor already in the priority, 1 without a signal);
     skus: the SKUs to push per outlet (SkuRank, IndexScore, Actual, Expected, GapValue, ...);
-    pairs: every scored outlet x SKU of the grid (IndexScore, GapValue, ...), for backtests."""
+    pairs: every scored outlet x SKU of the grid (IndexScore, GapValue, ...), for backtests;
+    response: the visit response's summary (`VisitResponse.summary`), None when it is off."""
 
     outlets: pl.DataFrame
     skus: pl.DataFrame
     pairs: pl.DataFrame | None = None
+    response: dict[str, object] | None = None
 
 
 def window_totals(lines: pl.DataFrame, window: ScoringWindow, recent_weeks: int) -> pl.DataFrame:
@@ -102,7 +106,10 @@ def score_region(
         pushed = skus_to_push(scores, config)
         recency = recency_weights(inputs.customers, inputs.last_visits, window.week_start, config)
         priorities = outlet_priorities(scores, pushed, recency, config)
-        return _assemble(inputs, clusters, segments, pushed, priorities, scores, weeks)
+        response = region_response(inputs.lines, inputs.visits, window, config)
+        priorities = with_response_factors(priorities, response)
+        scored = _assemble(inputs, clusters, segments, pushed, priorities, scores, weeks)
+        return replace(scored, response=None if response is None else response.summary())
 
 
 def _assemble(

@@ -2,19 +2,24 @@
 
 For every outlet and week of the history before the scored window, the outcome is the outlet's
 revenue over the following `response_weeks`, relative to its own average (so big and small
-outlets weigh alike) and to the week's average over all outlets (so seasons and trends are not
-taken for visit effects). A visited week is compared with the same outlet's unvisited weeks: the
-per-outlet difference is the outlet's response, and their mean over outlets with both kinds of
-weeks is the effect, with a normal 95% interval over outlets. Only an effect whose interval lies
-above `response_min_effect` is a signal; then each outlet's responsiveness is its own response
-shrunk towards the mean (empirical Bayes) and scales its priority. Without a signal the factor
-is 1 for every outlet and the result says so: no made-up effect.
+outlets weigh alike) and to the week's average over the outlet-weeks no visit touches (so
+seasons and trends are not taken for visit effects). A visited week is compared with the same
+outlet's *untouched* weeks: no visit from `response_weeks` - 1 weeks before to `response_weeks`
+weeks after, so that neither a previous visit's lift nor the next visit's is in the comparison (an
+unvisited week next to a visit would carry its lift and hide most of the effect). The
+per-outlet difference, over the mean untouched outcome of the region, is the outlet's response
+(a relative lift); their mean over the outlets with both kinds of weeks is the effect, with a
+normal 95% interval over outlets. Outlets visited too often to have untouched weeks cannot be
+measured. Only an effect whose interval lies above `response_min_effect` is a signal; then each
+outlet's responsiveness is its own response shrunk towards the mean (empirical Bayes) and scales
+its priority. Without a signal the factor is 1 for every outlet and the result says so: no
+made-up effect.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -24,14 +29,16 @@ from scoring.exact import exact_sum
 from scoring.inputs import ScoringWindow
 
 Z_95 = 1.96
+NO_FACTORS_SCHEMA = {"CustomerId": pl.Int64, "ResponseFactor": pl.Float64}
 
 
 @dataclass(frozen=True)
 class VisitResponse:
     """The measured effect of a visit and the per-outlet priority factors.
 
-    factors: CustomerId, ResponseFactor (1 for every outlet when there is no signal).
-    effect: mean relative revenue lift over `response_weeks` after a visited week.
+    factors: CustomerId, ResponseFactor (empty when there is no signal: every factor is 1).
+    effect: mean relative revenue lift over `response_weeks` after a visited week, against the
+        outlet's untouched weeks; outlets: the outlets measured (both kinds of weeks).
     """
 
     signal: bool
@@ -56,10 +63,17 @@ class VisitResponse:
 def weekly_panel(
     lines: pl.DataFrame, visits: pl.DataFrame, window: ScoringWindow, response_weeks: int
 ) -> pl.DataFrame:
-    """CustomerId, Week, Visited, Outcome: the outlet's revenue over the next `response_weeks`
-    weeks relative to its mean weekly revenue, for the weeks of the history before the window
-    (the window itself is what is scored; its weeks never feed their own priority)."""
+    """CustomerId, Week, Visited, Untouched, Outcome: the outlet's revenue over the next
+    `response_weeks` weeks relative to its mean, over the mean of the week's untouched
+    outlet-weeks, for the weeks of the history before the window (the window itself is what is
+    scored; its weeks never feed their own priority). Untouched: no visit from `response_weeks`
+    - 1 weeks before to `response_weeks` weeks after (a week near the start of the history,
+    whose earlier visits are unknown, never is). Weeks are counted from `history_start`, from
+    the week of the first sale on (data that begin later have no empty weeks before them)."""
     start, end = window.history_start, window.window_start - timedelta(days=1)
+    first = lines.filter(pl.col("SaleDate").is_between(start, end))["SaleDate"].min()
+    if isinstance(first, date):
+        start += timedelta(weeks=(first - start).days // 7)
     week = (pl.col("SaleDate") - pl.lit(start)).dt.total_days() // 7
     revenue = (
         lines.lazy()
@@ -89,15 +103,21 @@ def weekly_panel(
     ahead = sum(
         pl.col("Revenue").shift(-step).over("CustomerId") for step in range(1, response_weeks + 1)
     )
-    mean = pl.col("Revenue").mean().over("CustomerId")
-    relative = panel.with_columns(Outcome=ahead / (response_weeks * mean)).filter(
-        pl.col("Outcome").is_not_null() & (mean > 0)
+    near = range(1 - response_weeks, response_weeks + 1)  # visits whose lift reaches the outcome
+    touched = pl.any_horizontal(
+        pl.col("Visited").shift(-step).over("CustomerId").fill_null(True) for step in near
     )
-    # divided by the week's mean over all outlets: seasonality and trends are not visit effects
+    mean = pl.col("Revenue").mean().over("CustomerId")
+    relative = panel.with_columns(
+        Outcome=ahead / (response_weeks * mean), Untouched=~touched
+    ).filter(pl.col("Outcome").is_not_null() & (mean > 0))
+    # divided by the week's mean over the untouched outlet-weeks: seasonality and trends are not
+    # visit effects, and the visits' own lift does not move the reference
+    season = pl.col("Outcome").filter(pl.col("Untouched")).mean().over("Week")
     return (
-        relative.with_columns(Outcome=pl.col("Outcome") / pl.col("Outcome").mean().over("Week"))
+        relative.with_columns(Outcome=pl.col("Outcome") / season)
         .filter(pl.col("Outcome").is_finite())
-        .select("CustomerId", "Week", "Visited", "Outcome")
+        .select("CustomerId", "Week", "Visited", "Untouched", "Outcome")
     )
 
 
@@ -110,15 +130,14 @@ def visit_response(
         panel.group_by("CustomerId")
         .agg(
             After=pl.col("Outcome").filter(pl.col("Visited")).mean(),
-            Without=pl.col("Outcome").filter(~pl.col("Visited")).mean(),
+            Without=pl.col("Outcome").filter(pl.col("Untouched")).mean(),
             VisitedWeeks=pl.col("Visited").sum(),
         )
         .drop_nulls()
-        .with_columns(Response=pl.col("After") - pl.col("Without"))
         .sort("CustomerId")
     )
     n = per_outlet.height
-    none = pl.DataFrame(schema={"CustomerId": pl.Int64, "ResponseFactor": pl.Float64})
+    none = pl.DataFrame(schema=NO_FACTORS_SCHEMA)
     if n < config.response_min_outlets:
         return VisitResponse(
             False,
@@ -126,9 +145,14 @@ def visit_response(
             0.0,
             0.0,
             n,
-            f"too few outlets with both visited and unvisited weeks ({n})",
+            f"too few outlets with both visited weeks and weeks no visit touches ({n})",
             none,
         )
+    # the difference over the untouched level: a relative lift (the outlet's mean, the
+    # reference of the outcome, itself includes the lifted weeks)
+    per_outlet = per_outlet.with_columns(
+        Response=(pl.col("After") - pl.col("Without")) / pl.col("Without").mean()
+    )
     responses = per_outlet["Response"].to_numpy()
     effect = float(np.mean(responses))
     spread = float(np.std(responses, ddof=1))
@@ -160,4 +184,34 @@ def visit_response(
         f"a visit lifts the next {config.response_weeks} weeks' sales by {effect:+.1%} "
         f"(95% CI {low:+.1%} to {high:+.1%}, {n} outlets)",
         factors,
+    )
+
+
+def region_response(
+    lines: pl.DataFrame,
+    visits: pl.DataFrame | None,
+    window: ScoringWindow,
+    config: ScoringConfig,
+) -> VisitResponse | None:
+    """The region's visit response as the config asks for it: None when `visit_response` is
+    off, no signal (every factor 1) when the caller gave no visit history."""
+    if not config.visit_response:
+        return None
+    if visits is None:
+        reason = "no visit history given: priorities are not adjusted"
+        return VisitResponse(
+            False, 0.0, 0.0, 0.0, 0, reason, pl.DataFrame(schema=NO_FACTORS_SCHEMA)
+        )
+    return visit_response(lines, visits, window, config)
+
+
+def with_response_factors(priorities: pl.DataFrame, response: VisitResponse | None) -> pl.DataFrame:
+    """`priorities` (CustomerId, Priority, ...) with ResponseFactor, 1 for an outlet without a
+    factor (no signal, the response off, or an outlet not measured, without both visited and
+    untouched weeks: its shrunk response is the mean, i.e. 1), and Priority multiplied by it."""
+    factors = pl.DataFrame(schema=NO_FACTORS_SCHEMA) if response is None else response.factors
+    return (
+        priorities.join(factors, on="CustomerId", how="left", maintain_order="left")
+        .with_columns(pl.col("ResponseFactor").fill_null(1.0))
+        .with_columns(Priority=pl.col("Priority") * pl.col("ResponseFactor"))
     )

@@ -23,6 +23,7 @@ OUTLET_SCHEMA = {
     "DaysSinceLastVisit": pl.Int64,
     "OpportunityValue": pl.Float64,
     "PushedSkus": pl.Int64,
+    "ResponseFactor": pl.Float64,
 }
 SKU_SCHEMA = {
     "CustomerId": pl.Int64,
@@ -56,10 +57,10 @@ DAYS = pl.DataFrame(
 )
 OUTLETS = pl.DataFrame(
     [
-        (101, "Café du Nord", 48.1, 2.1, "ON_TRADE|v1|b0", None, 0.0, 0),
-        (102, "Bar l'Étoile", 48.2, 2.2, "ON_TRADE|v2|b0", 12, 0.0, 0),
-        (103, "Cave Zoë", 48.3, 2.3, "OFF_TRADE|v3|b1", None, 12.3456, 2),
-        (104, "No GPS", None, None, "OFF_TRADE|v1|b0", 3, 0.0, 0),
+        (101, "Café du Nord", 48.1, 2.1, "ON_TRADE|v1|b0", None, 0.0, 0, 1.0),
+        (102, "Bar l'Étoile", 48.2, 2.2, "ON_TRADE|v2|b0", 12, 0.0, 0, 0.8),
+        (103, "Cave Zoë", 48.3, 2.3, "OFF_TRADE|v3|b1", None, 12.3456, 2, 1.25),
+        (104, "No GPS", None, None, "OFF_TRADE|v1|b0", 3, 0.0, 0, 1.0),
     ],
     schema=OUTLET_SCHEMA,
     orient="row",
@@ -193,3 +194,15 @@ def test_no_visits_at_all() -> None:
     for d in documents.values():
         assert d["visits"] == [] and d["summary"]["visits"] == 0
         assert d["summary"]["kmPerDay"] == [] and d["summary"]["km"] == 0.0
+
+
+def test_visit_response_factor_is_shown_and_explained() -> None:
+    d = build()[7]
+    assert [visit(d, c)["responseFactor"] for c in (101, 102, 103)] == [1.0, 0.8, 1.25]
+    assert "respond" not in visit(d, 101)["reason"]  # no factor, no words about it
+    assert visit(d, 102)["reason"].endswith(
+        "; its sales respond to visits less than average (priority x0.8)"
+    )
+    assert visit(d, 103)["reason"].endswith(
+        "; its sales respond to visits more than average (priority x1.25)"
+    )

@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from scoring.config import ScoringConfig
 from scoring.segmentation import Segmentation, SegmentationConfig
+from tests.conftest import LocalRun
 from visitrank.local_run import run_local
 from visitrank.segment_support import attach_segment_support, support_frames, support_summary
 
@@ -84,13 +86,21 @@ def test_each_pushed_sku_carries_the_segment_evidence() -> None:
     }
 
 
-def test_local_run_attaches_the_segment_evidence(demo_dir: Path, tmp_path: Path) -> None:
+def test_local_run_attaches_the_segment_evidence(
+    demo_dir: Path, local_run: LocalRun, tmp_path: Path
+) -> None:
     result = run_local(
         demo_dir, tmp_path / "out", ScoringConfig(), segment_config=SegmentationConfig()
     )
     docs = [json.loads(line) for line in result.lists_path.read_text().splitlines()]
     visits = [v for d in docs for v in d["visits"]]
     skus = [s for v in visits for s in v["skus"]]
+    # the evidence is added to the same lists: visits and SKUs are those of the run without it
+    assert [(v["customerId"], [s["itemId"] for s in v["skus"]]) for v in visits] == [
+        (v["customerId"], [s["itemId"] for s in v["skus"]])
+        for d in local_run.documents
+        for v in d["visits"]
+    ]
     potential = pl.read_csv(tmp_path / "out" / "segments" / "segment_potential.csv")
     listed = set(zip(potential["CustomerId"], potential["ItemId"], strict=True))
     pushed = {(v["customerId"], s["itemId"]): s for v in visits for s in v["skus"]}
@@ -102,3 +112,28 @@ def test_local_run_attaches_the_segment_evidence(demo_dir: Path, tmp_path: Path)
     assert counts["pushedSkus"] == len(skus)
     assert 0 < counts["segmentConfirmedSkus"] < len(skus)
     assert (tmp_path / "out" / "segments" / "segments.xlsx").is_file()
+
+
+def test_run_without_segmentation_has_no_segment_evidence(local_run: LocalRun) -> None:
+    visits = [v for d in local_run.documents for v in d["visits"]]
+    assert visits and all("behaviourSegment" not in v for v in visits)
+    assert local_run.result.summary["segmentSupport"] is None
+    assert not (local_run.out_dir / "segments").exists()
+
+
+def test_a_failing_segmentation_never_blocks_the_lists(
+    demo_dir: Path, local_run: LocalRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the segmentation step raises; the lists are those of a run without it."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("segmentation exploded")
+
+    monkeypatch.setattr("visitrank.local_run.run_segments", broken)
+    result = run_local(
+        demo_dir, tmp_path / "out", ScoringConfig(), segment_config=SegmentationConfig()
+    )
+    assert result.status == "complete"
+    assert result.summary["segmentSupport"] == {"error": "RuntimeError: segmentation exploded"}
+    docs = [json.loads(line) for line in result.lists_path.read_text().splitlines()]
+    assert [d["visits"] for d in docs] == [d["visits"] for d in local_run.documents]

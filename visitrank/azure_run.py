@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from scoring.config import ScoringConfig
-from scoring.inputs import RegionInputs, ScoringWindow
+from scoring.inputs import RegionInputs, ScoringWindow, history_visits
 from scoring.orders import OrderConfig, OrderInputs
 from scoring.weekly_plan import plan_visits
 from visitrank.documents import build_documents
@@ -65,7 +65,8 @@ def region_inputs(clean: Mapping[str, pl.DataFrame], window: ScoringWindow) -> R
 
     Same frames as ``visitrank.staging.stage_inputs`` writes and ``region_job.load_region``
     reads back: items with their CategoryId, sales lines in the history window, each
-    customer's last visit before the week.
+    customer's last visit before the week and the visits of the history window (for the visit
+    response).
     """
     customers = clean["MV_SetupCustomer"]
     items = clean["MV_SetupItem"].join(
@@ -96,8 +97,17 @@ def region_inputs(clean: Mapping[str, pl.DataFrame], window: ScoringWindow) -> R
         .join(customers.lazy().select("CustomerId"), on="CustomerId", how="semi")
         .collect()
     )
+    visits = (
+        history_visits(clean["MV_Visit"].lazy(), window)
+        .join(customers.lazy().select("CustomerId"), on="CustomerId", how="semi")
+        .collect()
+    )
     return RegionInputs(
-        customers=customers.sort("CustomerId"), items=items, lines=lines, last_visits=last_visits
+        customers=customers.sort("CustomerId"),
+        items=items,
+        lines=lines,
+        last_visits=last_visits,
+        visits=visits,
     )
 
 

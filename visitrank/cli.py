@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from scoring.orders import OrderConfig
+from scoring.segmentation import SegmentationConfig
 from visitrank import cli_segments
 from visitrank.cli_backtest import add_parser as add_backtest_parser
 from visitrank.cli_orders import add_parsers as add_order_parsers
@@ -67,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--areas", type=int, default=4)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    demo.add_argument(
+        "--visit-effect",
+        type=float,
+        default=0.0,
+        help="plant a visit response: orders in the 4 weeks after a visit are larger by this "
+        "relative lift x the outlet's hidden responsiveness (0..2, mean 1; truth/outlets.csv)",
+    )
 
     run = commands.add_parser("run", help="run the weekly job on a folder of MV_ tables")
     run.add_argument("--source", type=Path, required=True)
@@ -82,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also propose each customer's next order (OUT/orders.jsonl) and attach it to "
         "the visits as proposedOrder",
+    )
+    run.add_argument(
+        "--no-segments",
+        dest="segments",
+        action="store_false",
+        help="skip the behavioural segmentation (by default it runs as of the same day, writes "
+        "its exports to OUT/segments and adds each visit's segment evidence)",
     )
     add_config_args(run)
 
@@ -110,6 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         areas=args.areas,
         seed=args.seed,
         file_format=args.format,
+        visit_effect=args.visit_effect,
     )
     summary = write_demo(spec, args.out)
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.row_counts.items())
@@ -136,6 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=progress,
             order_config=OrderConfig() if args.orders else None,
+            segment_config=SegmentationConfig() if args.segments else None,
         )
     s = result.summary
     print(

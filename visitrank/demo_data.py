@@ -5,7 +5,10 @@ answer. The generator builds a drinks company's field-sales world (areas, cities
 a hidden taste and size, reps with contiguous territories, a SKU catalogue with price tiers
 and seasonality), simulates `weeks` of orders and visits, then *plants* opportunities
 (outlet x SKU pairs depressed far below their natural rate) and a few bad rows. The engine is
-expected to rank the planted gaps and quarantine the bad rows; ``truth/`` records both.
+expected to rank the planted gaps and quarantine the bad rows; ``truth/`` records both. With
+``visit_effect`` > 0 it also plants a visit response: every outlet gets a hidden responsiveness
+and its orders in the ``VISIT_EFFECT_WEEKS`` weeks after a visit are larger (``truth/outlets``
+records it); the default (0) leaves the data exactly as without the option.
 
 Everything is vectorised numpy/polars and fully determined by ``DemoSpec.seed``.
 """
@@ -30,6 +33,7 @@ SIZE_TIERS = ("small", "medium", "large")
 # TASTE_AFFINITY[outlet taste, sku tier]: how strongly a taste buys each price tier.
 TASTE_AFFINITY = np.array([[1.8, 0.9, 0.1], [0.6, 1.4, 0.5], [0.15, 1.0, 1.6]])
 N_NO_GPS = 5
+VISIT_EFFECT_WEEKS = 4  # weeks after a visit whose orders the planted visit effect lifts
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class DemoSpec:
     seed: int = 7
     end_date: date = date(2026, 11, 15)  # a Sunday: last day of history
     file_format: Literal["parquet", "csv"] = "parquet"
+    # relative lift of the orders in the VISIT_EFFECT_WEEKS weeks after a visit, times the
+    # outlet's hidden responsiveness (uniform 0..2, mean 1); 0 = visits do not move sales
+    visit_effect: float = 0.0
 
     def __post_init__(self) -> None:
         if self.areas < 1 or self.reps < self.areas:
@@ -54,6 +61,8 @@ class DemoSpec:
             raise ValueError("need at least 12 SKUs and 12 weeks of history")
         if self.file_format not in ("parquet", "csv"):
             raise ValueError(f"unknown file_format {self.file_format!r}")
+        if not 0.0 <= self.visit_effect <= 5.0:
+            raise ValueError(f"visit_effect {self.visit_effect} is not within 0..5")
 
     @property
     def start_date(self) -> date:
@@ -263,9 +272,13 @@ def _orders(
     w: _World,
     cat: dg.Catalogue,
     plant: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    lift: tuple[tuple[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Orders on a size-driven rhythm; a line per carried SKU with Poisson(rate x season x
-    planted factor x weeks since previous order) units, zero lines and empty orders dropped."""
+    planted factor x weeks since previous order x visit lift) units, zero lines and empty
+    orders dropped. ``lift`` = ((visit outlet, visit day), per-outlet lift): an order within
+    ``VISIT_EFFECT_WEEKS`` weeks of the outlet's last visit (same day included) is larger by the
+    outlet's lift; None = no visit effect (the orders are computed exactly as without it)."""
     lo, hi = np.array([2.0, 1.0, 1.0])[w.size_tier], np.array([4.0, 2.0, 1.15])[w.size_tier]
     outlet, day, since = _schedule(rng, spec, rng.uniform(lo, hi), 0.35, 0.8)
     perm = np.lexsort((outlet, day))
@@ -296,6 +309,8 @@ def _orders(
         * since[order_of]
         * np.where(day[order_of] >= pair_start[pidx], pair_factor[pidx], 1.0)
     )
+    if lift is not None:
+        lam = lam * _visit_lift(outlet, day, *lift)[order_of]
     qty = rng.poisson(lam)
     keep = qty > 0
     order_of, sku, qty = order_of[keep], sku[keep], qty[keep].astype(float)
@@ -328,11 +343,49 @@ def _orders(
     return sales, lines
 
 
-def _visits(rng: np.random.Generator, spec: DemoSpec, w: _World) -> pl.DataFrame:
-    """Owner-rep visits every ~visit_interval weeks (size-driven), weekdays only."""
+def _visit_lift(
+    outlet: np.ndarray,
+    day: np.ndarray,
+    visits: tuple[np.ndarray, np.ndarray],
+    per_outlet: np.ndarray,
+) -> np.ndarray:
+    """Per order (outlet, day): 1 + the outlet's lift when its last visit on or before the day
+    is less than ``VISIT_EFFECT_WEEKS`` weeks earlier, else 1."""
+    visit_outlet, visit_day = visits
+    if visit_outlet.size == 0:
+        return np.ones(len(outlet))
+    span = int(max(day.max(initial=0), visit_day.max())) + 1
+    keys = visit_outlet.astype(np.int64) * span + visit_day
+    order = np.argsort(keys, kind="stable")
+    keys, visit_outlet, visit_day = keys[order], visit_outlet[order], visit_day[order]
+    last = np.searchsorted(keys, outlet.astype(np.int64) * span + day, side="right") - 1
+    found = last >= 0
+    last = np.maximum(last, 0)
+    recent = (
+        found & (visit_outlet[last] == outlet) & (day - visit_day[last] < 7 * VISIT_EFFECT_WEEKS)
+    )
+    return np.where(recent, 1.0 + per_outlet[outlet], 1.0)
+
+
+def _visit_schedule(
+    rng: np.random.Generator, spec: DemoSpec, w: _World
+) -> tuple[np.ndarray, np.ndarray]:
+    """(outlet, day offset) of the owner-rep visits, in the order ``MV_Visit`` lists them."""
     outlet, day, _ = _schedule(rng, spec, w.visit_interval, 0.25, 0.7)
     perm = np.lexsort((outlet, w.owner[outlet], day))
-    outlet, day = outlet[perm], day[perm]
+    return outlet[perm], day[perm]
+
+
+def _visits(rng: np.random.Generator, spec: DemoSpec, w: _World) -> pl.DataFrame:
+    """Owner-rep visits every ~visit_interval weeks (size-driven), weekdays only."""
+    return _visit_frame(spec, w, _visit_schedule(rng, spec, w))
+
+
+def _visit_frame(
+    spec: DemoSpec, w: _World, schedule: tuple[np.ndarray, np.ndarray]
+) -> pl.DataFrame:
+    """The ``MV_Visit`` table of a visit schedule (``_visit_schedule``)."""
+    outlet, day = schedule
     epoch, _ = _day_numbers(spec, day)
     return dg.frame(
         "MV_Visit",
@@ -429,8 +482,10 @@ def _truth(
     w: _World,
     cat: dg.Catalogue,
     plant: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    responsiveness: np.ndarray | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """truth/opportunities (one row per planted pair) and truth/outlets (hidden outlet state)."""
+    """truth/opportunities (one row per planted pair) and truth/outlets (hidden outlet state;
+    with a planted visit effect also each outlet's Responsiveness and VisitLift)."""
     outlet, sku, factor, start_week = plant
     last = np.arange(max(0, spec.weeks - 26), spec.weeks)
     _, woy = _day_numbers(spec, 7 * last + 3)
@@ -464,6 +519,11 @@ def _truth(
             ),
         }
     )
+    if responsiveness is not None:
+        outlets = outlets.with_columns(
+            Responsiveness=np.round(responsiveness, 4),
+            VisitLift=np.round(spec.visit_effect * responsiveness, 4),
+        )
     return opportunities, outlets
 
 
@@ -474,20 +534,28 @@ def generate_tables(
     bad_rows_manifest). Tables follow ``TABLES`` order and match the contract columns/dtypes.
 
     Each component draws from its own child of ``SeedSequence(spec.seed)``, so the output is
-    identical for a given spec and changing one component does not reshuffle the others.
+    identical for a given spec and changing one component does not reshuffle the others (the
+    visit effect's responsiveness has its own, ninth, child, drawn only when it is planted).
     """
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(8)]
+    seeds = np.random.SeedSequence(spec.seed).spawn(9)
+    rngs = [np.random.default_rng(s) for s in seeds[:8]]
     cat = dg.build_catalogue(rngs[3], spec.skus)
     world, tables = _build_world(spec, rngs, cat)
     plant = _plant(rngs[4], spec, world)
-    sales, lines = _orders(rngs[5], spec, world, cat, plant)
+    schedule = _visit_schedule(rngs[6], spec, world)  # own stream: before or after the orders
+    responsiveness = None
+    lift = None
+    if spec.visit_effect > 0:
+        responsiveness = np.random.default_rng(seeds[8]).uniform(0.0, 2.0, spec.outlets)
+        lift = (schedule, spec.visit_effect * responsiveness)
+    sales, lines = _orders(rngs[5], spec, world, cat, plant, lift)
     sales, lines, manifest = _bad_rows(rngs[7], spec, world, cat, sales, lines)
     tables |= cat.tables | {
         "MV_Sales": sales,
         "MV_SalesDetail": lines,
-        "MV_Visit": _visits(rngs[6], spec, world),
+        "MV_Visit": _visit_frame(spec, world, schedule),
     }
-    opportunities, outlets = _truth(spec, world, cat, plant)
+    opportunities, outlets = _truth(spec, world, cat, plant, responsiveness)
     return {name: tables[name] for name in TABLES}, opportunities, outlets, manifest
 
 

@@ -42,13 +42,21 @@ def visit_reasons() -> pl.Expr:
         against,
         window,
     )
-    return (
+    reason = (
         pl.when(pl.col("PushedSkus") > 0)
         .then(pl.concat_str([gap, last], separator="; "))
         .otherwise(
             pl.concat_str([pl.lit("no gap against peers; on the route"), last], separator="; ")
         )
     )
+    factor = pl.col("ResponseFactor").fill_null(1.0)
+    responds = pl.format(
+        "{}; its sales respond to visits {} average (priority x{})",
+        reason,
+        pl.when(factor > 1.0).then(pl.lit("more than")).otherwise(pl.lit("less than")),
+        factor.round(2),
+    )
+    return pl.when(factor != 1.0).then(responds).otherwise(reason)
 
 
 def build_documents(
@@ -101,6 +109,7 @@ def build_documents(
                 "DaysSinceLastVisit",
                 "OpportunityValue",
                 "PushedSkus",
+                "ResponseFactor",
             ),
             on="CustomerId",
             how="left",
@@ -118,6 +127,7 @@ def build_documents(
             routeOrder="RouteOrder",
             priority=pl.col("Priority").round(MONEY),
             opportunityValue=pl.col("OpportunityValue").round(MONEY),
+            responseFactor=pl.col("ResponseFactor").fill_null(1.0).round(3),
             daysSinceLastVisit="DaysSinceLastVisit",
             latitude="Latitude",
             longitude="Longitude",

@@ -196,14 +196,18 @@ def run_local(
     segment_counts: dict[str, Any] | None = None
     if segment_config is not None and documents:
         with timed(timings, "segments"):
-            segmented = run_segments(
-                source_dir, out_dir / SEGMENTS_DIR, segment_config, as_of=window.as_of
-            )
-            documents = attach_segment_support(documents, *support_frames(segmented.result))
-            segment_counts = {
-                "segments": segmented.summary["segments"],
-                **support_summary(documents),
-            }
+            try:
+                segmented = run_segments(
+                    source_dir, out_dir / SEGMENTS_DIR, segment_config, as_of=window.as_of
+                )
+                documents = attach_segment_support(documents, *support_frames(segmented.result))
+                segment_counts = {
+                    "segments": segmented.summary["segments"],
+                    **support_summary(documents),
+                }
+            except Exception as error:  # segment evidence never blocks the visit lists
+                log.exception("segmentation failed: the lists are written without its evidence")
+                segment_counts = {"error": f"{type(error).__name__}: {error}"[:2000]}
     with timed(timings, "write_lists"):
         lists_path = out_dir / VISIT_LISTS
         with lists_path.open("w", encoding="utf-8") as handle:

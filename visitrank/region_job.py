@@ -46,12 +46,16 @@ def load_region(work_dir: Path, area_id: int) -> RegionInputs:
     """The staged clean rows of one region (predicate pushdown on AreaId)."""
     in_area = pl.col("AreaId") == area_id
     customers = pl.scan_parquet(work_dir / staging.CUSTOMERS).filter(in_area).collect()
+    ids = customers.lazy().select("CustomerId")
     return RegionInputs(
         customers=customers,
         items=pl.read_parquet(work_dir / staging.ITEMS),
         lines=staging.scan_region_lines(work_dir, area_id).collect(),
         last_visits=pl.scan_parquet(work_dir / staging.LAST_VISITS)
-        .join(customers.lazy().select("CustomerId"), on="CustomerId", how="semi")
+        .join(ids, on="CustomerId", how="semi")
+        .collect(),
+        visits=pl.scan_parquet(work_dir / staging.VISITS)
+        .join(ids, on="CustomerId", how="semi")
         .collect(),
     )
 
@@ -72,7 +76,9 @@ def timed_step(timings: dict[str, float], step: str) -> Iterator[None]:
 
 
 def run_region(task: RegionTask) -> dict[str, Any]:
-    """Scores one region and stages outlets.parquet and skus.parquet; returns counts."""
+    """Scores one region and stages outlets.parquet and skus.parquet; returns counts and the
+    visit response's summary (`visitResponse`: signal, effect, ci95, outlets, reason; None when
+    `visit_response` is off)."""
     started = time.perf_counter()
     config = ScoringConfig.model_validate(task.config)
     window = ScoringWindow(
@@ -99,6 +105,7 @@ def run_region(task: RegionTask) -> dict[str, Any]:
         "lines": inputs.lines.height,
         "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
         "skusToPush": scores.skus.height,
+        "visitResponse": scores.response,
         "seconds": round(time.perf_counter() - started, 3),
         "steps": {name: round(value, 3) for name, value in steps.items()},
         "workerPeakRssMb": peak_rss_mb(),
