@@ -50,5 +50,11 @@ BENCH_DATA ?= data/bench
 bench: setup
 	$(BIN)/python -m bench.run --sizes $(SIZES) --repeat $(REPEAT) --data $(BENCH_DATA)
 
+# The polars engine against the pandas reference (bench/pandas_reference.py), stage by stage,
+# and whether they give the same Top-30 lists: make bench-reference [SIZES="S M"] [REPEAT=3]
+bench-reference: setup
+	$(BIN)/python -c "import pandas" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.compare_reference --sizes $(SIZES) --repeat $(REPEAT) --data $(BENCH_DATA)
+
 clean:
 	rm -rf $(OUT_DIR) data/demo .pytest_cache .mypy_cache .ruff_cache .venv .venv-tools node_modules
