@@ -41,7 +41,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from scoring.config import ScoringConfig
-from scoring.exact import exact_sum
+from scoring.exact import SHARE_SCALE, exact_sum
 from scoring.segments import choose_k
 
 Level = Literal["sku", "brand", "subcategory", "category"]
@@ -221,7 +221,7 @@ def level_shares(purchases: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("Revenue") > 0)
     )
     return (
-        per_key.with_columns(Share=pl.col("Revenue") / pl.col("Revenue").sum().over("CustomerId"))
+        per_key.with_columns(Share=pl.col("Revenue") / exact_sum("Revenue").over("CustomerId"))
         .select("CustomerId", "Key", "Share")
         .sort("CustomerId", "Key")
     )
@@ -380,12 +380,14 @@ def segment_dna(shares: pl.DataFrame, assigned: pl.DataFrame, keys: pl.DataFrame
     all active outlets), Index (100 x Share / AllShare). Each profile sums to 1."""
     n_all = assigned.height
     sizes = assigned.group_by("SegmentId").agg(N=pl.len())
-    overall = shares.group_by("Key").agg(AllShare=pl.col("Share").sum() / n_all)
+    # shares summed in fixed point: the Index ranks the keys that name a segment, and a float
+    # sum in thread order could flip a near-tie between two runs on the same data
+    overall = shares.group_by("Key").agg(AllShare=exact_sum("Share", SHARE_SCALE) / n_all)
     names = keys.select("Key", "KeyName").unique("Key").sort("Key")
     return (
         shares.join(assigned.select("CustomerId", "SegmentId"), on="CustomerId")
         .group_by("SegmentId", "Key")
-        .agg(Total=pl.col("Share").sum())
+        .agg(Total=exact_sum("Share", SHARE_SCALE))
         .join(sizes, on="SegmentId")
         .join(overall, on="Key")
         .join(names, on="Key", how="left")

@@ -12,6 +12,7 @@ import azure.functions as func
 import polars as pl
 import pytest
 
+from adapters.blob_staging import BlobStaging
 from adapters.cosmos_sink import CosmosSink
 from adapters.order_store import OrderStore
 from adapters.sql_source import SqlSource
@@ -83,7 +84,11 @@ def run_weekly(request: dict[str, Any], instance: str) -> tuple[dict[str, Any], 
 
 
 @pytest.fixture(scope="module")
-def weekly(settings: Settings, sink: CosmosSink) -> dict[str, Any]:
+def weekly(settings: Settings, sink: CosmosSink, staging: BlobStaging) -> dict[str, Any]:
+    # the first segmentation of this deployment, as the local run's fresh out folder: segment
+    # state left by other tests (names, tags of another data set) would be inherited otherwise
+    for blob in list(staging.container.list_blobs(name_starts_with="segments/")):
+        staging.container.delete_blob(blob.name)
     # a document from an earlier run for a rep that no longer exists: must be withdrawn
     sink.upsert_documents([{"id": f"999:{WEEK}", "repId": 999, "weekStart": WEEK, "visits": [1]}])
     summary, _ = run_weekly({"weekStart": WEEK}, INSTANCE)
