@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from adapters.file_source import FileSource
-from visitrank.contract import CUSTOMER, ITEM, SALES, TABLES
+from visitrank.contract import CUSTOMER, ITEM, SALES, SALES_DETAIL, TABLES
 from visitrank.errors import ContractError
 from visitrank.quarantine import quarantine
 
@@ -213,3 +213,100 @@ def test_last_sale_date_empty_and_only_needs_the_date_column(tmp_path: Path) -> 
     assert FileSource(tmp_path).last_sale_date() is None
     (tmp_path / "MV_Sales.csv").write_text("SaleDate\n2024-02-01\n2024-02-03 10:00:00\n")
     assert FileSource(tmp_path).last_sale_date() == date(2024, 2, 3)
+
+
+# --- read_batches: the same table in chunks --------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("rows", [1, 2, 100])
+def test_read_batches_concatenate_to_read(tmp_path: Path, fmt: str, rows: int) -> None:
+    _write(tmp_path, _minimal_tables(), fmt)
+    source = FileSource(tmp_path)
+    for spec in TABLES.values():
+        chunks = list(source.read_batches(spec, rows))
+        whole = source.read(spec)
+        assert len(chunks) == max(1, -(-whole.height // rows)), spec.name
+        assert all(chunk.height <= rows for chunk in chunks)
+        assert pl.concat(chunks).equals(whole), spec.name
+
+
+def test_read_batches_of_csv_keep_quoted_newlines_bom_and_blanks(tmp_path: Path) -> None:
+    (tmp_path / "MV_SetupCustomer.csv").write_bytes(
+        (
+            "\ufeffCustomerId,CustomerName,CityId,AreaId,Latitude,Longitude,Channel,RepId,Extra\n"
+            '1,"Bar, ""the"" first\nline two",,1,48.8,2.3,ON_TRADE,1,x\n'
+            "2,  Épicerie ,1,1,,,OFF_TRADE,1,y\n"
+            '3,"",1,1, 45.1 ,4.8,on_trade,2,z\n'
+        ).encode()
+    )
+    source = FileSource(tmp_path)
+    chunks = list(source.read_batches(CUSTOMER, 1))
+    assert [chunk.height for chunk in chunks] == [1, 1, 1]
+    assert pl.concat(chunks).equals(source.read(CUSTOMER))
+    assert pl.concat(chunks).get_column("CustomerName").to_list() == [
+        'Bar, "the" first\nline two',
+        "  Épicerie ",
+        "",
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_read_batches_of_an_empty_table_is_one_empty_chunk(tmp_path: Path, fmt: str) -> None:
+    _write(tmp_path, {"MV_Sales": _minimal_tables()["MV_Sales"].clear()}, fmt)
+    (chunk,) = FileSource(tmp_path).read_batches(SALES, 10)
+    assert chunk.height == 0
+    assert chunk.schema == pl.Schema(SALES.columns)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_read_batches_bad_value_names_its_row_in_the_file(tmp_path: Path, fmt: str) -> None:
+    n = 25
+    detail = pl.DataFrame(
+        {
+            "SaleId": [str(i) for i in range(1, n + 1)],
+            "ItemId": ["1"] * n,
+            "Quantity": ["1.0"] * 20 + ["1,5"] + ["2"] * (n - 21),
+            "Amount": ["3"] * n,
+        }
+    )
+    _write(tmp_path, {"MV_SalesDetail": detail}, fmt)  # text columns in Parquet too
+    batches = FileSource(tmp_path).read_batches(SALES_DETAIL, 6)
+    assert next(batches).height == 6
+    with pytest.raises(ContractError) as caught:
+        list(batches)
+    error = caught.value
+    assert (error.table, error.column, error.row, error.value) == (
+        "MV_SalesDetail",
+        "Quantity",
+        21,
+        "1,5",
+    )
+    assert str(error) == "MV_SalesDetail.Quantity row 21: cannot parse '1,5' as a number"
+
+
+def test_read_batches_checks_table_and_columns_before_the_first_chunk(tmp_path: Path) -> None:
+    source = FileSource(tmp_path)
+    with pytest.raises(ContractError, match="MV_SalesDetail table missing"):
+        source.read_batches(SALES_DETAIL, 10)  # no iteration needed
+    (tmp_path / "MV_SalesDetail.csv").write_text("saleid, ItemId ,Qty,Amount\n1,1,1,1\n")
+    with pytest.raises(ContractError) as caught:
+        source.read_batches(SALES_DETAIL, 10)
+    assert str(caught.value) == (
+        "MV_SalesDetail: missing column 'Quantity' (found: saleid,  ItemId , Qty, Amount)"
+    )
+    with pytest.raises(ValueError, match="at least 1"):
+        source.read_batches(SALES_DETAIL, 0)
+
+
+def test_read_batches_errors_name_the_table(tmp_path: Path) -> None:
+    (tmp_path / "MV_SetupBrand.csv").write_bytes(b"BrandId,BrandName\n1,ok\n2,\xff\xfe\n")
+    (tmp_path / "MV_SetupArea.csv").write_bytes(b"")
+    (tmp_path / "MV_SetupCategory.parquet").write_bytes(b"not parquet at all")
+    source = FileSource(tmp_path)
+    with pytest.raises(ContractError, match=r"^MV_SetupBrand: cannot read .* as UTF-8 CSV"):
+        list(source.read_batches(TABLES["MV_SetupBrand"], 1))
+    with pytest.raises(ContractError, match=r"^MV_SetupArea: MV_SetupArea.csv is empty"):
+        source.read_batches(TABLES["MV_SetupArea"], 1)
+    with pytest.raises(ContractError, match=r"^MV_SetupCategory: cannot read .* as Parquet"):
+        source.read_batches(TABLES["MV_SetupCategory"], 1)

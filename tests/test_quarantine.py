@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 
 from visitrank.contract import TABLES
 from visitrank.errors import ContractError
-from visitrank.quarantine import KEPT_REASONS, REASON, ROUTABLE, quarantine
+from visitrank.quarantine import (
+    KEPT_REASONS,
+    REASON,
+    ROUTABLE,
+    RULE_ORDER,
+    quarantine,
+    quarantine_detail,
+    quarantine_headers,
+    reason_counts,
+)
 
 D = date(2024, 3, 1)
 
@@ -366,3 +375,92 @@ def test_conservation_and_clean_referential_integrity(
         .to_series()
         .all()
     )
+
+
+# --- the detail chunk by chunk (streamed staging) -----------------------------------------
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_world, st.integers(min_value=1, max_value=4))
+def test_detail_in_chunks_equals_the_whole_table(
+    overrides: dict[str, list[tuple[Any, ...]]], rows: int
+) -> None:
+    tables = world(**overrides)
+    whole = quarantine(tables)
+    detail = tables["MV_SalesDetail"]
+    headers, rules = quarantine_headers(tables)  # the detail among the input is ignored
+    assert "MV_SalesDetail" not in headers.tables
+    assert list(headers.rows) == [name for name in RULE_ORDER if name != "MV_SalesDetail"]
+    for name, frame in headers.rows.items():
+        assert frame.equals(whole.rows[name]), name
+        assert headers.tables[name].equals(whole.tables[name]), name
+    parts = [
+        quarantine_detail(detail.slice(start, rows), rules)
+        for start in range(0, max(detail.height, 1), rows)
+    ]
+    clean = pl.concat([part[0] for part in parts])
+    quarantined = pl.concat([part[1] for part in parts])
+    assert clean.equals(whole.tables["MV_SalesDetail"])
+    assert quarantined.equals(whole.rows["MV_SalesDetail"])
+    assert detail.height == clean.height + quarantined.height
+    assert reason_counts(quarantined) == whole.counts()["MV_SalesDetail"]
+
+
+def test_whole_result_keeps_table_and_rule_order() -> None:
+    result = quarantine(world())
+    assert list(result.rows) == list(RULE_ORDER)
+    assert list(result.tables) == list(world())
+
+
+def test_detail_rules_need_the_detail_columns() -> None:
+    _, rules = quarantine_headers(world())
+    with pytest.raises(ContractError) as caught:
+        quarantine_detail(world()["MV_SalesDetail"].drop("Amount"), rules)
+    assert (caught.value.table, "Amount" in str(caught.value)) == ("MV_SalesDetail", True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_world)
+def test_duplicate_rules_match_their_definition(
+    overrides: dict[str, list[tuple[Any, ...]]],
+) -> None:
+    """The duplicate / conflicting rules (found among repeated keys only) tag exactly the rows
+    of their plain definitions: every copy after the first; every copy of a SaleId whose copies
+    differ."""
+    tables = world(**overrides)
+    result = quarantine(tables)
+    clean = result.tables
+
+    def expected(table: str, rules: list[tuple[str, pl.Expr]]) -> pl.DataFrame:
+        reason: pl.Expr = pl.lit(None, dtype=pl.String)
+        for name, condition in reversed(rules):
+            reason = pl.when(condition).then(pl.lit(name)).otherwise(reason)
+        tagged = tables[table].with_columns(reason.alias(REASON))
+        return tagged.filter(pl.col(REASON).is_not_null())
+
+    def known(column: str, table: str) -> pl.Expr:
+        return ~pl.col(column).is_in(clean[table].get_column(column).implode())
+
+    sales = expected(
+        "MV_Sales",
+        [
+            (
+                "conflicting_sale_id",
+                pl.struct(TABLES["MV_Sales"].column_names).n_unique().over("SaleId") > 1,
+            ),
+            ("duplicate_sale_id", ~pl.col("SaleId").is_first_distinct()),
+            ("unknown_customer", known("CustomerId", "MV_SetupCustomer")),
+        ],
+    )
+    assert result.rows["MV_Sales"].equals(sales)
+    visits = expected(
+        "MV_Visit",
+        [
+            ("duplicate_visit_id", ~pl.col("VisitId").is_first_distinct()),
+            ("unknown_customer", known("CustomerId", "MV_SetupCustomer")),
+            ("unknown_rep", known("RepId", "MV_SetupRep")),
+        ],
+    )
+    assert result.rows["MV_Visit"].equals(visits)
+    areas = expected("MV_SetupArea", [("duplicate_key", ~pl.col("AreaId").is_first_distinct())])
+    assert result.rows["MV_SetupArea"].equals(areas)

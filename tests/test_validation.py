@@ -265,3 +265,20 @@ def test_large_frame_error_located_without_row_loop() -> None:
     with pytest.raises(ContractError) as caught:
         coerce_table(SALES_DETAIL, frame)
     assert (caught.value.column, caught.value.row, caught.value.value) == ("Amount", n - 6, "oops")
+
+
+@pytest.mark.parametrize(
+    ("column", "row", "value"), [("SaleDate", 2, "2024-13-45"), ("CustomerId", 3, "")]
+)
+def test_row_offset_names_the_row_in_the_whole_source(column: str, row: int, value: str) -> None:
+    """A chunk read after 1,000 data rows: its row 2 is the source's data row 1,002."""
+    with pytest.raises(ContractError) as caught:
+        coerce_table(SALES, _sales_with(column, row, value), row_offset=1_000)
+    assert (caught.value.column, caught.value.row, caught.value.value) == (
+        column,
+        1_000 + row,
+        value,
+    )
+    assert str(caught.value).startswith(f"MV_Sales.{column} row {1_000 + row}: ")
+    good = _sales_with("SaleId", 1, "1")
+    assert coerce_table(SALES, good, row_offset=7).equals(coerce_table(SALES, good))

@@ -34,7 +34,7 @@ from visitrank.orders_documents import attach_proposed_orders
 from visitrank.orders_run import run_orders
 from visitrank.segment_support import attach_segment_support, support_frames, support_summary
 from visitrank.segments_run import run_segments
-from visitrank.staging import StagedInputs, stage_inputs
+from visitrank.staging import BATCH_ROWS, StagedInputs, read_small_tables, stage_from_source
 
 log = logging.getLogger("visitrank")
 
@@ -125,8 +125,15 @@ def run_local(
     progress: Progress | None = None,
     order_config: OrderConfig | None = None,
     segment_config: SegmentationConfig | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> RunResult:
     """Runs the weekly job on a folder of contract tables and writes the documents.
+
+    The sales lines (MV_SalesDetail) are staged in chunks of `batch_rows` lines, so memory does
+    not grow with them (`visitrank.staging`); the result does not depend on `batch_rows`. Timings:
+    `load_and_validate` reads and coerces every other table (and checks the lines' file and
+    columns); `quarantine_and_stage` quarantines them, then reads, coerces, quarantines and
+    stages the lines chunk by chunk, and writes the regions' other inputs.
 
     With an `order_config`, each customer's proposed order (as of the same day) is also written
     to OUT/orders.jsonl and attached to its visits as `proposedOrder`, as the Azure run does.
@@ -142,9 +149,18 @@ def run_local(
     shutil.rmtree(quarantine_dir, ignore_errors=True)
 
     with timed(timings, "load_and_validate"):
-        tables = FileSource(source_dir).read_all()
+        source = FileSource(source_dir)
+        tables = read_small_tables(source)
     with timed(timings, "quarantine_and_stage"):
-        staged = stage_inputs(tables, work_dir / "clean", quarantine_dir, week_start, config)
+        staged = stage_from_source(
+            source,
+            work_dir / "clean",
+            quarantine_dir,
+            week_start,
+            config,
+            batch_rows,
+            small_tables=tables,
+        )
     del tables
     window = staged.window
     log.info("week %s, as of %s, %d regions", window.week_start, window.as_of, len(staged.regions))

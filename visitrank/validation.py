@@ -58,7 +58,7 @@ def resolve_columns(spec: TableSpec, available: list[str]) -> dict[str, str]:
     return mapping
 
 
-def coerce_table(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
+def coerce_table(spec: TableSpec, frame: pl.DataFrame, row_offset: int = 0) -> pl.DataFrame:
     """Return ``frame`` as exactly ``spec``'s columns, in contract order, with contract dtypes.
 
     Accepted conversions (anything else raises ContractError on the first bad cell):
@@ -73,6 +73,10 @@ def coerce_table(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
 
     A null, or an empty/blank string in a non-text column, is "missing": allowed in
     ``spec.nullable`` columns (kept as null), an error elsewhere.
+
+    ``row_offset`` is the number of data rows of the same source before ``frame`` (when a
+    large table is coerced chunk by chunk): an error names row ``row_offset + index + 1``,
+    the cell's 1-based data row in the whole source.
     """
     mapping = resolve_columns(spec, frame.columns)
     sources = {column: frame.schema[mapping[column]] for column in spec.columns}
@@ -96,7 +100,7 @@ def coerce_table(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
     for column, target in spec.columns.items():
         if isinstance(sources[column], pl.String) and not isinstance(target, pl.String):
             converted = _retry_text(converted, column, target, frame.get_column(mapping[column]))
-    _raise_first_bad(spec, frame, mapping, converted)
+    _raise_first_bad(spec, frame, mapping, converted, row_offset)
     return converted.select([pl.col(_PARSED + column).alias(column) for column in spec.columns])
 
 
@@ -186,7 +190,11 @@ def _parse_date(text: pl.Expr) -> pl.Expr:
 
 
 def _raise_first_bad(
-    spec: TableSpec, frame: pl.DataFrame, mapping: dict[str, str], checked: pl.DataFrame
+    spec: TableSpec,
+    frame: pl.DataFrame,
+    mapping: dict[str, str],
+    checked: pl.DataFrame,
+    row_offset: int,
 ) -> None:
     """Raise for the bad cell with the lowest row number (ties: contract column order)."""
     if checked.height == 0:
@@ -202,7 +210,7 @@ def _raise_first_bad(
         return
     index, column = min(located, key=lambda hit: (hit[0], spec.column_names.index(hit[1])))
     value = frame.get_column(mapping[column])[index]
-    row = index + 1
+    row = row_offset + index + 1
     if checked.get_column(_MISSING + column)[index]:
         detail = "missing value (the column is required)"
     else:
