@@ -16,11 +16,12 @@ per visit (``attach_region_orders``). A visit of a region whose orders failed ha
 published without any and the error is reported (``ordersError``): orders never block the
 visit lists.
 
-Segmentation (issue 6): with the segmentation's ``supportPaths``, every visit gets its
-behavioural segment and every pushed SKU the segment's evidence (``visitrank.segment_support``,
-the same as ``visitrank run``). Like orders, segment evidence never blocks the visit lists: if
-it cannot be read the documents are published without it and the error is reported
-(``segmentsError``). The potential's path is recorded (``segmentPotentialPath``).
+Segmentation (issue 6): with the segmentation's ``supportPaths`` (or, when this run did not
+segment, the latest segmentation's), every visit gets its behavioural segment and every pushed
+SKU the segment's evidence (``visitrank.segment_support``, the same as ``visitrank run``).
+Like orders, segment evidence never blocks the visit lists: if it cannot be read the documents
+are published without it and the error is reported (``segmentsError``, and the run is
+"partial"). The potential's path is recorded (``segmentPotentialPath``).
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from activities.orders import read_proposal
+from activities.segments import SUPPORT_FILES
 from adapters.blob_staging import BlobStaging
 from adapters.cosmos_sink import CosmosSink
 from adapters.order_store import OrderStore
+from adapters.segment_store import LATEST
 from scoring.config import ScoringConfig
 from visitrank.azure_run import (
     attach_region_orders,
@@ -39,11 +44,39 @@ from visitrank.azure_run import (
     weekly_documents,
     window_from_json,
 )
+from visitrank.errors import error_text
 from visitrank.orders_run import order_documents
 from visitrank.segment_support import attach_segment_support
 from visitrank.settings import Settings
 
 log = logging.getLogger("visitrank.publish")
+
+
+LATEST_SUPPORT_PATHS: dict[str, str] = {
+    key: f"{LATEST}/{name}" for key, name in SUPPORT_FILES.items()
+}
+
+
+def with_segment_evidence(
+    documents: list[dict[str, Any]], staging: BlobStaging, support_paths: dict[str, str] | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The documents with the segment evidence of this run's segmentation (`support_paths`),
+    or, for a run that did not segment (a rerun of some regions, or a failed segmentation), of
+    the latest one, so a rerun never strips the evidence from the lists it republishes; and the
+    error, if the evidence could not be read (never blocks the lists). No segmentation yet: the
+    documents as they are, no error."""
+    paths = support_paths or LATEST_SUPPORT_PATHS
+    try:
+        frames = [staging.read_frame(paths["outlets"]), staging.read_frame(paths["skus"])]
+    except ResourceNotFoundError as error:
+        if support_paths is None:
+            return documents, None  # no segmentation has run yet
+        log.exception("segment evidence not attached")
+        return documents, error_text(error)
+    except Exception as error:  # segment evidence never blocks the visit lists
+        log.exception("segment evidence not attached")
+        return documents, error_text(error)
+    return attach_segment_support(documents, *frames), None
 
 
 def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -87,21 +120,12 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
                 orders_written = OrderStore.from_settings(settings).upsert_orders(orders)
         except Exception as error:  # orders never block the visit lists
             log.exception("proposed orders not published")
-            orders, orders_error = [], f"{type(error).__name__}: {error}"[:2000]
+            orders, orders_error = [], error_text(error)
     covered = [o["areaId"] for o in order_regions] if orders_error is None else []
     documents = attach_region_orders(documents, orders, outlets, covered)
-    support_paths = (payload.get("segments") or {}).get("supportPaths")
-    segments_error = None
-    if support_paths:
-        try:
-            documents = attach_segment_support(
-                documents,
-                staging.read_frame(support_paths["outlets"]),
-                staging.read_frame(support_paths["skus"]),
-            )
-        except Exception as error:  # segment evidence never blocks the visit lists
-            log.exception("segment evidence not attached")
-            segments_error = f"{type(error).__name__}: {error}"[:2000]
+    documents, segments_error = with_segment_evidence(
+        documents, staging, (payload.get("segments") or {}).get("supportPaths")
+    )
     written, withdrawn = 0, []
     if not dry_run:
         sink = CosmosSink.from_settings(settings)

@@ -153,6 +153,11 @@ def _csv_batches(
                 yield parts.pop()  # keep no reference while suspended
     except (pl.exceptions.PolarsError, OSError) as error:
         raise _csv_error(spec, path, error) from error
+    finally:
+        # stop the streaming query when the consumer stops early (a bad value in a chunk)
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
     if empty:
         yield pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
 

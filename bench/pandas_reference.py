@@ -581,6 +581,7 @@ def index_scores(
         basis = np.full(len(frame), "peers")
     actual, expected, gap = window_gap(frame, "Revenue", "Total", weeks, config)
     gap_weeks = np.full(len(frame), weeks)
+    outlet_revenue = frame["Total"].to_numpy() * (1.0 / weeks)
     if config.recent_weeks:
         recent_weeks = float(config.recent_weeks)
         season = recent_season(frame, ["AreaId", "Channel"])
@@ -592,6 +593,8 @@ def index_scores(
         expected = np.where(short_wins, short_expected, expected)
         gap = np.where(short_wins, short_gap, gap)
         gap_weeks = np.where(short_wins, recent_weeks, gap_weeks)
+        recent_revenue = frame["RecentTotal"].to_numpy() * (1.0 / recent_weeks)
+        outlet_revenue = np.where(short_wins, recent_revenue, outlet_revenue)
     carry = frame["CarryRate"].fillna(0.0).to_numpy()
     credibility = np.zeros(len(frame))
     need = gap != 0  # carry ** power only matters where there is a gap (C library pow, see doc)
@@ -608,7 +611,7 @@ def index_scores(
             "Expected": expected,
             "IndexScore": index,
             "GapValue": gap * credibility,
-            "OutletRevenue": frame["Total"].to_numpy() * (1.0 / weeks),
+            "OutletRevenue": outlet_revenue,
             "GapWindow": gap_weeks,
             "Basis": basis,
             "CarryRate": frame["CarryRate"],

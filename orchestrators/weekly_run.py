@@ -144,7 +144,9 @@ def run_summary(
     }
     return {
         "runId": plan["runId"],
-        "status": weekly_status(outcomes, segments, orders, order_summary["error"]),
+        "status": weekly_status(
+            outcomes, segments, orders, order_summary["error"], segment_summary["evidenceError"]
+        ),
         "dryRun": plan["dryRun"],
         "weekStart": plan["weekStart"],
         "asOf": plan["asOf"],

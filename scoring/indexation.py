@@ -108,8 +108,8 @@ def index_scores(
     recent_weeks: float | None = None,
 ) -> pl.DataFrame:
     """CustomerId, ItemId, Actual, Expected (weekly revenue), IndexScore, GapValue (weekly,
-    noise-discounted, credibility-weighted), OutletRevenue (the outlet's weekly revenue over the
-    window, all SKUs), GapWindow (weeks of the window behind the figures),
+    noise-discounted, credibility-weighted), OutletRevenue (the outlet's weekly revenue, all SKUs,
+    over the same window as the gap), GapWindow (weeks of the window behind the figures),
     Basis ("peers" or "own history": which expectation was the larger),
     CarryRate, Peers, PeerLevel, BenchmarkShare (segment median), ExpectedShare (the peer share
     used: BenchmarkShare or, with `benchmark = "learned"`, LearnedShare).
@@ -117,7 +117,13 @@ def index_scores(
     `recent_weeks` (with RecentRevenue / RecentTotal columns) adds the recent window.
     IndexScore is null where nothing is expected (no peer sells the SKU)."""
     long_actual, long_expected, long_gap = window_gap("Revenue", "Total", weeks, config)
-    columns = {"_a": long_actual, "_e": long_expected, "_g": long_gap, "_w": pl.lit(weeks)}
+    columns = {
+        "_a": long_actual,
+        "_e": long_expected,
+        "_g": long_gap,
+        "_w": pl.lit(weeks),
+        "_t": pl.col("Total") / weeks,
+    }
     frame = benchmarked.join(items.select("ItemId", "UnitPrice"), on="ItemId", how="left")
     if config.own_history:
         frame = frame.with_columns(_peer=peer_ratio(config), _own=own_ratio()).with_columns(
@@ -143,6 +149,7 @@ def index_scores(
                     ("_e", short_expected),
                     ("_g", short_gap),
                     ("_w", pl.lit(recent_weeks)),
+                    ("_t", pl.col("RecentTotal") / recent_weeks),
                 )
             ]
         )
@@ -157,7 +164,7 @@ def index_scores(
         Expected="_e",
         IndexScore=pl.when(pl.col("_e") > 0).then(100.0 * pl.col("_a") / pl.col("_e")),
         GapValue=pl.col("_g") * credibility,
-        OutletRevenue=pl.col("Total") / weeks,
+        OutletRevenue="_t",
         GapWindow="_w",
         Basis="_basis",
         CarryRate="CarryRate",

@@ -187,3 +187,7 @@ def test_recent_window_gap_wins_when_larger() -> None:
     assert d_both["GapWindow"][0] == 2.0
     assert d_both["Actual"][0] == pytest.approx(0.0)
     assert d_both["GapValue"][0] == pytest.approx(50 * 0.25 * season / 2)
+    # the outlet's weekly revenue that a pushed gap is measured against (min_sku_outlet_share)
+    # is taken over the same window as the gap: long 100 / 10 weeks, recent 50 / 2 weeks
+    assert d_long["OutletRevenue"][0] == pytest.approx(10.0)
+    assert d_both["OutletRevenue"][0] == pytest.approx(25.0)

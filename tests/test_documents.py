@@ -199,10 +199,23 @@ def test_no_visits_at_all() -> None:
 def test_visit_response_factor_is_shown_and_explained() -> None:
     d = build()[7]
     assert [visit(d, c)["responseFactor"] for c in (101, 102, 103)] == [1.0, 0.8, 1.25]
-    assert "respond" not in visit(d, 101)["reason"]  # no factor, no words about it
-    assert visit(d, 102)["reason"].endswith(
-        "; its sales respond to visits less than average (priority x0.8)"
-    )
+    assert "respond" not in visit(d, 101)["reason"]  # factor 1: nothing to say
+    assert "respond" not in visit(d, 102)["reason"]  # no gap, priority 0: the factor moved nothing
     assert visit(d, 103)["reason"].endswith(
         "; its sales respond to visits more than average (priority x1.25)"
     )
+
+
+@pytest.mark.parametrize(
+    ("factor", "said"),
+    [(0.8, "less than average (priority x0.8)"), (0.996, None), (1.004, None)],
+)
+def test_response_reason_follows_the_shown_factor(factor: float, said: str | None) -> None:
+    outlets = OUTLETS.with_columns(
+        ResponseFactor=pl.when(pl.col("CustomerId") == 103).then(factor).otherwise(1.0)
+    )
+    reason = visit(build(outlets=outlets)[7], 103)["reason"]
+    if said is None:  # shown as x1.0: no words about it
+        assert "respond" not in reason
+    else:
+        assert reason.endswith(f"; its sales respond to visits {said}")

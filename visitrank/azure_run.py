@@ -267,14 +267,16 @@ def weekly_status(
     segments: Mapping[str, Any] | None,
     orders: Iterable[Mapping[str, Any]],
     orders_error: str | None = None,
+    evidence_error: str | None = None,
 ) -> str:
     """The weekly run's status: the regions' (``run_status``), downgraded from "complete" to
-    "partial" when the segmentation or any region's proposed orders failed (the visit lists
-    were still published)."""
+    "partial" when the segmentation, its evidence on the lists or any region's proposed orders
+    failed (the visit lists were still published)."""
     status = run_status(regions)
     extras_ok = (
         (segments is None or segments.get("status") == "ok")
         and all(order.get("status") == "ok" for order in orders)
         and orders_error is None
+        and evidence_error is None
     )
     return "partial" if status == "complete" and not extras_ok else status

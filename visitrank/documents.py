@@ -49,14 +49,15 @@ def visit_reasons() -> pl.Expr:
             pl.concat_str([pl.lit("no gap against peers; on the route"), last], separator="; ")
         )
     )
-    factor = pl.col("ResponseFactor").fill_null(1.0)
+    factor = pl.col("ResponseFactor").fill_null(1.0).round(2)
     responds = pl.format(
         "{}; its sales respond to visits {} average (priority x{})",
         reason,
         pl.when(factor > 1.0).then(pl.lit("more than")).otherwise(pl.lit("less than")),
-        factor.round(2),
+        factor,
     )
-    return pl.when(factor != 1.0).then(responds).otherwise(reason)
+    # said only where it moved a priority that counts: a visit without a gap has priority 0
+    return pl.when((factor != 1.0) & (pl.col("PushedSkus") > 0)).then(responds).otherwise(reason)
 
 
 def build_documents(

@@ -64,3 +64,9 @@ def _rebuild(
     message: str, table: str | None, column: str | None, row: int | None, value: Any
 ) -> ContractError:
     return ContractError(message, table=table, column=column, row=row, value=value)
+
+
+def error_text(error: BaseException, limit: int = 2000) -> str:
+    """`Type: message` of an error that is reported rather than raised (run summaries, durable
+    outputs), cut to `limit` characters so a payload stays small."""
+    return f"{type(error).__name__}: {error}"[:limit]

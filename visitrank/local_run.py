@@ -30,10 +30,11 @@ from scoring.segmentation import SegmentationConfig
 from scoring.weekly_plan import plan_visits
 from visitrank import region_job
 from visitrank.documents import build_documents
+from visitrank.errors import error_text
 from visitrank.orders_documents import attach_proposed_orders
 from visitrank.orders_run import run_orders
 from visitrank.segment_support import attach_segment_support, support_frames, support_summary
-from visitrank.segments_run import run_segments
+from visitrank.segments_run import inputs_from_staged, run_segments, segment_and_export
 from visitrank.staging import BATCH_ROWS, StagedInputs, read_small_tables, stage_from_source
 
 log = logging.getLogger("visitrank")
@@ -101,7 +102,7 @@ def fan_out(
                 outcome = {
                     "areaId": area,
                     "status": "failed",
-                    "error": f"{type(error).__name__}: {error}",
+                    "error": error_text(error),
                 }
             outcomes.append(outcome)
             if progress:
@@ -213,8 +214,13 @@ def run_local(
     if segment_config is not None and documents:
         with timed(timings, "segments"):
             try:
-                segmented = run_segments(
-                    source_dir, out_dir / SEGMENTS_DIR, segment_config, as_of=window.as_of
+                inputs = inputs_from_staged(staged, segment_config)
+                segmented = (
+                    segment_and_export(inputs, out_dir / SEGMENTS_DIR, segment_config)
+                    if inputs is not None  # the staged rows: no second read of the source
+                    else run_segments(
+                        source_dir, out_dir / SEGMENTS_DIR, segment_config, as_of=window.as_of
+                    )
                 )
                 documents = attach_segment_support(documents, *support_frames(segmented.result))
                 segment_counts = {
@@ -223,7 +229,7 @@ def run_local(
                 }
             except Exception as error:  # segment evidence never blocks the visit lists
                 log.exception("segmentation failed: the lists are written without its evidence")
-                segment_counts = {"error": f"{type(error).__name__}: {error}"[:2000]}
+                segment_counts = {"error": error_text(error)}
     with timed(timings, "write_lists"):
         lists_path = out_dir / VISIT_LISTS
         with lists_path.open("w", encoding="utf-8") as handle:
@@ -232,6 +238,8 @@ def run_local(
     shutil.rmtree(work_dir, ignore_errors=True)
 
     status = "complete" if not failed else ("partial" if succeeded else "failed")
+    if status == "complete" and segment_counts is not None and "error" in segment_counts:
+        status = "partial"  # as the Azure run: the lists are complete, the segmentation is not
     summary = {
         "runId": run_id,
         "status": status,

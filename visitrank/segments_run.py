@@ -44,7 +44,7 @@ from scoring.segmentation import (
 )
 from visitrank.quarantine import quarantine
 from visitrank.segment_charts import dna_chart_bytes
-from visitrank.staging import write_quarantine
+from visitrank.staging import StagedInputs, staged_purchases, write_quarantine
 
 STATE_FILE = "segments_state.json"
 STATE_OUTLETS = "segments_state_outlets.parquet"
@@ -160,6 +160,25 @@ def inputs_from_tables(
         start=start,
         end=end,
         quarantined=checked.counts(),
+    )
+
+
+def inputs_from_staged(staged: StagedInputs, config: SegmentationConfig) -> SegmentInputs | None:
+    """The segmentation's inputs from a weekly run's staged clean rows (no second read of the
+    source, memory bounded like the staging), as of the run's `as_of`; None when the
+    segmentation looks further back than the staged history window."""
+    end = staged.window.as_of
+    start = end - timedelta(days=7 * config.lookback_weeks - 1)
+    if start < staged.window.history_start:
+        return None
+    return SegmentInputs(
+        customers=staged.setup["MV_SetupCustomer"],
+        purchases=staged_purchases(staged.work_dir, start, end),
+        items=catalogue(staged.setup),
+        areas=staged.setup["MV_SetupArea"],
+        start=start,
+        end=end,
+        quarantined=staged.quarantine_counts,
     )
 
 
@@ -300,6 +319,19 @@ def run_segments(
     out.mkdir(parents=True, exist_ok=True)
     tables = FileSource(source).read_all()
     inputs = inputs_from_tables(tables, config, as_of, out / "quarantine")
+    return segment_and_export(inputs, out, config, tags_file, truth_file)
+
+
+def segment_and_export(
+    inputs: SegmentInputs,
+    out: Path,
+    config: SegmentationConfig,
+    tags_file: Path | None = None,
+    truth_file: Path | None = None,
+) -> SegmentsRunResult:
+    """Segments `inputs` against the history kept in `out` (state, tags) and writes every
+    export there: the part of `run_segments` after the inputs are read."""
+    out.mkdir(parents=True, exist_ok=True)
     state = _read_json(out / STATE_FILE)
     previous = pl.read_parquet(out / STATE_OUTLETS) if (out / STATE_OUTLETS).is_file() else None
     edits = _read_json(tags_file) if tags_file is not None else _read_json(out / TAGS_FILE)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Final
@@ -30,6 +30,7 @@ import polars as pl
 
 from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
+from scoring.exact import exact_sum
 from scoring.inputs import ScoringWindow, history_visits, next_monday
 from visitrank.contract import CUSTOMER, SALES, SALES_DETAIL, TABLES
 from visitrank.quarantine import (
@@ -70,6 +71,42 @@ class StagedInputs:
     reps: pl.DataFrame  # RepId, RepName, EligibleOutlets
     quarantine_counts: dict[str, dict[str, int]]
     input_rows: dict[str, int]
+    setup: dict[str, pl.DataFrame] = field(default_factory=dict)
+    """The clean setup tables (items, brands, subcategories, categories, areas, customers), for
+    the steps after the scoring that need names (the segmentation)."""
+
+
+SETUP_TABLES: Final = (
+    "MV_SetupItem",
+    "MV_SetupBrand",
+    "MV_SetupSubCategory",
+    "MV_SetupCategory",
+    "MV_SetupArea",
+    "MV_SetupCustomer",
+)
+
+
+def staged_purchases(work_dir: Path, start: date, end: date) -> pl.DataFrame:
+    """CustomerId, ItemId, Revenue, Units over [start, end] from the staged lines of every
+    region (as `scoring.segmentation.window_purchases` on the clean tables; the staged lines
+    cover the scoring history window only)."""
+    files = sorted((work_dir / LINES).glob("AreaId=*/*.parquet"))
+    schema = {
+        "CustomerId": pl.Int64,
+        "ItemId": pl.Int64,
+        "Revenue": pl.Float64,
+        "Units": pl.Float64,
+    }
+    if not files:
+        return pl.DataFrame(schema=schema)
+    return (
+        pl.scan_parquet(files, hive_partitioning=False)
+        .filter(pl.col("SaleDate").is_between(start, end))
+        .group_by("CustomerId", "ItemId")
+        .agg(Revenue=exact_sum("Amount"), Units=exact_sum("Quantity"))
+        .sort("CustomerId", "ItemId")
+        .collect()
+    )
 
 
 def scan_region_lines(work_dir: Path, area_id: int) -> pl.LazyFrame:
@@ -222,6 +259,7 @@ def _stage(
         input_rows={
             name: detail_rows if name == DETAIL else small[name].height for name in table_order
         },
+        setup={name: clean[name] for name in SETUP_TABLES},
     )
 
 
@@ -242,6 +280,7 @@ def _stage_lines(
     counts: Counter[str] = Counter()
     total = 0
     pending.unlink(missing_ok=True)
+    shutil.rmtree(lines_dir, ignore_errors=True)  # never mix in files of an earlier staging
     try:
         # one chunk's frames at a time: each is dropped as soon as the next step has its data
         for index, chunk in enumerate(chunks):

@@ -192,3 +192,49 @@ def test_segment_dry_run_keeps_latest_and_cosmos(
     assert outlets["CustomerId"].is_unique().all()
     assert latest() == before
     assert len(json.dumps(outcome)) < 4000
+
+
+def test_publish_evidence_comes_from_this_run_or_the_latest_segmentation(
+    staging: BlobStaging,
+) -> None:
+    """`with_segment_evidence` against Azurite: this run's frames, else the latest ones (a rerun
+    of some regions keeps the evidence), none when no segmentation ever ran, and a reported
+    error (the lists still go out) when this run's frames cannot be read."""
+    from activities.publish import LATEST_SUPPORT_PATHS, with_segment_evidence
+
+    docs = [{"repId": 7, "visits": [{"customerId": 1, "reason": "r", "skus": [{"itemId": 10}]}]}]
+    outlets = pl.DataFrame({"CustomerId": [1], "SegmentId": ["S1"], "SegmentName": ["Premium"]})
+    skus = pl.DataFrame(
+        {
+            "CustomerId": [1],
+            "ItemId": [10],
+            "SegmentId": ["S1"],
+            "SegmentName": ["Premium"],
+            "SegmentCarry": [0.9],
+            "SegmentGap": [4.0],
+        }
+    )
+
+    def clear_latest() -> None:
+        for path in LATEST_SUPPORT_PATHS.values():
+            if path in staging.list_paths(path):
+                staging.container.delete_blob(path)
+
+    clear_latest()
+    try:
+        # no segmentation has run yet: the documents as they are, no error
+        assert with_segment_evidence(docs, staging, None) == (docs, None)
+        # this run's paths cannot be read: lists unchanged, the error reported
+        missing = {"outlets": "segments/none/o.parquet", "skus": "segments/none/s.parquet"}
+        same, error = with_segment_evidence(docs, staging, missing)
+        assert same == docs and error is not None and "ResourceNotFoundError" in error
+        # a run that did not segment uses the latest segmentation's frames
+        staging.write_frame(LATEST_SUPPORT_PATHS["outlets"], outlets)
+        staging.write_frame(LATEST_SUPPORT_PATHS["skus"], skus)
+        attached, error = with_segment_evidence(docs, staging, None)
+        assert error is None
+        (visit,) = attached[0]["visits"]
+        assert visit["behaviourSegment"] == {"segmentId": "S1", "name": "Premium"}
+        assert visit["skus"][0]["segmentSupport"]["segmentGapValue"] == 4.0
+    finally:
+        clear_latest()

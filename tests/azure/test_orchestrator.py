@@ -314,6 +314,15 @@ def test_an_orders_error_in_publish_is_reported() -> None:
     assert summary["orders"]["error"] == "boom"
 
 
+def test_a_segment_evidence_error_in_publish_is_reported() -> None:
+    history = history_until_fan_in([ok_outcome(1)])
+    summary = complete(history, {**PUBLISHED, "segmentsError": "boom"})["output"]
+    assert summary["status"] == "partial"  # the lists are out, without their evidence
+    assert summary["segments"]["evidenceError"] == "boom"
+    clean = complete(history_until_fan_in([ok_outcome(1)]), PUBLISHED)["output"]
+    assert clean["segments"]["evidenceError"] is None
+
+
 def test_all_regions_failed_skips_the_fan_in() -> None:
     failed = [{"areaId": a, "status": "failed", "error": "x"} for a in (1, 2)]
     state = replay(history_until_fan_in(failed), WEEKLY_RUN)
