@@ -67,7 +67,7 @@ def test_a_planted_visit_effect_is_found() -> None:
     # the planted lift itself, not diluted by the unvisited weeks next to a visit (which carry
     # its lift: comparing with every unvisited week measured about 0.13 here)
     assert 0.24 < result.effect < 0.36
-    assert result.ci_low < 0.3 < result.ci_high + 0.03
+    assert result.ci_low < 0.3 < result.ci_high  # measured 0.286, CI 0.261 to 0.312
     assert result.ci_low > ScoringConfig().response_min_effect
     factors = result.factors["ResponseFactor"]
     assert 60 <= factors.len() == result.outlets <= 80

@@ -55,8 +55,8 @@ def scored(stage: StagedInputs, area: int, config: ScoringConfig) -> RegionScore
 
 def test_the_run_summary_reports_the_planted_effect(effect_run: dict[str, Any]) -> None:
     """The lift is planted on the orders of the 28 days from the visit day; the response
-    measures the 4 whole weeks after the visit's week, about 85% of which are lifted: a planted
-    0.3 reads as about 0.25 (0.299, CI 0.259 to 0.338 on this demo)."""
+    measures the 4 whole weeks after the visit's week, about 85% of which are lifted, so a
+    planted 0.3 reads as 0.25 to 0.30 (here 0.299, CI 0.259 to 0.338)."""
     (region,) = effect_run["regions"]
     response = region["visitResponse"]
     assert set(response) == {"signal", "effect", "ci95", "outlets", "reason"}
