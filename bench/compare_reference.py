@@ -44,6 +44,7 @@ from typing import Any
 import pandas as pd
 
 from bench import pandas_reference as ref
+from bench.run import ensure_data
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -399,13 +400,7 @@ def run_one(engine: str, source: Path, out: Path) -> None:
 
 def compare_size(size: str, data: Path, repeat: int) -> dict[str, Any]:
     """Generates (once) and compares one size; returns medians, every run and the agreement."""
-    source = data / size
-    if not (source / "MV_SalesDetail.parquet").exists():
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "bench.generate", size, str(source)], cwd=ROOT, check=True
-        )
-        print(f"{size}: generated in {time.perf_counter() - started:.1f} s", flush=True)
+    source = ensure_data(size, data)
     runs: dict[str, list[dict[str, Any]]] = {e: [] for e in ENGINES}
     with tempfile.TemporaryDirectory(prefix="vr-compare-") as tmp:
         for attempt in range(repeat):
