@@ -15,12 +15,21 @@ parent by `shrinkage_peers` pseudo-peers (empirical Bayes), so thin segments fal
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
+import numpy as np
 import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
-from scoring.robust import loo_mean, loo_median
+from scoring.robust import (
+    KeyCodes,
+    combine_keys,
+    key_codes,
+    loo_mean_values,
+    loo_median_values,
+    value_order,
+)
 
 PEER_LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("region", ("AreaId",)),
@@ -29,7 +38,8 @@ PEER_LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("segment", ("AreaId", "Channel", "Behaviour", "VolumeTier")),
 )
 MAX_SHARE = 0.95
-Statistic = Callable[..., pl.DataFrame]
+PeerStatistic = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+"""(values, group ids, id bound) -> (statistic over each row's other members, their count)."""
 
 
 def outlet_sku_grid(
@@ -63,75 +73,76 @@ def outlet_sku_grid(
     )
 
 
+def peer_level_ids(
+    keys: dict[str, KeyCodes], rows: np.ndarray | None = None
+) -> list[tuple[np.ndarray, int]]:
+    """Per peer level (`PEER_LEVELS`), the group id of every row (its level's keys x ItemId),
+    of the `rows` mask only when given."""
+
+    def codes(col: str) -> KeyCodes:
+        values, width = keys[col]
+        return (values if rows is None else values[rows]), width
+
+    count = len(keys["ItemId"][0]) if rows is None else int(rows.sum())
+    return [
+        combine_keys([codes(col) for col in (*cols, "ItemId")], count) for _, cols in PEER_LEVELS
+    ]
+
+
 def hierarchical(
-    frame: pl.DataFrame,
-    value_col: str,
-    statistic: Statistic,
+    values: np.ndarray,
+    levels: list[tuple[np.ndarray, int]],
+    statistic: PeerStatistic,
     config: ScoringConfig,
-    *,
-    out_col: str,
-    peers_col: str | None = None,
-    level_col: str | None = None,
-) -> pl.DataFrame:
-    """Adds the peer `statistic` of `value_col` per SKU, blended down the peer levels."""
-    out = frame
-    for depth, (level, cols) in enumerate(PEER_LEVELS):
-        out = statistic(out, [*cols, "ItemId"], value_col, out_col="_stat", peers_col="_peers")
-        stat = pl.col("_stat").fill_null(0.0)
-        peers = pl.col("_peers").cast(pl.Float64)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The peer `statistic` of `values` per SKU, blended down the peer levels: (blended value,
+    peers of the finest level used, index in `PEER_LEVELS` of that level)."""
+    out = np.zeros(len(values))
+    chosen_peers = np.zeros(len(values), dtype=np.int64)
+    chosen_level = np.zeros(len(values), dtype=np.int64)
+    shrinkage = float(config.shrinkage_peers)
+    for depth, (ids, bound) in enumerate(levels):
+        stat, peers = statistic(values, ids, bound)
+        stat = np.nan_to_num(stat, nan=0.0)
         if depth == 0:
-            out = out.with_columns(stat.alias(out_col), _p=pl.col("_peers"), _l=pl.lit(level))
-        else:
-            enough = pl.col("_peers") >= config.min_peers
-            blended = (peers * stat + config.shrinkage_peers * pl.col(out_col)) / (
-                peers + config.shrinkage_peers
-            )
-            out = out.with_columns(
-                pl.when(enough).then(blended).otherwise(pl.col(out_col)).alias(out_col),
-                _p=pl.when(enough).then(pl.col("_peers")).otherwise(pl.col("_p")),
-                _l=pl.when(enough).then(pl.lit(level)).otherwise(pl.col("_l")),
-            )
-        out = out.drop("_stat", "_peers")
-    renames = {k: v for k, v in (("_p", peers_col), ("_l", level_col)) if v}
-    return out.rename(renames).drop([c for c in ("_p", "_l") if c not in renames])
+            out, chosen_peers = stat, peers
+            continue
+        enough = peers >= config.min_peers
+        weight = peers.astype(np.float64)
+        blended = (weight * stat + shrinkage * out) / (weight + shrinkage)
+        out = np.where(enough, blended, out)
+        chosen_peers = np.where(enough, peers, chosen_peers)
+        chosen_level = np.where(enough, depth, chosen_level)
+    return out, chosen_peers, chosen_level
+
+
+def _median_statistic(values: np.ndarray) -> PeerStatistic:
+    """The LOO median of `values` at any grouping, sharing one sort of the values."""
+    return partial(loo_median_values, by_value=value_order(values))
 
 
 def benchmark_shares(grid: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
     """The grid with BenchmarkShare (of the outlet's total), SubBenchmarkShare (within the
     subcategory, among peers that buy the subcategory; null without such peers), CarryRate,
     Peers and PeerLevel (the finest level that had at least `min_peers` peers)."""
-    out = hierarchical(
-        grid,
-        "Share",
-        loo_median,
-        config,
-        out_col="BenchmarkShare",
-        peers_col="Peers",
-        level_col="PeerLevel",
-    )
-    out = hierarchical(
-        out.with_columns(_carried=(pl.col("Revenue") > 0).cast(pl.Float64)),
-        "_carried",
-        loo_mean,
-        config,
-        out_col="CarryRate",
-    ).drop("_carried")
-    buyers = hierarchical(
-        out.filter(pl.col("SubShare").is_not_null()).select(
-            "CustomerId", "ItemId", "SubShare", *{c for _, cols in PEER_LEVELS for c in cols}
-        ),
-        "SubShare",
-        loo_median,
-        config,
-        out_col="SubBenchmarkShare",
-    ).select("CustomerId", "ItemId", "SubBenchmarkShare")
-    # attached through the key columns only: a join of the whole grid would copy every column
-    sub = (
-        out.select("CustomerId", "ItemId")
-        .join(buyers, on=["CustomerId", "ItemId"], how="left", maintain_order="left")
-        .get_column("SubBenchmarkShare")
-    )
-    return out.with_columns(sub).with_columns(
-        pl.col("BenchmarkShare").clip(0.0, MAX_SHARE),
-        pl.col("SubBenchmarkShare").clip(0.0, MAX_SHARE),
+    keys = key_codes(grid, [*PEER_LEVELS[-1][1], "ItemId"])
+    levels = peer_level_ids(keys)
+    share = grid.get_column("Share").fill_null(0.0).to_numpy()
+    benchmark, peers, level = hierarchical(share, levels, _median_statistic(share), config)
+    carried = (grid.get_column("Revenue") > 0).cast(pl.Float64).to_numpy()
+    carry_rate, _, _ = hierarchical(carried, levels, loo_mean_values, config)
+    buyer = grid.get_column("SubShare").is_not_null().to_numpy()
+    sub_share = grid.get_column("SubShare").to_numpy()[buyer]
+    buyer_levels = peer_level_ids(keys, buyer)
+    sub_benchmark = np.full(grid.height, np.nan)
+    sub_benchmark[buyer] = hierarchical(
+        sub_share, buyer_levels, _median_statistic(sub_share), config
+    )[0]
+    level_names = pl.Series([name for name, _ in PEER_LEVELS], dtype=pl.String)
+    return grid.with_columns(
+        pl.Series("BenchmarkShare", benchmark).clip(0.0, MAX_SHARE),
+        pl.Series("Peers", peers),
+        level_names.gather(level).alias("PeerLevel"),
+        pl.Series("CarryRate", carry_rate),
+        pl.Series("SubBenchmarkShare", sub_benchmark, nan_to_null=True).clip(0.0, MAX_SHARE),
     )
