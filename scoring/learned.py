@@ -93,6 +93,8 @@ def masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     lo = ordered[columns, np.maximum((counts - 1) // 2, 0)]
     hi = ordered[columns, np.minimum(counts // 2, n - 1)]
     median = np.where(counts % 2 == 1, lo, (lo + hi) / 2)
+    if counts.all():
+        return median
     return np.where(counts > 0, median, float(np.median(values[mask])))
 
 
@@ -133,28 +135,31 @@ def predict_log(share: np.ndarray, channel: np.ndarray, config: ScoringConfig) -
         if not train.any():
             continue
         obs_tr = observed[train]
+        logs_tr = logs[train]
+        channel_tr = channel[train]
+        everyone = np.ones(len(channel_tr), dtype=bool)
         # start: unbought cells at their outlet's level plus the SKU's mean bought level
-        row_mean = (logs[train] * obs_tr).sum(1) / np.maximum(obs_tr.sum(1), 1)
-        relative = np.where(obs_tr, logs[train] - row_mean[:, None], 0.0)
+        row_mean = (logs_tr * obs_tr).sum(1) / np.maximum(obs_tr.sum(1), 1)
+        relative = np.where(obs_tr, logs_tr - row_mean[:, None], 0.0)
         col_mean = relative.sum(0) / np.maximum(obs_tr.sum(0), 1)
-        filled = np.where(obs_tr, logs[train], row_mean[:, None] + col_mean[None, :])
+        filled = np.where(obs_tr, logs_tr, row_mean[:, None] + col_mean[None, :])
         for _ in range(config.learned_impute_rounds):
-            means = channel_means(filled, channel[train], np.ones(train.sum(), dtype=bool))
-            centred = filled - means[channel[train]]
+            row_means = channel_means(filled, channel_tr, everyone)[channel_tr]
+            centred = filled - row_means
             centred = centred - centred.mean(axis=1, keepdims=True)
             factors = np.vstack([level, fit_factors(centred, config.learned_rank, config.seed)])
             fitted, weights = fold_in(
-                filled - means[channel[train]],
+                filled - row_means,
                 factors,
                 config.learned_ridge,
                 config.learned_gap_z,
                 obs_tr,
             )
-            fitted = fitted + means[channel[train]]
+            fitted = fitted + row_means
             # impute unobserved cells and suspected gaps by their prediction
-            filled = np.where(weights < 1.0, np.maximum(fitted, logs[train]), logs[train])
+            filled = np.where(weights < 1.0, np.maximum(fitted, logs_tr), logs_tr)
             filled = np.where(obs_tr, filled, fitted)
-        means = channel_means(filled, channel[train], np.ones(train.sum(), dtype=bool))
+        means = channel_means(filled, channel_tr, everyone)
         loo, _ = fold_in(
             logs[test] - means[channel[test]],
             factors,

@@ -94,7 +94,7 @@ def behaviour_clusters(shares: pl.DataFrame, config: ScoringConfig) -> pl.DataFr
     features = embed(wide.drop("CustomerId").fill_null(0.0).to_numpy().astype(np.float64), config)
     # k-means on a few thousand points is fastest single-threaded: OpenMP threads oversubscribe
     # the cores that the region workers already share (measured: 10 s -> 0.25 s per region)
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with threadpool_limits(limits=1):
         return cluster_features(ids, features, config)
 
 
