@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 import time
 import uuid
@@ -65,6 +66,24 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = round(time.perf_counter() - started, 3)
 
 
+POLARS_THREADS = "POLARS_MAX_THREADS"
+
+
+@contextmanager
+def worker_threads(workers: int) -> Iterator[None]:
+    """Spawned region workers share the cores: each gets cores / workers polars threads (unless
+    POLARS_MAX_THREADS is set). Two workers with a full pool each oversubscribe the cores: on
+    the bench M data that cost 35.6 s against 30.2 s end to end (2 cores, 2 workers)."""
+    if POLARS_THREADS in os.environ:
+        yield
+        return
+    os.environ[POLARS_THREADS] = str(max(1, (os.cpu_count() or 1) // workers))
+    try:
+        yield
+    finally:
+        del os.environ[POLARS_THREADS]
+
+
 def fan_out(
     staged: StagedInputs,
     stage_dir: Path,
@@ -89,7 +108,10 @@ def fan_out(
     ]
     outcomes: list[dict[str, Any]] = []
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
+    with (
+        worker_threads(max(1, workers)),
+        ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool,
+    ):
         futures: dict[Future[dict[str, Any]], int] = {
             pool.submit(region_job.run_region, task): task.area_id for task in tasks
         }
