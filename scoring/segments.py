@@ -62,15 +62,18 @@ def choose_k(features: np.ndarray, config: ScoringConfig) -> int:
     if n > config.behaviour_sample:
         rng = np.random.default_rng(config.seed)
         sample = features[rng.choice(n, config.behaviour_sample, replace=False)]
-    best = 1
-    for k in range(2, min(config.behaviour_k_max, sample.shape[0] - 1, distinct) + 1):
+    # the largest qualifying k wins: try from the top and stop at the first; the cheap
+    # stability test goes first, the quadratic silhouette only for a stable k
+    for k in range(min(config.behaviour_k_max, sample.shape[0] - 1, distinct), 1, -1):
         labels = KMeans(k, n_init=4, random_state=config.seed).fit_predict(sample)
         if len(set(labels.tolist())) < 2:
             continue
-        separated = silhouette_score(sample, labels) >= config.behaviour_min_silhouette
-        if separated and stability(sample, k, config.seed) >= config.behaviour_min_stability:
-            best = k
-    return best
+        if (
+            stability(sample, k, config.seed) >= config.behaviour_min_stability
+            and silhouette_score(sample, labels) >= config.behaviour_min_silhouette
+        ):
+            return k
+    return 1
 
 
 def embed(shares: np.ndarray, config: ScoringConfig) -> np.ndarray:
