@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
-import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,17 +31,16 @@ from visitrank.documents import build_documents
 from visitrank.errors import error_text
 from visitrank.orders_documents import attach_proposed_orders
 from visitrank.orders_run import run_orders
+from visitrank.region_pool import Progress, fan_out
 from visitrank.segment_support import attach_segment_support, support_frames, support_summary
 from visitrank.segments_run import inputs_from_staged, run_segments, segment_and_export
-from visitrank.staging import BATCH_ROWS, StagedInputs, read_small_tables, stage_from_source
+from visitrank.staging import BATCH_ROWS, read_small_tables, stage_from_source
 
 log = logging.getLogger("visitrank")
 
 VISIT_LISTS = "visit_lists.jsonl"
 RUN_SUMMARY = "run_summary.json"
 SEGMENTS_DIR = "segments"
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -64,72 +60,6 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = round(time.perf_counter() - started, 3)
-
-
-POLARS_THREADS = "POLARS_MAX_THREADS"
-
-
-@contextmanager
-def worker_threads(workers: int) -> Iterator[None]:
-    """Spawned region workers share the cores: each gets cores / workers polars threads (unless
-    POLARS_MAX_THREADS is set). Two workers with a full pool each oversubscribe the cores: on
-    the bench M data that cost 35.6 s against 30.2 s end to end (2 cores, 2 workers)."""
-    if POLARS_THREADS in os.environ:
-        yield
-        return
-    os.environ[POLARS_THREADS] = str(max(1, (os.cpu_count() or 1) // workers))
-    try:
-        yield
-    finally:
-        del os.environ[POLARS_THREADS]
-
-
-def fan_out(
-    staged: StagedInputs,
-    stage_dir: Path,
-    config: ScoringConfig,
-    workers: int,
-    progress: Progress | None,
-) -> list[dict[str, Any]]:
-    """Scores every region in worker processes; a failed region yields an error outcome."""
-    window = staged.window
-    tasks = [
-        region_job.RegionTask(
-            area_id=area,
-            work_dir=str(staged.work_dir),
-            stage_dir=str(stage_dir),
-            week_start=window.week_start,
-            as_of=window.as_of,
-            window_start=window.window_start,
-            history_start=window.history_start,
-            config=config.model_dump(),
-        )
-        for area in staged.regions
-    ]
-    outcomes: list[dict[str, Any]] = []
-    context = multiprocessing.get_context("spawn")
-    with (
-        worker_threads(max(1, workers)),
-        ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool,
-    ):
-        futures: dict[Future[dict[str, Any]], int] = {
-            pool.submit(region_job.run_region, task): task.area_id for task in tasks
-        }
-        for future in as_completed(futures):
-            area = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as error:  # one bad region never loses the others
-                log.exception("region %s failed", area)
-                outcome = {
-                    "areaId": area,
-                    "status": "failed",
-                    "error": error_text(error),
-                }
-            outcomes.append(outcome)
-            if progress:
-                progress("regions", len(outcomes), len(tasks))
-    return sorted(outcomes, key=lambda o: o["areaId"])
 
 
 def read_staged(stage_dir: Path, regions: list[int], name: str) -> pl.DataFrame:

@@ -109,6 +109,7 @@ def run_region(task: RegionTask) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 3),
         "steps": {name: round(value, 3) for name, value in steps.items()},
         "workerPeakRssMb": peak_rss_mb(),
+        "polarsThreads": pl.thread_pool_size(),
     }
 
 
