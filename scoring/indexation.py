@@ -72,16 +72,20 @@ def with_recent_season(frame: pl.DataFrame, group: list[str]) -> pl.DataFrame:
     The pooled sums are aggregated once per group and joined back (four window expressions
     over the whole grid took ~4x longer); exact sums, so the same values in any order."""
     by_sku = [*group, "ItemId"]
-    per_sku = frame.group_by(by_sku).agg(_rs=exact_sum("RecentRevenue"), _ws=exact_sum("Revenue"))
-    per_group = frame.group_by(group).agg(_rg=exact_sum("RecentRevenue"), _wg=exact_sum("Revenue"))
+    # on the key and revenue columns only, then attached: joining the wide frame copies it
+    narrow = frame.select(*by_sku, "RecentRevenue", "Revenue")
+    per_sku = narrow.group_by(by_sku).agg(_rs=exact_sum("RecentRevenue"), _ws=exact_sum("Revenue"))
+    per_group = narrow.group_by(group).agg(_rg=exact_sum("RecentRevenue"), _wg=exact_sum("Revenue"))
     recent = pl.col("_rs") / pl.col("_rg")
     whole = pl.col("_ws") / pl.col("_wg")
-    return (
-        frame.join(per_sku, on=by_sku, how="left", nulls_equal=True, maintain_order="left")
+    season = (
+        narrow.select(by_sku)
+        .join(per_sku, on=by_sku, how="left", nulls_equal=True, maintain_order="left")
         .join(per_group, on=group, how="left", nulls_equal=True, maintain_order="left")
-        .with_columns(_season=pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0))
-        .drop("_rs", "_ws", "_rg", "_wg")
+        .select(_season=pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0))
+        .get_column("_season")
     )
+    return frame.with_columns(season)
 
 
 def window_gap(

@@ -33,28 +33,46 @@ def own_expectation(grid: pl.DataFrame, prior: pl.DataFrame) -> pl.DataFrame:
     """The grid with OwnShare: the share of its purchases the outlet would give the SKU now at
     its own prior share times the SKU's peer trend (region x channel); null without prior
     sales at all, 0 for a SKU it did not buy before."""
+    # attached through the key columns only: joining the whole (wide) grid copies every column
+    keys = grid.select("CustomerId", "ItemId", "AreaId", "Channel", "Revenue", "Total")
     with_prior = (
-        grid.join(
+        keys.join(
             prior.select("CustomerId", "ItemId", "PriorRevenue"),
             on=["CustomerId", "ItemId"],
             how="left",
+            maintain_order="left",
         )
-        .join(prior.select("CustomerId", "PriorTotal").unique(), on="CustomerId", how="left")
+        .join(
+            prior.select("CustomerId", "PriorTotal").unique(),
+            on="CustomerId",
+            how="left",
+            maintain_order="left",
+        )
         .with_columns(pl.col("PriorRevenue").fill_null(0.0))
     )
-    # the SKU's pooled share among outlets present in both periods, per region x channel
+    # the SKU's pooled share among outlets present in both periods, per region x channel,
+    # aggregated once per group and joined back (cheaper than four window sums)
     both = pl.col("PriorTotal").is_not_null()
     group = ["AreaId", "Channel", "ItemId"]
-    recent_share = exact_sum(pl.col("Revenue").filter(both)).over(group) / exact_sum(
-        pl.col("Total").filter(both)
-    ).over(group)
-    prior_share = exact_sum(pl.col("PriorRevenue").filter(both)).over(group) / exact_sum(
-        pl.col("PriorTotal").filter(both)
-    ).over(group)
+    pooled = (
+        with_prior.filter(both)
+        .group_by(group)
+        .agg(
+            _rr=exact_sum("Revenue"),
+            _rt=exact_sum("Total"),
+            _pr=exact_sum("PriorRevenue"),
+            _pt=exact_sum("PriorTotal"),
+        )
+    )
+    recent_share = pl.col("_rr") / pl.col("_rt")
+    prior_share = pl.col("_pr") / pl.col("_pt")
     trend = pl.when(prior_share > 0).then(recent_share / prior_share).otherwise(1.0)
     own_share = (
         pl.col("PriorRevenue") / pl.col("PriorTotal") * trend.clip(MIN_TREND, MAX_TREND)
     ).clip(0.0, 0.95)
-    return with_prior.with_columns(OwnShare=pl.when(both).then(own_share)).drop(
-        "PriorRevenue", "PriorTotal"
+    own = (
+        with_prior.join(pooled, on=group, how="left", nulls_equal=True, maintain_order="left")
+        .select(OwnShare=pl.when(both).then(own_share))
+        .get_column("OwnShare")
     )
+    return grid.with_columns(own)
