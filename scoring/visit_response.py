@@ -100,13 +100,16 @@ def weekly_panel(
         .with_columns(pl.col("Revenue").fill_null(0.0), pl.col("Visited").fill_null(False))
         .sort("CustomerId", "Week")
     )
-    ahead = sum(
-        pl.col("Revenue").shift(-step).over("CustomerId") for step in range(1, response_weeks + 1)
-    )
+
+    # every outlet has every week, in order: a shift within the outlet is a shift of the whole
+    # column, null where it crosses the outlet's first or last week (no per-outlet window)
+    def within(column: str, step: int) -> pl.Expr:
+        inside = (pl.col("Week") + step >= 0) & (pl.col("Week") + step < weeks)
+        return pl.when(inside).then(pl.col(column).shift(-step))
+
+    ahead = sum(within("Revenue", step) for step in range(1, response_weeks + 1))
     near = range(1 - response_weeks, response_weeks + 1)  # visits whose lift reaches the outcome
-    touched = pl.any_horizontal(
-        pl.col("Visited").shift(-step).over("CustomerId").fill_null(True) for step in near
-    )
+    touched = pl.any_horizontal(within("Visited", step).fill_null(True) for step in near)
     mean = pl.col("Revenue").mean().over("CustomerId")
     relative = panel.with_columns(
         Outcome=ahead / (response_weeks * mean), Untouched=~touched
