@@ -25,13 +25,12 @@ from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
-from scoring.weekly_plan import plan_visits
 from visitrank import region_job
 from visitrank.documents import build_documents
 from visitrank.errors import error_text
 from visitrank.orders_documents import attach_proposed_orders
 from visitrank.orders_run import run_orders
-from visitrank.region_pool import Progress, fan_out
+from visitrank.region_pool import Progress, fan_out, plan_in_pool, worker_pool
 from visitrank.segment_support import attach_segment_support, support_frames, support_summary
 from visitrank.segments_run import inputs_from_staged, run_segments, segment_and_export
 from visitrank.staging import BATCH_ROWS, read_small_tables, stage_from_source
@@ -117,27 +116,32 @@ def run_local(
     del tables
     window = staged.window
     log.info("week %s, as of %s, %d regions", window.week_start, window.as_of, len(staged.regions))
-    with timed(timings, "score_regions"):
-        outcomes = fan_out(staged, work_dir / "stage", config, workers, progress)
-    succeeded = [o["areaId"] for o in outcomes if o["status"] == "ok"]
-    failed = [o for o in outcomes if o["status"] != "ok"]
+    with worker_pool(workers) as pool:
+        with timed(timings, "score_regions"):
+            outcomes = fan_out(pool, staged, work_dir / "stage", config, progress)
+        succeeded = [o["areaId"] for o in outcomes if o["status"] == "ok"]
+        failed = [o for o in outcomes if o["status"] != "ok"]
 
-    with timed(timings, "fan_in"):
-        if succeeded:
-            outlets = read_staged(work_dir / "stage", succeeded, region_job.OUTLETS_FILE)
-            skus = read_staged(work_dir / "stage", succeeded, region_job.SKUS_FILE)
-        else:
-            outlets = pl.DataFrame()
-            skus = pl.DataFrame()
-        reps = staged.reps.join(
-            outlets.select("RepId").unique() if succeeded else staged.reps.select("RepId").clear(),
-            on="RepId",
-            how="semi",
-        )
-    with timed(timings, "rank_and_route"):
-        visits, days = (
-            plan_visits(outlets, config) if succeeded else (pl.DataFrame(), pl.DataFrame())
-        )
+        with timed(timings, "fan_in"):
+            if succeeded:
+                outlets = read_staged(work_dir / "stage", succeeded, region_job.OUTLETS_FILE)
+                skus = read_staged(work_dir / "stage", succeeded, region_job.SKUS_FILE)
+            else:
+                outlets = pl.DataFrame()
+                skus = pl.DataFrame()
+            reps = staged.reps.join(
+                outlets.select("RepId").unique()
+                if succeeded
+                else staged.reps.select("RepId").clear(),
+                on="RepId",
+                how="semi",
+            )
+        with timed(timings, "rank_and_route"):
+            visits, days = (
+                plan_in_pool(pool, outlets, config, workers)
+                if succeeded
+                else (pl.DataFrame(), pl.DataFrame())
+            )
     with timed(timings, "documents"):
         documents = (
             build_documents(
