@@ -56,6 +56,9 @@ LINES = "lines"  # a folder of Parquet files partitioned by AreaId (AreaId=<id>/
 LAST_VISITS = "last_visits.parquet"
 VISITS = "visits.parquet"  # the visit history (history window, before the week), for the response
 BATCH_ROWS: Final = 5_000_000
+WORK_COMPRESSION: Final = "lz4"
+"""Of the staged work files, read once or twice and deleted: lz4 writes 2x and reads 3x faster
+than polars' default zstd, for files 1.7x larger."""
 """Sales lines per chunk when staging from files (0.5-0.9 GB of working memory, measured)."""
 DETAIL: Final = SALES_DETAIL.name
 _PENDING_QUARANTINE: Final = f"{DETAIL}.quarantine.csv"  # in work_dir until the loop succeeds
@@ -302,7 +305,9 @@ def _stage_lines(
             for (area,), part in parts.items():
                 folder = lines_dir / f"AreaId={area}"
                 folder.mkdir(parents=True, exist_ok=True)
-                part.write_parquet(folder / f"part-{index:05d}.parquet")
+                part.write_parquet(
+                    folder / f"part-{index:05d}.parquet", compression=WORK_COMPRESSION
+                )
             del parts
     except BaseException:
         shutil.rmtree(lines_dir, ignore_errors=True)
