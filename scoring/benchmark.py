@@ -54,13 +54,20 @@ def outlet_sku_grid(
     )
     sold = outlet_sku.filter(pl.col("Revenue") > 0).select("ItemId").unique()
     in_range = items.join(sold, on="ItemId", how="semi").select("ItemId", "SubCategoryId")
-    return (
-        active.join(in_range, how="cross")
+    cross = active.join(in_range, how="cross")
+    # the sales are attached through the key columns only: a join copies every column
+    sales = (
+        cross.select("CustomerId", "ItemId")
         .join(
             outlet_sku.select("CustomerId", "ItemId", "Revenue", "RecentRevenue"),
             on=["CustomerId", "ItemId"],
             how="left",
+            maintain_order="left",
         )
+        .select("Revenue", "RecentRevenue")
+    )
+    return (
+        cross.hstack(sales)
         .with_columns(pl.col("Revenue", "RecentRevenue").fill_null(0.0).clip(lower_bound=0.0))
         .with_columns(
             Share=pl.col("Revenue") / pl.col("Total"),
