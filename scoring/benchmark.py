@@ -110,7 +110,7 @@ def hierarchical(
     shrinkage = float(config.shrinkage_peers)
     for depth, (ids, bound) in enumerate(levels):
         stat, peers = statistic(values, ids, bound)
-        stat = np.nan_to_num(stat, nan=0.0)
+        stat = np.where(peers > 0, stat, 0.0)  # no peer: 0, as the null of a lone member
         if depth == 0:
             out, chosen_peers = stat, peers
             continue

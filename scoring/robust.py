@@ -6,9 +6,11 @@ vectorised: for a group of n sorted values s[0..n-1], removing the member of ran
 sample whose median only needs s[h-1], s[h] and s[h+1] with h = n // 2.
 
 The statistics run on numpy arrays over dense group ids (`group_ids`): one value sort serves every
-peer level, and each level only re-sorts the small integer group ids (a radix sort), so a region's
-dense outlet x SKU grid is benchmarked in a few linear passes rather than one hash group-by, one
-per-group sort and one join per statistic.
+peer level, and each level only re-sorts the integer group ids (a radix sort up to 65,536 groups),
+so a region's dense outlet x SKU grid is benchmarked in a few linear passes rather than one hash
+group-by, one per-group sort and one join per statistic. A null key is a key value of its own,
+as in a polars group-by (the earlier polars version joined the statistics back without matching
+nulls, so such rows got none; the scoring's keys are never null).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def key_codes(frame: pl.DataFrame, cols: list[str]) -> dict[str, KeyCodes]:
 
 def combine_keys(keys: list[KeyCodes], rows: int) -> tuple[np.ndarray, int]:
     """A dense-enough integer id per row of the combination of the keys (equal keys, equal
-    ids) and an upper bound of the ids."""
+    ids) and an upper bound of the ids; uint16 ids up to 65,536 groups (radix-sortable and
+    small: a 40,000-outlet region has 12M rows per peer level)."""
     ids = np.zeros(rows, dtype=np.int64)
     bound = 1
     for codes, width in keys:
@@ -40,12 +43,14 @@ def combine_keys(keys: list[KeyCodes], rows: int) -> tuple[np.ndarray, int]:
         bound *= width
     if bound > RADIX_GROUPS and rows:
         ids, bound = _densify(ids)
-    return ids, bound
+    if bound <= RADIX_GROUPS:
+        return ids.astype(np.uint16), bound
+    return ids.astype(np.int32 if bound < 1 << 31 else np.int64), bound
 
 
 def group_ids(frame: pl.DataFrame, cols: list[str]) -> tuple[np.ndarray, int]:
     """A dense-enough integer id per row of the combination of `cols` and an upper bound of
-    the ids. Null is a key value of its own, as in a polars group-by."""
+    the ids (see `combine_keys`). Null is a key value of its own."""
     codes = key_codes(frame, cols)
     return combine_keys([codes[col] for col in cols], frame.height)
 
@@ -56,10 +61,13 @@ def _column_codes(series: pl.Series) -> KeyCodes:
     if series.dtype in (pl.String, pl.Categorical) or isinstance(series.dtype, pl.Enum):
         series = series.cast(pl.Categorical).to_physical()
     if series.dtype.is_integer() and series.null_count() == 0 and series.len():
-        low, high = int(series.min()), int(series.max())  # type: ignore[arg-type]
+        low, high = series.min(), series.max()
+        assert isinstance(low, int) and isinstance(high, int)
         if high - low < max(series.len(), RADIX_GROUPS):
-            return (series.to_numpy().astype(np.int64) - low), high - low + 1
-    ranks = series.rank("dense").fill_null(0).cast(pl.Int64).to_numpy()
+            # offset in polars: a UInt64 near 2**64 does not fit numpy's int64 before it
+            offsets = (series - low).cast(pl.Int32).to_numpy()
+            return offsets, high - low + 1
+    ranks = series.rank("dense").fill_null(0).cast(pl.Int32).to_numpy()
     return ranks, int(ranks.max(initial=0)) + 1
 
 
@@ -73,12 +81,9 @@ def value_order(values: np.ndarray) -> np.ndarray:
     return np.argsort(values, kind="stable")
 
 
-def _grouped_order(ids: np.ndarray, bound: int, by_value: np.ndarray) -> np.ndarray:
+def _grouped_order(ids: np.ndarray, by_value: np.ndarray) -> np.ndarray:
     """Rows ordered by group id, then by value (a stable sort of the ids in value order)."""
-    keyed = ids[by_value]
-    if bound <= RADIX_GROUPS:
-        keyed = keyed.astype(np.uint16)
-    return by_value[np.argsort(keyed, kind="stable")]
+    return by_value[np.argsort(ids[by_value], kind="stable")]
 
 
 def loo_median_values(
@@ -90,7 +95,7 @@ def loo_median_values(
     size = len(values)
     if size == 0:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
-    order = _grouped_order(ids, bound, value_order(values) if by_value is None else by_value)
+    order = _grouped_order(ids, value_order(values) if by_value is None else by_value)
     counts = np.bincount(ids, minlength=bound)
     starts = np.cumsum(counts) - counts  # groups lie in id order in `order`
     half = counts // 2
@@ -117,7 +122,9 @@ def loo_mean_values(
     values: np.ndarray, ids: np.ndarray, bound: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean of the value over the other members of each row's group, NaN without peers;
-    number of other members) for `values` grouped by `ids` (from `group_ids`)."""
+    number of other members) for `values` grouped by `ids` (from `group_ids`). Group totals
+    are summed in row order: exact for integer values (the carry flags), within the last bits
+    of any other summation order for general floats."""
     totals = np.bincount(ids, weights=values, minlength=bound)
     counts = np.bincount(ids, minlength=bound)
     n = counts[ids]
@@ -134,27 +141,34 @@ def _values(frame: pl.DataFrame, value_col: str) -> np.ndarray:
     return column.cast(pl.Float64).to_numpy()
 
 
+def _attach(
+    frame: pl.DataFrame, out_col: str, stat: np.ndarray, peers_col: str, peers: np.ndarray
+) -> pl.DataFrame:
+    """The frame with the statistic (null for rows without peers) and the peer count."""
+    counted = pl.Series(peers_col, peers)
+    return frame.with_columns(
+        pl.Series(out_col, stat).zip_with(counted > 0, pl.Series([None], dtype=pl.Float64)),
+        counted,
+    )
+
+
 def loo_median(
     frame: pl.DataFrame, group_cols: list[str], value_col: str, *, out_col: str, peers_col: str
 ) -> pl.DataFrame:
-    """Adds `out_col` (median of the value over the other members of the row's group; null when
-    the row has no peer) and `peers_col` (how many other members the group has). The value
-    column must have no nulls."""
+    """Adds `out_col` (Float64: median of the value over the other members of the row's group;
+    null when the row has no peer) and `peers_col` (how many other members the group has). The
+    value column must have no nulls."""
     ids, bound = group_ids(frame, group_cols)
     median, peers = loo_median_values(_values(frame, value_col), ids, bound)
-    return frame.with_columns(
-        pl.Series(out_col, median, nan_to_null=True), pl.Series(peers_col, peers)
-    )
+    return _attach(frame, out_col, median, peers_col, peers)
 
 
 def loo_mean(
     frame: pl.DataFrame, group_cols: list[str], value_col: str, *, out_col: str, peers_col: str
 ) -> pl.DataFrame:
-    """Adds `out_col` (mean of the value over the other members of the row's group; null when
-    the row has no peer) and `peers_col` (how many other members the group has). The value
-    column must have no nulls."""
+    """Adds `out_col` (Float64: mean of the value over the other members of the row's group;
+    null when the row has no peer) and `peers_col` (how many other members the group has). The
+    value column must have no nulls."""
     ids, bound = group_ids(frame, group_cols)
     mean, peers = loo_mean_values(_values(frame, value_col), ids, bound)
-    return frame.with_columns(
-        pl.Series(out_col, mean, nan_to_null=True), pl.Series(peers_col, peers)
-    )
+    return _attach(frame, out_col, mean, peers_col, peers)

@@ -5,6 +5,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from scoring import learned
 from scoring.config import ScoringConfig
 from scoring.learned import learned_shares
 
@@ -99,3 +100,21 @@ def test_deterministic_and_independent_of_row_order() -> None:
     )
     other_seed = learned_shares(frame, CONFIG.with_overrides({"seed": 1}))
     assert other_seed.height == first.height
+
+
+@pytest.mark.parametrize("exact_max_skus", [600, 10], ids=["gram-eigh", "randomized-svd"])
+def test_factors_span_the_top_singular_subspace(
+    exact_max_skus: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways of fitting the SKU factors (exact through the Gram matrix, randomized SVD for
+    wide matrices) give orthonormal rows spanning the matrix's top right singular subspace."""
+    monkeypatch.setattr(learned, "EXACT_MAX_SKUS", exact_max_skus)
+    rng = np.random.default_rng(4)
+    signal = rng.standard_normal((300, 3)) @ (rng.standard_normal((3, 40)) * [[9.0], [6.0], [4.0]])
+    matrix = signal + 0.1 * rng.standard_normal((300, 40))
+    factors = learned.fit_factors(matrix, rank=3, seed=7)
+    assert factors.shape == (3, 40)
+    np.testing.assert_allclose(factors @ factors.T, np.eye(3), atol=1e-9)
+    top = np.linalg.svd(matrix, full_matrices=False)[2][:3]
+    cosines = np.linalg.svd(top @ factors.T, compute_uv=False)  # principal angles
+    np.testing.assert_allclose(cosines, 1.0, atol=1e-6)

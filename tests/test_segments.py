@@ -1,8 +1,11 @@
 import numpy as np
 import polars as pl
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
 
 from scoring.config import ScoringConfig
-from scoring.segments import INACTIVE, behaviour_clusters, segment_outlets
+from scoring.segments import INACTIVE, behaviour_clusters, choose_k, segment_outlets, stability
 
 
 def two_taste_shares(n: int = 20) -> pl.DataFrame:
@@ -82,3 +85,26 @@ def test_behaviour_does_not_depend_on_row_order() -> None:
     a = behaviour_clusters(shares, ScoringConfig()).sort("CustomerId")
     b = behaviour_clusters(shares.sample(fraction=1.0, shuffle=True, seed=5), ScoringConfig())
     assert a.equals(b.sort("CustomerId"))
+
+
+@pytest.mark.parametrize("clusters", [1, 2, 4])
+def test_choose_k_is_the_largest_qualifying_k(clusters: int) -> None:
+    """The top-down search returns what checking every k and keeping the largest that is both
+    separated (silhouette) and stable returns."""
+    rng = np.random.default_rng(clusters)
+    centres = rng.uniform(0.0, 1.0, (clusters, 4))
+    features = centres[np.arange(240) % clusters] + rng.normal(0.0, 0.05, (240, 4))
+    config = ScoringConfig()
+    qualifying = [
+        k
+        for k in range(2, config.behaviour_k_max + 1)
+        if silhouette_score(
+            features, labels := KMeans(k, n_init=4, random_state=config.seed).fit_predict(features)
+        )
+        >= config.behaviour_min_silhouette
+        and len(set(labels.tolist())) > 1
+        and stability(features, k, config.seed) >= config.behaviour_min_stability
+    ]
+    assert choose_k(features, config) == max(qualifying, default=1)
+    if clusters > 1:
+        assert choose_k(features, config) == clusters  # and it finds the planted structure

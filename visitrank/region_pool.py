@@ -1,8 +1,11 @@
 """The local run's worker pool: spawned processes that score one region at a time, then route
 the reps' weeks in chunks of reps (`plan_in_pool`; every rep's plan is independent of the others).
 
-Each worker gets cores / workers polars threads: two workers with a full thread pool each
-oversubscribe the cores (bench M, 2 cores, 2 workers: 35.6 s against 30.2 s end to end).
+The workers stay up from the scoring to the routing, so what a worker holds after its last
+region (at most that region's peak) is still held during the fan-in, whose own frames are small
+(one row per outlet and per pushed SKU). If a worker dies, the routing falls back to the main
+process. Each worker gets cores / workers polars threads: two workers with a full thread pool each
+oversubscribe the cores (bench M, 2 cores, 2 workers: 35.6 s against 29.2 s end to end).
 Starting the workers before the staging, so their imports (~1.7 s, scikit-learn most of it)
 overlap it, was measured and is slower: the staging already uses every core (M: 23.1 s against
 21.9 s, medians of 3).
@@ -15,6 +18,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,13 @@ POLARS_THREADS = "POLARS_MAX_THREADS"
 Progress = Callable[[str, int, int], None]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 @contextmanager
 def worker_threads(workers: int) -> Iterator[None]:
     """The environment of the workers spawned inside: cores / workers polars threads each,
@@ -41,7 +52,7 @@ def worker_threads(workers: int) -> Iterator[None]:
     if POLARS_THREADS in os.environ:
         yield
         return
-    os.environ[POLARS_THREADS] = str(max(1, (os.cpu_count() or 1) // workers))
+    os.environ[POLARS_THREADS] = str(max(1, usable_cores() // workers))
     try:
         yield
     finally:
@@ -113,5 +124,9 @@ def plan_in_pool(
     bounds = [reps[i * reps.len() // chunks] for i in range(1, chunks)]
     chunk = pl.sum_horizontal((pl.col("RepId") >= bound).cast(pl.Int32) for bound in bounds)
     parts = [outlets.filter(chunk.fill_null(0) == i) for i in range(chunks)]
-    planned = list(pool.map(plan_visits, parts, [config] * len(parts)))
+    try:
+        planned = list(pool.map(plan_visits, parts, [config] * len(parts)))
+    except BrokenProcessPool:  # a region's worker died: the regions that succeeded still route
+        log.warning("the worker pool is broken: routing in the main process")
+        return plan_visits(outlets, config)
     return pl.concat([v for v, _ in planned]), pl.concat([d for _, d in planned])

@@ -56,10 +56,10 @@ LINES = "lines"  # a folder of Parquet files partitioned by AreaId (AreaId=<id>/
 LAST_VISITS = "last_visits.parquet"
 VISITS = "visits.parquet"  # the visit history (history window, before the week), for the response
 BATCH_ROWS: Final = 5_000_000
-WORK_COMPRESSION: Final = "lz4"
-"""Of the staged work files, read once or twice and deleted: lz4 writes 2x and reads 3x faster
-than polars' default zstd, for files 1.7x larger."""
 """Sales lines per chunk when staging from files (0.5-0.9 GB of working memory, measured)."""
+WORK_COMPRESSION: Final = "lz4"
+"""Of the staged sales-line files, read once or twice and deleted: lz4 writes 2x and reads 3x
+faster than polars' default zstd, for files 1.7x larger."""
 DETAIL: Final = SALES_DETAIL.name
 _PENDING_QUARANTINE: Final = f"{DETAIL}.quarantine.csv"  # in work_dir until the loop succeeds
 
