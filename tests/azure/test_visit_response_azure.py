@@ -21,7 +21,7 @@ from scoring.pipeline import score_region
 from visitrank import region_job
 from visitrank.demo_data import DemoSpec, generate_tables
 from visitrank.settings import Settings, app_settings
-from visitrank.staging import stage_inputs
+from visitrank.staging import StagedInputs, stage_inputs
 
 from .conftest import write_sqlite
 from .test_activities import WEEK, call_activity
@@ -30,20 +30,29 @@ SUMMARY_KEYS = {"signal", "effect", "ci95", "outlets", "reason"}
 SQL_SETTING = "VISITRANK_SQL_CONNECTION_STRING"
 
 
-def test_score_activity_reports_the_local_runs_visit_response(
-    settings: Settings, demo_tables: dict[str, pl.DataFrame], tmp_path: Path
-) -> None:
+def planned_and_staged(
+    run_id: str, tables: dict[str, pl.DataFrame], tmp_path: Path
+) -> tuple[dict[str, Any], ScoringConfig, StagedInputs, dict[str, Any]]:
+    """The run's plan (activity), its config, the same tables staged as the local run stages
+    them, and the window fields of the region activity's payload."""
     plan = call_activity(
         "plan_run",
-        {"runId": "vr-run", "startedAt": "2026-11-16T05:00:03+00:00", "weekStart": WEEK},
+        {"runId": run_id, "startedAt": "2026-11-16T05:00:03+00:00", "weekStart": WEEK},
     )
     config = ScoringConfig.model_validate(plan["config"])
     staged = stage_inputs(
-        demo_tables, tmp_path / "clean", tmp_path / "q", date.fromisoformat(WEEK), config
+        tables, tmp_path / "clean", tmp_path / "q", date.fromisoformat(WEEK), config
     )
+    window = {k: plan[k] for k in ("runId", "weekStart", "asOf", "windowStart", "historyStart")}
+    return plan, config, staged, window
+
+
+def test_score_activity_reports_the_local_runs_visit_response(
+    settings: Settings, demo_tables: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    plan, config, staged, window = planned_and_staged("vr-run", demo_tables, tmp_path)
     assert staged.window.history_start.isoformat() == plan["historyStart"]
     for area in plan["regions"]:
-        window = {k: plan[k] for k in ("runId", "weekStart", "asOf", "windowStart", "historyStart")}
         outcome = call_activity(
             "score_region", {**window, "config": plan["config"], "areaId": area}
         )
@@ -93,15 +102,7 @@ def test_a_measured_signal_is_the_same_in_azure_and_locally(
     """With a real signal the factors move the priorities: the region activity (rows read from
     SQL through ODBC) measures the same response as the local run (rows staged from files),
     and scores every outlet with the same ResponseFactor and priority."""
-    plan = call_activity(
-        "plan_run",
-        {"runId": "vr-signal", "startedAt": "2026-11-16T05:00:03+00:00", "weekStart": WEEK},
-    )
-    config = ScoringConfig.model_validate(plan["config"])
-    staged = stage_inputs(
-        signal_database, tmp_path / "clean", tmp_path / "q", date.fromisoformat(WEEK), config
-    )
-    window = {k: plan[k] for k in ("runId", "weekStart", "asOf", "windowStart", "historyStart")}
+    plan, config, staged, window = planned_and_staged("vr-signal", signal_database, tmp_path)
     signals = 0
     for area in plan["regions"]:
         outcome = call_activity(
