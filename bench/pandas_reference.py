@@ -549,8 +549,10 @@ def window_gap(
     weeks: float,
     config: ScoringConfig,
     scale: np.ndarray | None = None,
+    noise_z: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(weekly actual, weekly expected, weekly noise-discounted gap) over one window."""
+    z = config.noise_z if noise_z is None else noise_z
     rev = frame[revenue].to_numpy()
     expected = (frame[total].to_numpy() - rev) * frame["_ratio"].to_numpy()
     if scale is not None:
@@ -558,7 +560,7 @@ def window_gap(
     price = frame["UnitPrice"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         units = expected / price
-        shortfall = np.clip(units - rev / price - config.noise_z * np.sqrt(units), 0.0, None)
+        shortfall = np.clip(units - rev / price - z * np.sqrt(units), 0.0, None)
         gap = np.where(price > 0, shortfall * price * (1.0 / weeks), 0.0)
     return rev * (1.0 / weeks), expected * (1.0 / weeks), gap
 
@@ -586,7 +588,13 @@ def index_scores(
         recent_weeks = float(config.recent_weeks)
         season = recent_season(frame, ["AreaId", "Channel"])
         short_actual, short_expected, short_gap = window_gap(
-            frame, "RecentRevenue", "RecentTotal", recent_weeks, config, season
+            frame,
+            "RecentRevenue",
+            "RecentTotal",
+            recent_weeks,
+            config,
+            season,
+            config.recent_noise_z,
         )
         short_wins = short_gap > gap
         actual = np.where(short_wins, short_actual, actual)

@@ -121,6 +121,13 @@ class ScoringConfig(BaseModel):
     noise_z: float = Field(
         1.64, ge=0, description="Gap discounted by z x sqrt(expected units): noise is no gap."
     )
+    recent_noise_z: float | None = Field(
+        2.0,
+        ge=0,
+        description="noise_z of the recent window's gap (None: noise_z). A short window's gaps "
+        "are noisier (lumpy orders over few weeks): 2.0 against 1.64 gains 2.6 points of SKU "
+        "precision for 0.5 of captured value on the demo data sets (README).",
+    )
     skus_per_visit: int = Field(5, ge=1, le=20, description="At most this many SKUs to push.")
     min_sku_gap_share: float = Field(
         0.02,

@@ -9,7 +9,8 @@ SKU is expected too, and the larger expectation wins.
 The gap is measured over the whole look-back window and over its last `recent_weeks` (a listing
 lost two months ago is diluted in six months of history); the larger weekly gap is kept, with the
 actual, expected and index of that window. Each gap is discounted for noise: a shortfall within
-`noise_z` standard deviations of a Poisson count of the expected units is no gap. A SKU the outlet
+`noise_z` standard deviations of a Poisson count of the expected units is no gap (within
+`recent_noise_z` in the recent window, whose few weeks of lumpy orders vary more). A SKU the outlet
 never bought is only as credible a gap as it is common among its peers (carry rate ** power).
 """
 
@@ -89,16 +90,24 @@ def with_recent_season(frame: pl.DataFrame, group: list[str]) -> pl.DataFrame:
 
 
 def window_gap(
-    revenue: str, total: str, weeks: float, config: ScoringConfig, scale: pl.Expr | None = None
+    revenue: str,
+    total: str,
+    weeks: float,
+    config: ScoringConfig,
+    scale: pl.Expr | None = None,
+    noise_z: float | None = None,
 ) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(weekly actual, weekly expected, weekly noise-discounted gap in money) over one window."""
+    """(weekly actual, weekly expected, weekly noise-discounted gap in money) over one window;
+    `noise_z` defaults to the config's."""
     expected = (pl.col(total) - pl.col(revenue)) * pl.col("_ratio")
     if scale is not None:
         expected = expected * scale
     price = pl.col("UnitPrice")
     expected_units = expected / price
     shortfall = (
-        expected_units - pl.col(revenue) / price - config.noise_z * expected_units.sqrt()
+        expected_units
+        - pl.col(revenue) / price
+        - (config.noise_z if noise_z is None else noise_z) * expected_units.sqrt()
     ).clip(lower_bound=0.0)
     gap = pl.when(price > 0).then(shortfall * price / weeks).otherwise(0.0)
     return pl.col(revenue) / weeks, expected / weeks, gap
@@ -141,7 +150,12 @@ def index_scores(
     frame = frame.with_columns(**columns)
     if recent_weeks:
         short_actual, short_expected, short_gap = window_gap(
-            "RecentRevenue", "RecentTotal", recent_weeks, config, pl.col("_season")
+            "RecentRevenue",
+            "RecentTotal",
+            recent_weeks,
+            config,
+            pl.col("_season"),
+            noise_z=config.recent_noise_z,
         )
         frame = with_recent_season(frame, ["AreaId", "Channel"])
         short_wins = short_gap > pl.col("_g")

@@ -165,7 +165,7 @@ def test_recent_window_gap_wins_when_larger() -> None:
     )
     outlet_sku = pl.concat([outlet_sku, d_x])
     config = ScoringConfig().with_overrides(
-        {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 0.0, **PLAIN}
+        {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 0.0, "recent_noise_z": None, **PLAIN}
     )
     bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), config)
     long_only = index_scores(bench, items, 10.0, config)
@@ -191,3 +191,26 @@ def test_recent_window_gap_wins_when_larger() -> None:
     # is taken over the same window as the gap: long 100 / 10 weeks, recent 50 / 2 weeks
     assert d_long["OutletRevenue"][0] == pytest.approx(10.0)
     assert d_both["OutletRevenue"][0] == pytest.approx(25.0)
+
+
+def test_the_recent_window_has_its_own_noise_discount() -> None:
+    """The recent gap of D's X (test above) discounted by recent_noise_z x sqrt(expected
+    units), the long window's by noise_z (0 here)."""
+    segments, outlet_sku, items = region()
+    d_x = pl.DataFrame(
+        {"CustomerId": [104], "ItemId": [1], "Revenue": [10.0], "RecentRevenue": [0.0]}
+    )
+    outlet_sku = pl.concat([outlet_sku, d_x])
+    config = ScoringConfig().with_overrides(
+        {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 0.0, "recent_noise_z": 1.0, **PLAIN}
+    )
+    bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), config)
+    scores = index_scores(bench, items, 10.0, config, recent_weeks=2.0)
+    d = scores.filter((pl.col("CustomerId") == 104) & (pl.col("ItemId") == 1))
+    season = (75 / 300) / (160 / 610)
+    expected_units = 50 * 0.25 * season  # price 1: units = revenue
+    assert d["GapWindow"][0] == 2.0
+    assert d["GapValue"][0] == pytest.approx((expected_units - math.sqrt(expected_units)) / 2)
+    long_only = index_scores(bench, items, 10.0, config)
+    d_long = long_only.filter((pl.col("CustomerId") == 104) & (pl.col("ItemId") == 1))
+    assert d_long["GapValue"][0] == pytest.approx(1.25)  # the long window: noise_z 0
