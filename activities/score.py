@@ -28,7 +28,8 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[s
     """Input: runId, areaId, the window dates and config (from the plan).
 
     Output: areaId, status "ok", the blob paths of outlets/skus/reps, row counts, the region's
-    visit response (``visitResponse``, as ``region_job.run_region``) and quarantine counts.
+    visit response (``visitResponse``) and gap-persistence model (``gapPersistence``), as
+    ``region_job.run_region``, and quarantine counts.
     Raises on any failure so the orchestrator's retry policy runs.
     """
     started = time.perf_counter()
@@ -60,6 +61,7 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[s
         "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
         "skusToPush": scores.skus.height,
         "visitResponse": scores.response,
+        "gapPersistence": scores.persistence,
         "inputRows": {name: frame.height for name, frame in tables.items()},
         "quarantined": checked.counts(),
         "seconds": round(time.perf_counter() - started, 3),

@@ -44,6 +44,7 @@ OUTCOME_KEYS: Final = (
     "outletsWithOpportunity",
     "skusToPush",
     "visitResponse",
+    "gapPersistence",
     "seconds",
     "error",
 )

@@ -133,7 +133,7 @@ class ScoringConfig(BaseModel):
         0.02,
         ge=0,
         le=1,
-        description="Push a SKU only if its gap is at least this share of the top gap.",
+        description="Push a SKU only if its expected gain is at least this share of the top one.",
     )
 
     min_sku_outlet_share: float = Field(
@@ -174,6 +174,33 @@ class ScoringConfig(BaseModel):
     )
     response_factor_min: float = Field(0.5, gt=0, description="Lowest responsiveness factor.")
     response_factor_max: float = Field(2.0, gt=0, description="Highest responsiveness factor.")
+
+    # --- gap persistence (scoring/gap_persistence.py) ---------------------------------------
+    gap_persistence: bool = Field(
+        True,
+        description="Learn from past cut-offs which flagged gaps persist without a visit; with "
+        "a signal, weigh each gap by its probability to be real (expected gain = gap x p).",
+    )
+    persistence_horizon_weeks: int = Field(
+        8, ge=2, le=26, description="Weeks after a past cut-off in which a gap may recover."
+    )
+    persistence_cutoffs: int = Field(
+        6, ge=1, le=26, description="Past cut-offs learned from, one horizon apart."
+    )
+    persistence_recovery_max: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A past gap persisted if the horizon's sales stayed under this share of "
+        "its expectation.",
+    )
+    persistence_min_examples: int = Field(
+        100, ge=8, description="Past flagged gaps at unvisited outlets needed to learn."
+    )
+    persistence_folds: int = Field(3, ge=2, le=10, description="Outlet folds of the skill test.")
+    persistence_trees: int = Field(
+        50, ge=10, le=1000, description="Boosting iterations of the persistence model."
+    )
 
     # --- the week -----------------------------------------------------------------------------
     visits_per_week: int = Field(30, ge=1, le=200)

@@ -125,7 +125,9 @@ def index_scores(
     over the same window as the gap), GapWindow (weeks of the window behind the figures),
     Basis ("peers" or "own history": which expectation was the larger),
     CarryRate, Peers, PeerLevel, BenchmarkShare (segment median), ExpectedShare (the peer share
-    used: BenchmarkShare or, with `benchmark = "learned"`, LearnedShare).
+    used: BenchmarkShare or, with `benchmark = "learned"`, LearnedShare), PeerRatio (the revenue
+    of the SKU its peers imply per unit of the outlet's other purchases, before the outlet's own
+    history is considered).
 
     `recent_weeks` (with RecentRevenue / RecentTotal columns) adds the recent window.
     IndexScore is null where nothing is expected (no peer sells the SKU)."""
@@ -146,7 +148,9 @@ def index_scores(
             .otherwise(pl.lit(PEERS)),
         )
     else:
-        frame = frame.with_columns(_ratio=peer_ratio(config), _basis=pl.lit(PEERS))
+        frame = frame.with_columns(_peer=peer_ratio(config)).with_columns(
+            _ratio=pl.col("_peer"), _basis=pl.lit(PEERS)
+        )
     frame = frame.with_columns(**columns)
     if recent_weeks:
         short_actual, short_expected, short_gap = window_gap(
@@ -190,4 +194,5 @@ def index_scores(
         PeerLevel="PeerLevel",
         BenchmarkShare="BenchmarkShare",
         ExpectedShare=expected_share_column(config),
+        PeerRatio="_peer",
     )

@@ -17,11 +17,12 @@ import polars as pl
 from scoring.benchmark import benchmark_shares, outlet_sku_grid
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
+from scoring.gap_persistence import PAIR_COLUMNS, Persistence, gap_persistence
 from scoring.indexation import index_scores
 from scoring.inputs import RegionInputs, ScoringWindow
 from scoring.learned import learned_shares
 from scoring.own_history import own_expectation, prior_shares
-from scoring.priority import outlet_priorities, skus_to_push
+from scoring.priority import opportunities, outlet_priorities, skus_to_push
 from scoring.recency import recency_weights
 from scoring.segments import segment_outlets
 from scoring.sku_clusters import cluster_skus
@@ -34,12 +35,14 @@ class RegionScores:
     ResponseFactor: the visit-response factor already in the priority, 1 without a signal);
     skus: the SKUs to push per outlet (SkuRank, IndexScore, Actual, Expected, GapValue, ...);
     pairs: every scored outlet x SKU of the grid (IndexScore, GapValue, ...), for backtests;
-    response: the visit response's summary (`VisitResponse.summary`), None when it is off."""
+    response: the visit response's summary (`VisitResponse.summary`), None when it is off;
+    persistence: the gap-persistence model's summary (`Persistence.summary`), None when off."""
 
     outlets: pl.DataFrame
     skus: pl.DataFrame
     pairs: pl.DataFrame | None = None
     response: dict[str, object] | None = None
+    persistence: dict[str, object] | None = None
 
 
 def window_totals(lines: pl.DataFrame, window: ScoringWindow, recent_weeks: int) -> pl.DataFrame:
@@ -103,13 +106,40 @@ def score_region(
             recent_weeks=float(config.recent_weeks) if config.recent_weeks else None,
         )
     with step("rank"):
-        pushed = skus_to_push(scores, config)
+        persistence = _persistence(inputs, scores, window, config)
+        pushed = skus_to_push(
+            scores, config, None if persistence is None else persistence.probabilities
+        )
         recency = recency_weights(inputs.customers, inputs.last_visits, window.week_start, config)
         priorities = outlet_priorities(scores, pushed, recency, config)
         response = region_response(inputs.lines, inputs.visits, window, config)
         priorities = with_response_factors(priorities, response)
         scored = _assemble(inputs, clusters, segments, pushed, priorities, scores, weeks)
-        return replace(scored, response=None if response is None else response.summary())
+        return replace(
+            scored,
+            response=None if response is None else response.summary(),
+            persistence=None if persistence is None else persistence.summary(),
+        )
+
+
+def _persistence(
+    inputs: RegionInputs, scores: pl.DataFrame, window: ScoringWindow, config: ScoringConfig
+) -> Persistence | None:
+    """The region's gap-persistence model, None when `gap_persistence` is off."""
+    if not config.gap_persistence:
+        return None
+    pairs = scores.select("CustomerId", "ItemId", "PeerRatio", "CarryRate").join(
+        inputs.items.select("ItemId", "UnitPrice"), on="ItemId", how="left"
+    )
+    return gap_persistence(
+        pairs.select(PAIR_COLUMNS),
+        opportunities(scores, config).select("CustomerId", "ItemId"),
+        inputs.lines,
+        inputs.visits,
+        inputs.customers.select("CustomerId", "Channel"),
+        window.as_of + timedelta(days=1),
+        config,
+    )
 
 
 def _assemble(

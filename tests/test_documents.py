@@ -219,3 +219,23 @@ def test_response_reason_follows_the_shown_factor(factor: float, said: str | Non
         assert "respond" not in reason
     else:
         assert reason.endswith(f"; its sales respond to visits {said}")
+
+
+def test_expected_gains_are_shown_with_their_probability() -> None:
+    # without the persistence step's columns: no probability, the expected gain is the gap
+    plain = visit(build()[7], 103)
+    assert [s["persistProbability"] for s in plain["skus"]] == [None, None]
+    assert [s["expectedGain"] for s in plain["skus"]] == [7.83, 4.51]
+    assert plain["expectedGain"] == plain["opportunityValue"] == 12.35
+    weighted = build(
+        skus=SKUS.with_columns(
+            PersistProbability=pl.Series([0.5, 0.9]),
+            ExpectedGain=pl.col("GapValue") * pl.Series([0.5, 0.9]),
+        ),
+        outlets=OUTLETS.with_columns(ExpectedGain=pl.Series([0.0, 0.0, 9.30, 0.0])),
+    )
+    shown = visit(weighted[7], 103)
+    # 4.5149 x 0.5 = 2.26 (rank 2), 7.8307 x 0.9 = 7.05 (rank 1)
+    assert [s["persistProbability"] for s in shown["skus"]] == [0.9, 0.5]
+    assert [s["expectedGain"] for s in shown["skus"]] == [7.05, 2.26]
+    assert shown["expectedGain"] == 9.3

@@ -75,6 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="plant a visit response: orders in the 4 weeks after a visit are larger by this "
         "relative lift x the outlet's hidden responsiveness (0..2, mean 1; truth/outlets.csv)",
     )
+    demo.add_argument(
+        "--conversion",
+        type=float,
+        default=0.0,
+        help="plant pitch conversions: each visit closes each open planted gap of the outlet "
+        "with this base probability x the channel's (off 0.5, on 1.5) and the SKU tier's "
+        "(value 1.4, mainstream 1.0, premium 0.6) multipliers (truth: ClosedDate)",
+    )
+    demo.add_argument(
+        "--dips",
+        type=float,
+        default=0.0,
+        help="passing stock-outs per outlet and year: a carried SKU is not ordered for 6-12 "
+        "weeks, then comes back (not an opportunity: pushing it is a false gap)",
+    )
 
     run = commands.add_parser("run", help="run the weekly job on a folder of MV_ tables")
     run.add_argument("--source", type=Path, required=True)
@@ -126,6 +141,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         file_format=args.format,
         visit_effect=args.visit_effect,
+        conversion=args.conversion,
+        dips=args.dips,
     )
     summary = write_demo(spec, args.out)
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.row_counts.items())
@@ -135,6 +152,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{summary.planted_outlets:,} outlets worth {summary.planted_value_per_week:,.0f}/week "
         f"(truth in {args.out / 'truth'}); bad rows planted: {summary.bad_rows['counts']}"
     )
+    if summary.closed_opportunities:
+        print(f"{summary.closed_opportunities:,} more planted gaps were closed by visits")
     return EXIT_OK
 
 

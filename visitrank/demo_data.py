@@ -8,7 +8,16 @@ and seasonality), simulates `weeks` of orders and visits, then *plants* opportun
 expected to rank the planted gaps and quarantine the bad rows; ``truth/`` records both. With
 ``visit_effect`` > 0 it also plants a visit response: every outlet gets a hidden responsiveness
 and its orders in the ``VISIT_EFFECT_WEEKS`` weeks after a visit are larger (``truth/outlets``
-records it); the default (0) leaves the data exactly as without the option.
+records it); the default (0) leaves the data exactly as without the option. With ``conversion``
+> 0 a visit can *close* a planted gap: at every visit on or after the gap's start, each open
+planted gap of the outlet closes (its orders return to the natural rate from the next day) with a
+probability that depends on what a model can see: the base ``conversion`` times the channel's
+and the SKU price tier's multiplier (``CHANNEL_CONVERSION``, ``TIER_CONVERSION``). ``truth/``
+then records every gap's ConversionProbability and ClosedDate; the gaps still open at the end
+are the opportunities, and a visit's planted value is gap x probability. With ``dips`` > 0 outlets
+also go through passing stock-outs: a carried SKU is not ordered for ``DIP_WEEKS`` weeks, then
+comes back by itself. A dip is not an opportunity (it is not in ``truth/``): a list that pushes
+it pushes a false gap.
 
 Everything is vectorised numpy/polars and fully determined by ``DemoSpec.seed``.
 """
@@ -34,6 +43,11 @@ SIZE_TIERS = ("small", "medium", "large")
 TASTE_AFFINITY = np.array([[1.8, 0.9, 0.1], [0.6, 1.4, 0.5], [0.15, 1.0, 1.6]])
 N_NO_GPS = 5
 VISIT_EFFECT_WEEKS = 4  # weeks after a visit whose orders the planted visit effect lifts
+CHANNEL_CONVERSION = np.array([0.5, 1.5])  # [off-trade, on-trade]: a gap's per-visit conversion
+TIER_CONVERSION = np.array([1.4, 1.0, 0.6])  # [value, mainstream, premium] SKU tier multiplier
+MAX_CONVERSION = 0.95
+NEVER = np.iinfo(np.int64).max // 4  # the close day of a gap that never closes
+DIP_WEEKS = (6, 12)  # a passing stock-out lasts this many weeks (uniform, inclusive)
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,12 @@ class DemoSpec:
     # relative lift of the orders in the VISIT_EFFECT_WEEKS weeks after a visit, times the
     # outlet's hidden responsiveness (uniform 0..2, mean 1); 0 = visits do not move sales
     visit_effect: float = 0.0
+    # base probability that a visit closes each open planted gap of the outlet (times the
+    # channel and tier multipliers); 0 = visits never close gaps
+    conversion: float = 0.0
+    # passing stock-outs per outlet per year (each on one carried SKU, DIP_WEEKS long, not in
+    # truth: a gap that comes back by itself); 0 = none
+    dips: float = 0.0
 
     def __post_init__(self) -> None:
         if self.areas < 1 or self.reps < self.areas:
@@ -63,6 +83,10 @@ class DemoSpec:
             raise ValueError(f"unknown file_format {self.file_format!r}")
         if not 0.0 <= self.visit_effect <= 5.0:
             raise ValueError(f"visit_effect {self.visit_effect} is not within 0..5")
+        if not 0.0 <= self.conversion <= 1.0:
+            raise ValueError(f"conversion {self.conversion} is not within 0..1")
+        if not 0.0 <= self.dips <= 12.0:
+            raise ValueError(f"dips {self.dips} is not within 0..12 per outlet and year")
 
     @property
     def start_date(self) -> date:
@@ -82,6 +106,7 @@ class DemoSummary:
     bad_rows: dict[str, Any]
     table_paths: dict[str, Path]
     truth_paths: dict[str, Path]
+    closed_opportunities: int = 0  # planted gaps a visit closed before the end (``conversion``)
 
 
 @dataclass(frozen=True)
@@ -229,6 +254,70 @@ def _plant(
     return outlet, sku, factor, start_week
 
 
+def conversion_probability(conversion: float, on_trade: np.ndarray, tier: np.ndarray) -> np.ndarray:
+    """The planted per-visit probability that a visit closes a gap: the base times the outlet
+    channel's and the SKU price tier's multiplier, capped at ``MAX_CONVERSION``."""
+    p = conversion * CHANNEL_CONVERSION[on_trade.astype(np.int64)] * TIER_CONVERSION[tier]
+    return np.minimum(p, MAX_CONVERSION)
+
+
+def _conversions(
+    rng: np.random.Generator,
+    plant: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    schedule: tuple[np.ndarray, np.ndarray],
+    probability: np.ndarray,
+) -> np.ndarray:
+    """Per planted gap, the day of the visit that closes it (``NEVER`` if none does): the
+    first of its outlet's visits on or after the gap's start whose draw is under the gap's
+    probability. One draw per (gap, visit) pair, so each visit is an independent chance."""
+    outlet, _, _, start_week = plant
+    visit_outlet, visit_day = schedule
+    order = np.lexsort((visit_day, visit_outlet))
+    visit_outlet, visit_day = visit_outlet[order], visit_day[order]
+    n_outlets = int(max(outlet.max(initial=0), visit_outlet.max(initial=0))) + 1
+    per_outlet = np.bincount(visit_outlet, minlength=n_outlets)
+    first = np.cumsum(per_outlet) - per_outlet
+    count = per_outlet[outlet]
+    gap = np.repeat(np.arange(len(outlet)), count)
+    at = (
+        np.repeat(first[outlet], count)
+        + np.arange(count.sum())
+        - np.repeat(np.cumsum(count) - count, count)
+    )
+    day = visit_day[at]
+    closes = (day >= 7 * start_week[gap]) & (rng.random(len(gap)) < probability[gap])
+    close_day = np.full(len(outlet), NEVER, dtype=np.int64)
+    np.minimum.at(close_day, gap[closes], day[closes])
+    return close_day
+
+
+def _dips(
+    rng: np.random.Generator,
+    spec: DemoSpec,
+    w: _World,
+    plant: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Passing stock-outs: per outlet Poisson(``dips`` x years) episodes, each on a carried SKU
+    drawn by its rate (the SKUs that matter), never a planted pair, one per pair, starting on a
+    random day of the history and lasting ``DIP_WEEKS`` weeks. Returns (outlet, sku, first day,
+    day after the last)."""
+    n = len(w.volume)
+    count = rng.poisson(spec.dips * spec.weeks / 52.0, n)
+    outlet = np.repeat(np.arange(n), count)
+    cumulative = np.cumsum(w.rate[outlet], axis=1)
+    draw = rng.random(len(outlet)) * cumulative[:, -1]
+    sku = np.minimum((cumulative < draw[:, None]).sum(axis=1), w.rate.shape[1] - 1)
+    start = rng.integers(0, 7 * spec.weeks, len(outlet))
+    end = start + 7 * rng.integers(DIP_WEEKS[0], DIP_WEEKS[1] + 1, len(outlet))
+    planted = np.zeros(w.rate.shape, dtype=bool)
+    planted[plant[0], plant[1]] = True
+    _, first = np.unique(outlet * w.rate.shape[1] + sku, return_index=True)
+    keep = np.zeros(len(outlet), dtype=bool)
+    keep[first] = True
+    keep &= ~planted[outlet, sku]
+    return outlet[keep], sku[keep], start[keep], end[keep]
+
+
 def _day_numbers(spec: DemoSpec, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(days since 1970-01-01, week of year 0..51) for day offsets from ``spec.start_date``."""
     epoch = (spec.start_date - date(1970, 1, 1)).days + day
@@ -273,12 +362,16 @@ def _orders(
     cat: dg.Catalogue,
     plant: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     lift: tuple[tuple[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    close_day: np.ndarray | None = None,
+    dips: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Orders on a size-driven rhythm; a line per carried SKU with Poisson(rate x season x
     planted factor x weeks since previous order x visit lift) units, zero lines and empty
     orders dropped. ``lift`` = ((visit outlet, visit day), per-outlet lift): an order within
     ``VISIT_EFFECT_WEEKS`` weeks of the outlet's last visit (same day included) is larger by the
-    outlet's lift; None = no visit effect (the orders are computed exactly as without it)."""
+    outlet's lift; None = no visit effect (the orders are computed exactly as without it).
+    ``close_day`` (per planted gap, ``_conversions``): the planted factor applies up to that day
+    only; None = gaps never close. ``dips`` (``_dips``): no units of the pair in its stock-out."""
     lo, hi = np.array([2.0, 1.0, 1.0])[w.size_tier], np.array([4.0, 2.0, 1.15])[w.size_tier]
     outlet, day, since = _schedule(rng, spec, rng.uniform(lo, hi), 0.35, 0.8)
     perm = np.lexsort((outlet, day))
@@ -290,8 +383,16 @@ def _orders(
     lookup = np.full(w.rate.shape, -1, dtype=np.int64)
     lookup[pair_o, pair_s] = np.arange(len(pair_o))
     pair_factor, pair_start = np.ones(len(pair_o)), np.full(len(pair_o), -1)
+    pair_end = np.full(len(pair_o), NEVER, dtype=np.int64)
     planted = lookup[plant[0], plant[1]]
     pair_factor[planted], pair_start[planted] = plant[2], 7 * plant[3]
+    if close_day is not None:
+        pair_end[planted] = close_day
+    dip_start = np.full(len(pair_o), NEVER, dtype=np.int64)
+    dip_end = np.full(len(pair_o), NEVER, dtype=np.int64)
+    if dips is not None:
+        dipped = lookup[dips[0], dips[1]]
+        dip_start[dipped], dip_end[dipped] = dips[2], dips[3]
     per_outlet = np.bincount(pair_o, minlength=len(w.volume))
     first_pair = np.cumsum(per_outlet) - per_outlet
 
@@ -307,10 +408,17 @@ def _orders(
         pair_rate[pidx]
         * cat.season[sku, woy[order_of]]
         * since[order_of]
-        * np.where(day[order_of] >= pair_start[pidx], pair_factor[pidx], 1.0)
+        * np.where(
+            (day[order_of] >= pair_start[pidx]) & (day[order_of] <= pair_end[pidx]),
+            pair_factor[pidx],
+            1.0,
+        )
     )
     if lift is not None:
         lam = lam * _visit_lift(outlet, day, *lift)[order_of]
+    if dips is not None:
+        in_dip = (day[order_of] >= dip_start[pidx]) & (day[order_of] < dip_end[pidx])
+        lam = np.where(in_dip, 0.0, lam)
     qty = rng.poisson(lam)
     keep = qty > 0
     order_of, sku, qty = order_of[keep], sku[keep], qty[keep].astype(float)
@@ -483,31 +591,39 @@ def _truth(
     cat: dg.Catalogue,
     plant: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     responsiveness: np.ndarray | None = None,
+    conversion: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """truth/opportunities (one row per planted pair) and truth/outlets (hidden outlet state;
-    with a planted visit effect also each outlet's Responsiveness and VisitLift)."""
+    with a planted visit effect also each outlet's Responsiveness and VisitLift). With planted
+    conversions (``conversion`` = (probability, close day) per gap) the opportunities also
+    carry ConversionProbability and ClosedDate (null: still open at the end)."""
     outlet, sku, factor, start_week = plant
     last = np.arange(max(0, spec.weeks - 26), spec.weeks)
     _, woy = _day_numbers(spec, 7 * last + 3)
     potential = np.round(w.rate[outlet, sku] * cat.season[sku][:, woy].mean(axis=1), 4)
     gap = potential * (1.0 - factor) * cat.price[sku]
     start_epoch, _ = _day_numbers(spec, 7 * start_week)
-    opportunities = (
-        pl.DataFrame(
-            {
-                "CustomerId": dg.ID_BASE["customer"] + outlet,
-                "ItemId": cat.item_id[sku],
-                "RepId": dg.ID_BASE["rep"] + w.owner[outlet],
-                "AreaId": dg.ID_BASE["area"] + w.area[outlet],
-                "StartDate": start_epoch.astype("datetime64[D]"),
-                "Factor": factor,
-                "PotentialUnitsPerWeek": potential,
-                "GapValuePerWeek": np.round(gap, 4),
-            }
-        )
-        .with_columns(pl.col("StartDate").cast(pl.Date))
-        .sort("CustomerId", "ItemId")
-    )
+    opportunities = pl.DataFrame(
+        {
+            "CustomerId": dg.ID_BASE["customer"] + outlet,
+            "ItemId": cat.item_id[sku],
+            "RepId": dg.ID_BASE["rep"] + w.owner[outlet],
+            "AreaId": dg.ID_BASE["area"] + w.area[outlet],
+            "StartDate": start_epoch.astype("datetime64[D]"),
+            "Factor": factor,
+            "PotentialUnitsPerWeek": potential,
+            "GapValuePerWeek": np.round(gap, 4),
+        }
+    ).with_columns(pl.col("StartDate").cast(pl.Date))
+    if conversion is not None:
+        probability, close_day = conversion
+        closed = close_day < NEVER
+        close_epoch, _ = _day_numbers(spec, np.where(closed, close_day, 0))
+        opportunities = opportunities.with_columns(
+            ConversionProbability=np.round(probability, 4),
+            ClosedDate=pl.Series(close_epoch.astype("datetime64[D]")).cast(pl.Date),
+        ).with_columns(pl.when(pl.Series(closed)).then(pl.col("ClosedDate")).alias("ClosedDate"))
+    opportunities = opportunities.sort("CustomerId", "ItemId")
     outlets = pl.DataFrame(
         {
             "CustomerId": dg.ID_BASE["customer"] + np.arange(len(w.volume)),
@@ -535,9 +651,10 @@ def generate_tables(
 
     Each component draws from its own child of ``SeedSequence(spec.seed)``, so the output is
     identical for a given spec and changing one component does not reshuffle the others (the
-    visit effect's responsiveness has its own, ninth, child, drawn only when it is planted).
+    visit effect's responsiveness has its own, ninth, child, the conversions their tenth and
+    the dips their eleventh, each drawn only when it is planted).
     """
-    seeds = np.random.SeedSequence(spec.seed).spawn(9)
+    seeds = np.random.SeedSequence(spec.seed).spawn(11)
     rngs = [np.random.default_rng(s) for s in seeds[:8]]
     cat = dg.build_catalogue(rngs[3], spec.skus)
     world, tables = _build_world(spec, rngs, cat)
@@ -548,15 +665,32 @@ def generate_tables(
     if spec.visit_effect > 0:
         responsiveness = np.random.default_rng(seeds[8]).uniform(0.0, 2.0, spec.outlets)
         lift = (schedule, spec.visit_effect * responsiveness)
-    sales, lines = _orders(rngs[5], spec, world, cat, plant, lift)
+    conversion = None
+    if spec.conversion > 0:
+        probability = conversion_probability(
+            spec.conversion, world.on_trade[plant[0]], cat.tier[plant[1]]
+        )
+        close = _conversions(np.random.default_rng(seeds[9]), plant, schedule, probability)
+        conversion = (probability, close)
+    close_day = None if conversion is None else conversion[1]
+    dips = _dips(np.random.default_rng(seeds[10]), spec, world, plant) if spec.dips > 0 else None
+    sales, lines = _orders(rngs[5], spec, world, cat, plant, lift, close_day, dips)
     sales, lines, manifest = _bad_rows(rngs[7], spec, world, cat, sales, lines)
     tables |= cat.tables | {
         "MV_Sales": sales,
         "MV_SalesDetail": lines,
         "MV_Visit": _visit_frame(spec, world, schedule),
     }
-    opportunities, outlets = _truth(spec, world, cat, plant, responsiveness)
+    opportunities, outlets = _truth(spec, world, cat, plant, responsiveness, conversion)
     return {name: tables[name] for name in TABLES}, opportunities, outlets, manifest
+
+
+def open_opportunities(opportunities: pl.DataFrame) -> pl.DataFrame:
+    """The planted gaps still open at the end of the history (all of them without planted
+    conversions): the opportunities a list can still capture."""
+    if "ClosedDate" not in opportunities.columns:
+        return opportunities
+    return opportunities.filter(pl.col("ClosedDate").is_null())
 
 
 def write_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
@@ -583,12 +717,14 @@ def write_demo(spec: DemoSpec, out_dir: Path) -> DemoSummary:
     truth["bad_rows"].write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
+    still_open = open_opportunities(opportunities)
     return DemoSummary(
         out_dir=out_dir,
         row_counts={name: df.height for name, df in tables.items()},
-        planted_opportunities=opportunities.height,
-        planted_outlets=opportunities["CustomerId"].n_unique(),
-        planted_value_per_week=round(float(opportunities["GapValuePerWeek"].sum()), 2),
+        planted_opportunities=still_open.height,
+        planted_outlets=still_open["CustomerId"].n_unique(),
+        planted_value_per_week=round(float(still_open["GapValuePerWeek"].sum()), 2),
+        closed_opportunities=opportunities.height - still_open.height,
         bad_rows=manifest,
         table_paths=paths,
         truth_paths=truth,

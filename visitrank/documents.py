@@ -60,6 +60,18 @@ def visit_reasons() -> pl.Expr:
     return pl.when((factor != 1.0) & (pl.col("PushedSkus") > 0)).then(responds).otherwise(reason)
 
 
+def _with_gains(skus: pl.DataFrame, outlets: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The scores with PersistProbability / ExpectedGain, as a region scored without the
+    gap-persistence step has them: no probability, the expected gain is the gap."""
+    if "ExpectedGain" not in skus.columns:
+        skus = skus.with_columns(
+            PersistProbability=pl.lit(None, dtype=pl.Float64), ExpectedGain=pl.col("GapValue")
+        )
+    if "ExpectedGain" not in outlets.columns:
+        outlets = outlets.with_columns(ExpectedGain=pl.col("OpportunityValue"))
+    return skus, outlets
+
+
 def build_documents(
     visits: pl.DataFrame,
     days: pl.DataFrame,
@@ -78,6 +90,7 @@ def build_documents(
     visits: RepId, CustomerId, Rank, Day, RouteOrder, Priority (from routing);
     days: RepId, Day, Visits, Km; outlets and skus: the region scores.
     """
+    skus, outlets = _with_gains(skus, outlets)
     sku_lists = (
         skus.sort("CustomerId", "SkuRank")
         .group_by("CustomerId", maintain_order=True)
@@ -94,6 +107,8 @@ def build_documents(
                 actual=pl.col("Actual").round(MONEY),
                 benchmark=pl.col("Expected").round(MONEY),
                 gapValue=pl.col("GapValue").round(MONEY),
+                persistProbability=pl.col("PersistProbability").round(3),
+                expectedGain=pl.col("ExpectedGain").round(MONEY),
                 basis="Basis",
                 windowWeeks=pl.col("GapWindow").round(0).cast(pl.Int64),
             ),
@@ -109,6 +124,7 @@ def build_documents(
                 "Segment",
                 "DaysSinceLastVisit",
                 "OpportunityValue",
+                "ExpectedGain",
                 "PushedSkus",
                 "ResponseFactor",
             ),
@@ -128,6 +144,7 @@ def build_documents(
             routeOrder="RouteOrder",
             priority=pl.col("Priority").round(MONEY),
             opportunityValue=pl.col("OpportunityValue").round(MONEY),
+            expectedGain=pl.col("ExpectedGain").round(MONEY),
             responseFactor=pl.col("ResponseFactor").fill_null(1.0).round(3),
             daysSinceLastVisit="DaysSinceLastVisit",
             latitude="Latitude",

@@ -8,6 +8,9 @@ Figures (documented in README):
   random outlets (mean of 10 seeds), top revenue, longest since last visit.
 - SKU precision / recall at the recommended outlets, and km per visit of each list set routed
   day by day with the same router (value-only, travel_tradeoff = 0) for the baselines.
+
+With planted pitch conversions (`demo-data --conversion`), only the gaps still open at the end
+count, each worth its gap x its conversion probability: what a visit is expected to unlock.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
 from scoring.routing import plan_weeks
 from scoring.weekly_plan import routing_params
+from visitrank.demo_data import open_opportunities
 from visitrank.quarantine import quarantine
 
 RANDOM_SEEDS = 10
@@ -49,9 +53,18 @@ def read_lists(path: Path) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[str, A
     )
 
 
+def planted_values(truth: pl.DataFrame) -> pl.DataFrame:
+    """The truth's pairs a visit can still capture, with Value: the weekly gap, times the
+    conversion probability when conversions were planted (gaps closed before the end are gone)."""
+    value = pl.col("GapValuePerWeek")
+    if "ConversionProbability" in truth.columns:
+        value = value * pl.col("ConversionProbability")
+    return open_opportunities(truth).with_columns(Value=value)
+
+
 def outlet_value(truth: pl.DataFrame) -> pl.DataFrame:
-    """CustomerId, PlantedValue: planted value per week of each outlet."""
-    return truth.group_by("CustomerId").agg(PlantedValue=pl.col("GapValuePerWeek").sum())
+    """CustomerId, PlantedValue: planted value per week of each outlet (`planted_values`)."""
+    return planted_values(truth).group_by("CustomerId").agg(PlantedValue=pl.col("Value").sum())
 
 
 def captured(selection: pl.DataFrame, values: pl.DataFrame) -> float:
@@ -90,6 +103,7 @@ def evaluate(
     config: ScoringConfig,
 ) -> dict[str, Any]:
     """The evaluation figures of one set of lists against the planted truth."""
+    truth = planted_values(truth)
     clean = quarantine(tables).tables
     eligible = clean["MV_SetupCustomer"].filter(pl.col("Routable"))
     counts = visits.group_by("RepId").agg(Visits=pl.len())
@@ -108,7 +122,7 @@ def evaluate(
     best = captured(best_sel, values)
     planted_pairs = truth.select("CustomerId", "ItemId").unique()
     hit_pairs = pushed.join(planted_pairs, on=["CustomerId", "ItemId"], how="semi")
-    sku_value = float(hit_pairs.join(truth, on=["CustomerId", "ItemId"])["GapValuePerWeek"].sum())
+    sku_value = float(hit_pairs.join(truth, on=["CustomerId", "ItemId"])["Value"].sum())
     planted_at_visits = planted_pairs.join(visits, on="CustomerId", how="semi")
 
     as_of = date.fromisoformat(documents[0]["asOf"]) if documents else date.today()
@@ -160,7 +174,7 @@ def evaluate(
         "reps": len(documents),
         "visits": visits.height,
         "bestPossibleValuePerWeek": round(best, 2),
-        "plantedValuePerWeek": round(float(truth["GapValuePerWeek"].sum()), 2),
+        "plantedValuePerWeek": round(float(truth["Value"].sum()), 2),
         "visitrank": {
             "capturedShare": share(sku_value),
             "outletShare": share(captured(visits, values)),

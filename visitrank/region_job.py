@@ -78,7 +78,8 @@ def timed_step(timings: dict[str, float], step: str) -> Iterator[None]:
 def run_region(task: RegionTask) -> dict[str, Any]:
     """Scores one region and stages outlets.parquet and skus.parquet; returns counts and the
     visit response's summary (`visitResponse`: signal, effect, ci95, outlets, reason; None when
-    `visit_response` is off)."""
+    `visit_response` is off) and the gap-persistence model's (`gapPersistence`: signal, skill,
+    ci95, examples, persisted, reason; None when `gap_persistence` is off)."""
     started = time.perf_counter()
     config = ScoringConfig.model_validate(task.config)
     window = ScoringWindow(
@@ -106,6 +107,7 @@ def run_region(task: RegionTask) -> dict[str, Any]:
         "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
         "skusToPush": scores.skus.height,
         "visitResponse": scores.response,
+        "gapPersistence": scores.persistence,
         "seconds": round(time.perf_counter() - started, 3),
         "steps": {name: round(value, 3) for name, value in steps.items()},
         "workerPeakRssMb": peak_rss_mb(),

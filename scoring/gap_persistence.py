@@ -1,0 +1,475 @@
+"""Gap persistence: which flagged gaps are real, learned from what this region's past gaps did.
+
+A gap flagged today is either real (the outlet does not sell the SKU as its peers do, and will
+not without a push) or a dip that would come back by itself (lumpy orders, a delivery missed).
+Only a real gap is worth a visit. The region's own history says which kinds of gap last, the
+way `visitrank backtest` measures it, without looking past the week:
+
+* **Examples.** At `persistence_cutoffs` past cut-off dates T (every `persistence_horizon_weeks`
+  back from the day after the last sales day, as far as a whole look-back before T is in the
+  data), every outlet x SKU is indexed on the sales before T only, with the same noise
+  discount and thresholds as the scoring, and the pairs it would have flagged are the examples.
+  The expectation is the peers' (PeerRatio, from today's scoring): it comes from other outlets
+  and the outlet's other SKUs, never from the pair's own sales. The outlet's own prior share is
+  left out, as are the recent window's season factor and a bought-before credibility taken
+  from outside the look-back: each could carry sales from after T. Outcome: Recovery, the
+  pair's weekly revenue over the horizon after T over its expectation (at most 1). Only outlets
+  not visited in that horizon are learned from: a visit can close a gap, and what is learned
+  here is whether it closes *without* one.
+* **Model.** A gradient-boosting classifier (scikit-learn `HistGradientBoostingClassifier`,
+  seeded, single-threaded) of "persisted" (Recovery under `persistence_recovery_max`) on the
+  gap's features (`FEATURES`). Each of today's opportunities gets PersistProbability, and its
+  expected gain is gap x that probability: the SKUs to push are ranked by it and the visit's
+  priority sums it.
+* **Signal or not.** The model's skill is measured out of fold (outlets split in
+  `persistence_folds`, each predicted by a model that never saw it): the log-loss it saves per
+  example against the training folds' base rate, with a 95% interval over outlets. Only an
+  interval above 0 is a signal; without one no gap is weighted (the expected gain is the gap)
+  and the result says why. Fewer than `persistence_min_examples` examples, or examples from
+  fewer than `MIN_OUTLETS` outlets, is no signal either. Today's probabilities are the mean of
+  the fold models' (together they have seen every example; no final fit is needed).
+
+Why not the probability that a *visit* converts the gap (the uplift of visiting)? It was tried
+(bench/conversion_study.py): with visits and sales only, visits close the gaps they meet, so the
+gaps still open at often-visited outlets are mostly not the convertible ones, and who is visited
+depends on the outlet. On generated data with planted conversions the effect is found in 2 of
+10 regions at best, and which pairs convert not at all. It needs to know which SKUs were
+pitched at a visit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
+
+from scoring.config import ScoringConfig
+from scoring.exact import SCALE
+from scoring.indexation import window_gap
+
+Z_95 = 1.96
+MIN_OUTLETS = 20  # outlets behind the examples: the skill's interval is over outlets
+EPOCH = date(1970, 1, 1)
+FEATURES = (
+    "GapShare",
+    "IndexLong",
+    "IndexRecent",
+    "CarryRate",
+    "NeverBought",
+    "LogPrice",
+    "LogOutletRevenue",
+    "ChannelCode",
+)
+PAIR_COLUMNS = ("CustomerId", "ItemId", "PeerRatio", "CarryRate", "UnitPrice")
+NO_PROBABILITY_SCHEMA = {
+    "CustomerId": pl.Int64,
+    "ItemId": pl.Int64,
+    "PersistProbability": pl.Float64,
+}
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """The model's out-of-fold skill and each opportunity's PersistProbability.
+
+    probabilities: CustomerId, ItemId, PersistProbability (empty without a signal).
+    skill: log-loss saved per example against the base rate (out of fold), with its 95%
+    interval over outlets; examples: unvisited flagged gaps learned from; persisted: how many
+    of them did not recover."""
+
+    signal: bool
+    skill: float
+    ci_low: float
+    ci_high: float
+    examples: int
+    persisted: int
+    reason: str
+    probabilities: pl.DataFrame
+
+    def summary(self) -> dict[str, object]:
+        """A small JSON-able description for the run summary."""
+        return {
+            "signal": self.signal,
+            "skill": round(self.skill, 4),
+            "ci95": [round(self.ci_low, 4), round(self.ci_high, 4)],
+            "examples": self.examples,
+            "persisted": self.persisted,
+            "reason": self.reason,
+        }
+
+
+class PairSales:
+    """The region's sales lines indexed by grid pair, so that the revenue of every pair over
+    any date range is one weighted count (no join per cut-off). Amounts are held in fixed point
+    (1e-4, whole numbers in float64), so every sum is exact and independent of the lines' order.
+
+    `pairs`: every pair of the region's grid (`PAIR_COLUMNS`), one row each; lines of a pair
+    outside it are not counted."""
+
+    def __init__(self, pairs: pl.DataFrame, lines: pl.DataFrame, carry_rate_power: float) -> None:
+        self.pairs = pairs.select(PAIR_COLUMNS).with_row_index("_pair")
+        self._encode = _key_encoder(self.pairs, lines)
+        grid_keys = self._encode(self.pairs)
+        order = np.argsort(grid_keys, kind="stable")
+        self._grid_order, self._grid_keys = order, grid_keys[order]
+        self._line_pair = self.rows(lines, keep_missing=True)
+        found = self._line_pair >= 0
+        # the lines in day order, so that a date range is a slice
+        day = lines["SaleDate"].cast(pl.Int32).to_numpy()[found]
+        by_day = np.argsort(day, kind="stable")
+        self._day = day[by_day]
+        self._pair = self._line_pair[found][by_day]
+        self._amount = np.round(lines["Amount"].fill_null(0.0).to_numpy()[found][by_day] * SCALE)
+        self.first_sale: date | None = (
+            EPOCH + timedelta(days=int(self._day[0])) if self._day.size else None
+        )
+        self.ratio = self.pairs["PeerRatio"].fill_null(np.nan).to_numpy()
+        # a SKU the outlet never bought is as credible a gap as it is common among its peers
+        self.carry_credibility = (
+            self.pairs["CarryRate"].fill_null(0.0).to_numpy() ** carry_rate_power
+        )
+        self._outlet = (
+            self.pairs.select(pl.col("CustomerId").rank("dense") - 1)
+            .to_series()
+            .to_numpy()
+            .astype(np.int64)
+        )
+        self._outlets = int(self._outlet.max()) + 1 if self._outlet.size else 0
+        self._line_outlet = self._outlet[self._pair]
+
+    def revenue(self, start: date, end: date) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair (in grid order): the revenue over [start, end), at least 0 (returns never
+        make a negative sale, as in the scoring grid), and its outlet's total of them."""
+        first, last = np.searchsorted(self._day, [(start - EPOCH).days, (end - EPOCH).days])
+        inside = slice(int(first), int(last))
+        amount = self._amount[inside]
+        pair = np.bincount(self._pair[inside], amount, minlength=self.pairs.height)
+        if pair.min(initial=0.0) < 0:  # a net return: clip it, then total the clipped pairs
+            pair = np.maximum(pair, 0.0)
+            outlet = np.bincount(self._outlet, pair, minlength=self._outlets)
+        else:  # the same totals, from the lines of the outlets (far fewer bins)
+            outlet = np.bincount(self._line_outlet[inside], amount, minlength=self._outlets)
+        return pair / SCALE, outlet[self._outlet] / SCALE
+
+    def rows(self, keys: pl.DataFrame, keep_missing: bool = False) -> np.ndarray:
+        """The grid row of each of `keys` (CustomerId, ItemId), in their order; a key not in
+        the grid is left out (-1 with `keep_missing`)."""
+        wanted = self._encode(keys)
+        if not len(self._grid_keys):
+            return np.full(len(wanted), -1, dtype=np.int64)[: len(wanted) if keep_missing else 0]
+        at = np.minimum(np.searchsorted(self._grid_keys, wanted), len(self._grid_keys) - 1)
+        hit = self._grid_keys[at] == wanted
+        rows = np.where(hit, self._grid_order[at], -1).astype(np.int64)
+        return rows if keep_missing else rows[hit]
+
+
+def _as_int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _key_encoder(pairs: pl.DataFrame, lines: pl.DataFrame) -> Callable[[pl.DataFrame], np.ndarray]:
+    """A function from (CustomerId, ItemId) rows to one int64 key per row, the same pair the
+    same key: customer x span + item when the ids are small enough not to overflow, else the
+    ids' ranks among all the ids seen (slower, exact for any ids)."""
+    ids = {
+        name: pl.concat([pairs[name], lines[name]]).drop_nulls()
+        for name in ("CustomerId", "ItemId")
+    }
+    low = min(_as_int(ids[n].min()) for n in ids)
+    high = [_as_int(ids[n].max()) + 1 for n in ids]
+    if low >= 0 and high[0] * high[1] < 2**62:
+        span = high[1]
+        return lambda f: f["CustomerId"].to_numpy() * span + f["ItemId"].to_numpy()
+    customers, items = (ids[n].unique().sort().to_numpy() for n in ids)
+
+    def by_rank(frame: pl.DataFrame) -> np.ndarray:
+        c = np.searchsorted(customers, frame["CustomerId"].to_numpy())
+        i = np.searchsorted(items, frame["ItemId"].to_numpy())
+        return c.astype(np.int64) * len(items) + i
+
+    return by_rank
+
+
+def cutoff_features(
+    sales: PairSales,
+    channels: pl.DataFrame,
+    cutoff: date,
+    config: ScoringConfig,
+    only: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The pairs that the sales before `cutoff` flag as opportunities, with their features
+    (`FEATURES`), Expected (the expected weekly revenue over the look-back) and _pair (the row in
+    `sales.pairs`); with `only` (CustomerId, ItemId), those pairs instead, flagged or not.
+    Reads no sale on or after `cutoff`.
+
+    `channels`: CustomerId, Channel of every outlet."""
+    long_weeks = float(config.lookback_weeks)
+    recent_weeks = float(config.recent_weeks or config.lookback_weeks)
+    long_revenue, long_total = sales.revenue(
+        cutoff - timedelta(weeks=config.lookback_weeks), cutoff
+    )
+    # a SKU bought in the look-back is a known listing, fully credible (as in the scoring)
+    credibility = np.where(long_revenue > 0, 1.0, sales.carry_credibility)
+    recent_revenue, recent_total = sales.revenue(
+        cutoff - timedelta(weeks=int(recent_weeks)), cutoff
+    )
+    if only is not None:
+        rows = sales.rows(only)
+    else:
+        # a gap is at most the expectation, (total - revenue) x ratio, times its credibility:
+        # the pairs that cannot reach the thresholds in either window are left out at once
+        # (an outlet with no sales in the look-back is not active: it has no gap)
+        weekly_long, weekly_recent = long_total / long_weeks, recent_total / recent_weeks
+        most = np.maximum(weekly_long, weekly_recent) * sales.ratio * credibility
+        rows = np.flatnonzero(
+            (long_total > 0)
+            & (most >= config.min_sku_gap_value)
+            & (most >= config.min_sku_outlet_share * np.minimum(weekly_long, weekly_recent))
+        )
+    frame = sales.pairs[rows].with_columns(
+        LongRevenue=long_revenue[rows],
+        RecentRevenue=recent_revenue[rows],
+        LongTotal=long_total[rows],
+        RecentTotal=recent_total[rows],
+        Credibility=credibility[rows],
+        _ratio=pl.col("PeerRatio"),
+    )
+    long_actual, long_expected, long_gap = window_gap(
+        "LongRevenue", "LongTotal", long_weeks, config
+    )
+    recent_actual, recent_expected, recent_gap = window_gap(
+        "RecentRevenue", "RecentTotal", recent_weeks, config, noise_z=config.recent_noise_z
+    )
+    recent_wins = recent_gap > long_gap
+    gaps = frame.lazy().with_columns(
+        Gap=pl.max_horizontal(long_gap, recent_gap) * pl.col("Credibility"),
+        Index=pl.when(recent_wins)
+        .then(100.0 * recent_actual / recent_expected)
+        .otherwise(100.0 * long_actual / long_expected),
+        IndexLong=long_actual / long_expected,
+        IndexRecent=recent_actual / recent_expected,
+        OutletWeekly=pl.when(recent_wins)
+        .then(pl.col("RecentTotal") / recent_weeks)
+        .otherwise(pl.col("LongTotal") / long_weeks),
+        Expected=long_expected,
+    )
+    keys = ["CustomerId", "ItemId"]
+    if only is None:
+        gaps = gaps.filter(
+            pl.col("Gap").is_finite()
+            & (pl.col("Index") <= config.opportunity_index_max)
+            & (pl.col("Gap") >= config.min_sku_gap_value)
+            & (pl.col("Gap") >= config.min_sku_outlet_share * pl.col("OutletWeekly"))
+        )
+    codes = channels.select(
+        "CustomerId", ChannelCode=pl.col("Channel").fill_null("").rank("dense").cast(pl.Float64)
+    )
+    ratio = [
+        pl.col(name).fill_nan(None).fill_null(0.0).clip(0.0, 3.0)
+        for name in ("IndexLong", "IndexRecent")
+    ]
+    return (
+        gaps.join(codes.lazy(), on="CustomerId", how="left")
+        .select(
+            "CustomerId",
+            "ItemId",
+            "_pair",
+            "Expected",
+            GapShare=(pl.col("Gap") / pl.col("OutletWeekly")).log1p(),
+            IndexLong=ratio[0],
+            IndexRecent=ratio[1],
+            CarryRate=pl.col("CarryRate").fill_null(0.0),
+            NeverBought=(pl.col("LongRevenue") <= 0).cast(pl.Float64),
+            LogPrice=pl.col("UnitPrice").fill_null(0.0).log1p(),
+            LogOutletRevenue=pl.col("OutletWeekly").log1p(),
+            ChannelCode=pl.col("ChannelCode").fill_null(0.0),
+        )
+        .sort(keys)
+        .collect()
+    )
+
+
+def past_cutoffs(first: date | None, now: date, config: ScoringConfig) -> list[date]:
+    """The cut-offs learned from: every `persistence_horizon_weeks` back from `now` (the day
+    after the last sales day scored), up to `persistence_cutoffs`, while the whole look-back
+    before the cut-off is in the data, which begin on `first` (a partial window would show
+    every pair as a gap)."""
+    if first is None:
+        return []
+    horizon = timedelta(weeks=config.persistence_horizon_weeks)
+    lookback = timedelta(weeks=config.lookback_weeks)
+    cutoffs = [now - horizon * k for k in range(1, config.persistence_cutoffs + 1)]
+    return [cutoff for cutoff in cutoffs if cutoff - lookback >= first]
+
+
+def training_examples(
+    sales: PairSales,
+    visits: pl.DataFrame,
+    channels: pl.DataFrame,
+    now: date,
+    config: ScoringConfig,
+) -> pl.DataFrame:
+    """The flagged pairs of every past cut-off (`past_cutoffs`) at outlets with no visit in the
+    horizon after it, with Recovery (the horizon's weekly revenue over Expected, at most 1) and
+    Cutoff. Reads no sale on or after `now`."""
+    weeks = config.persistence_horizon_weeks
+    frames = []
+    for cutoff in past_cutoffs(sales.first_sale, now, config):
+        end = cutoff + timedelta(weeks=weeks)
+        visited = visits.filter(pl.col("VisitDate").is_between(cutoff, end, closed="left"))
+        flagged = cutoff_features(sales, channels, cutoff, config).join(
+            visited.select("CustomerId"), on="CustomerId", how="anti", maintain_order="left"
+        )
+        after = sales.revenue(cutoff, end)[0][flagged["_pair"].to_numpy()]
+        frames.append(
+            flagged.with_columns(
+                Recovery=(pl.Series(after) / weeks / pl.col("Expected")).clip(0.0, 1.0),
+                Cutoff=pl.lit(cutoff),
+            )
+            .drop("_pair")
+            .filter(pl.col("Recovery").is_finite())
+        )
+    return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def outlet_folds(customers: pl.Series, folds: int) -> np.ndarray:
+    """A fold per row, the same for all rows of an outlet: the outlet's rank, hashed (balanced
+    and deterministic whatever the ids)."""
+    rank = np.unique(customers.to_numpy(), return_inverse=True)[1].astype(np.uint64)
+    return ((rank * np.uint64(2654435761)) % np.uint64(2**32) % np.uint64(folds)).astype(np.int64)
+
+
+def _fit(examples: pl.DataFrame, config: ScoringConfig) -> HistGradientBoostingClassifier:
+    """The persistence model of `examples` (features -> Recovery under the threshold)."""
+    model = HistGradientBoostingClassifier(
+        max_iter=config.persistence_trees,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        categorical_features=[FEATURES.index("ChannelCode")],
+        random_state=config.seed,
+    )
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model.fit(examples.select(FEATURES).to_numpy(), _persisted(examples, config))
+    return model
+
+
+def _persisted(examples: pl.DataFrame, config: ScoringConfig) -> np.ndarray:
+    return (examples["Recovery"] < config.persistence_recovery_max).to_numpy()
+
+
+def _predict(model: HistGradientBoostingClassifier, frame: pl.DataFrame) -> np.ndarray:
+    """P(persisted) per row of `frame` (0 or 1 when the model saw a single class)."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        p = model.predict_proba(frame.select(FEATURES).to_numpy())
+    classes = list(model.classes_)
+    return p[:, classes.index(True)] if True in classes else np.zeros(frame.height)
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def out_of_fold_skill(
+    examples: pl.DataFrame, config: ScoringConfig
+) -> tuple[float, float, float, list[HistGradientBoostingClassifier]]:
+    """(skill, 95% low, 95% high, the fold models): the log-loss per example the models save
+    out of fold against the training folds' base rate; the interval is over outlets (an
+    outlet's examples are not independent)."""
+    y = _persisted(examples, config)
+    fold = outlet_folds(examples["CustomerId"], config.persistence_folds)
+    saved = np.zeros(examples.height)
+    models = []
+    for k in range(config.persistence_folds):
+        held = fold == k
+        train = examples.filter(pl.Series(~held))
+        if not held.any() or train.is_empty():
+            continue
+        test = examples.filter(pl.Series(held))
+        base = np.full(test.height, _persisted(train, config).mean())
+        models.append(_fit(train, config))
+        saved[held] = _log_loss(base, y[held]) - _log_loss(_predict(models[-1], test), y[held])
+    per_outlet = (
+        pl.DataFrame({"CustomerId": examples["CustomerId"], "Saved": saved})
+        .group_by("CustomerId")
+        .agg(pl.col("Saved").sum(), Examples=pl.len())
+    )
+    n = per_outlet.height
+    if n < 2:
+        return 0.0, 0.0, 0.0, models
+    # a ratio estimate over outlets: total saved over total examples, with its delta-method SE
+    total, count = per_outlet["Saved"].to_numpy(), per_outlet["Examples"].to_numpy()
+    skill = float(total.sum() / count.sum())
+    residual = (total - skill * count) / count.mean()
+    half = Z_95 * float(np.sqrt(residual.var(ddof=1) / n))
+    return skill, skill - half, skill + half, models
+
+
+def gap_persistence(
+    pairs: pl.DataFrame,
+    candidates: pl.DataFrame,
+    lines: pl.DataFrame,
+    visits: pl.DataFrame | None,
+    channels: pl.DataFrame,
+    now: date,
+    config: ScoringConfig,
+) -> Persistence:
+    """The persistence model of this region's history and, with a signal, the PersistProbability
+    of every candidate pair (CustomerId, ItemId: this week's opportunities; see module doc).
+
+    `pairs`: the whole grid (`PAIR_COLUMNS`); `lines`, `visits`: the region's history; `now`:
+    the day after the last sales day scored (no sale from it on is read). Without a visit
+    history (None, or no visit logged at all) nothing says which outlets went unvisited, and
+    nothing is learned."""
+    none = pl.DataFrame(schema=NO_PROBABILITY_SCHEMA)
+    if visits is None or visits.is_empty():
+        reason = "no visit history: gaps are not weighted"
+        return Persistence(False, 0.0, 0.0, 0.0, 0, 0, reason, none)
+    sales = PairSales(pairs, lines, config.carry_rate_power)
+    examples = training_examples(sales, visits, channels, now, config)
+    n = examples.height
+    persisted = int(_persisted(examples, config).sum()) if n else 0
+    outlets = examples["CustomerId"].n_unique() if n else 0
+    if (
+        min(persisted, n - persisted) < config.persistence_min_examples // 4
+        or n < config.persistence_min_examples
+        or outlets < MIN_OUTLETS
+    ):
+        reason = (
+            f"too few past gaps to learn from ({n} flagged at {outlets} unvisited outlets, "
+            f"{persisted} persisted; {config.persistence_min_examples} gaps needed, a quarter "
+            f"of them of each kind, at {MIN_OUTLETS} outlets): gaps are not weighted"
+        )
+        return Persistence(False, 0.0, 0.0, 0.0, n, persisted, reason, none)
+    skill, low, high, models = out_of_fold_skill(examples, config)
+    if low <= 0.0:
+        reason = (
+            f"the gaps' features do not predict which past gaps persisted (log-loss saved "
+            f"{skill:+.3f} per gap, 95% CI {low:+.3f} to {high:+.3f}): gaps are not weighted"
+        )
+        return Persistence(False, skill, low, high, n, persisted, reason, none)
+    current = cutoff_features(sales, channels, now, config, only=candidates)
+    # the fold models together have seen every example: their mean spares a final fit
+    probability = np.mean([_predict(model, current) for model in models], axis=0)
+    reason = (
+        f"the gaps' features predict which past gaps persisted (log-loss saved {skill:+.3f} "
+        f"per gap, 95% CI {low:+.3f} to {high:+.3f}; {n} gaps at unvisited outlets, "
+        f"{persisted} persisted): each gap is weighted by its probability to be real"
+    )
+    return Persistence(
+        True,
+        skill,
+        low,
+        high,
+        n,
+        persisted,
+        reason,
+        current.select("CustomerId", "ItemId", PersistProbability=pl.Series(probability)),
+    )
