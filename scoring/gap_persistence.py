@@ -7,15 +7,18 @@ way `visitrank backtest` measures it, without looking past the week:
 
 * **Examples.** At `persistence_cutoffs` past cut-off dates T (every `persistence_horizon_weeks`
   back from the day after the last sales day, as far as a whole look-back before T is in the
-  data), every outlet x SKU is indexed on the sales before T only, with the same noise
-  discount and thresholds as the scoring, and the pairs it would have flagged are the examples.
-  The expectation is the peers' (PeerRatio, from today's scoring): it comes from other outlets
-  and the outlet's other SKUs, never from the pair's own sales. The outlet's own prior share is
-  left out, as are the recent window's season factor and a bought-before credibility taken
-  from outside the look-back: each could carry sales from after T. Outcome: Recovery, the
-  pair's weekly revenue over the horizon after T over its expectation (at most 1). Only outlets
-  not visited in that horizon are learned from: a visit can close a gap, and what is learned
-  here is whether it closes *without* one.
+  data and the visit log has begun), every outlet x SKU is indexed on its sales before T only,
+  with the same noise discount and thresholds as the scoring, and the pairs it would have
+  flagged are the examples. The expectation is the peers' (PeerRatio, from today's scoring):
+  no sale of the pair after T enters it (the segment median is leave-one-out; the learned share
+  keeps a small trace of the pair's own level through its outlet loading, see docs/method.md),
+  but the peers' shares and carry rates, and the grid itself (today's active outlets and SKUs),
+  come from today's window, which for the nearer cut-offs overlaps the weeks after T. The
+  outlet's own prior share, the recent season factor and a "bought before the window"
+  credibility are left out, as they could carry the pair's own sales after T. Outcome:
+  Recovery, the pair's weekly revenue over the horizon after T over its expectation (at most 1).
+  Only outlets not visited in that horizon are learned from: a visit can close a gap, and what
+  is learned here is whether it closes *without* one.
 * **Model.** A gradient-boosting classifier (scikit-learn `HistGradientBoostingClassifier`,
   seeded, single-threaded) of "persisted" (Recovery under `persistence_recovery_max`) on the
   gap's features (`FEATURES`). Each of today's opportunities gets PersistProbability, and its
@@ -25,9 +28,13 @@ way `visitrank backtest` measures it, without looking past the week:
   `persistence_folds`, each predicted by a model that never saw it): the log-loss it saves per
   example against the training folds' base rate, with a 95% interval over outlets. Only an
   interval above 0 is a signal; without one no gap is weighted (the expected gain is the gap)
-  and the result says why. Fewer than `persistence_min_examples` examples, or examples from
-  fewer than `MIN_OUTLETS` outlets, is no signal either. Today's probabilities are the mean of
-  the fold models' (together they have seen every example; no final fit is needed).
+  and the result says why. Fewer than `persistence_min_examples` examples (a quarter of them
+  of each kind), or examples from fewer than `MIN_OUTLETS` outlets, is no signal either.
+  Today's probabilities are the mean of the fold models' (together they have seen every
+  example; no final fit is needed). An opportunity that the peer expectation alone does not flag
+  today (the scoring flagged it on the outlet's own history or the season) gets the probability
+  of the nearest examples the models learned from, mostly lower: measured, that beats giving
+  it the base rate (docs/method.md).
 
 Why not the probability that a *visit* converts the gap (the uplift of visiting)? It was tried
 (bench/conversion_study.py): with visits and sales only, visits close the gaps they meet, so the
@@ -203,8 +210,9 @@ def cutoff_features(
     only: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The pairs that the sales before `cutoff` flag as opportunities, with their features
-    (`FEATURES`), Expected (the expected weekly revenue over the look-back) and _pair (the row in
-    `sales.pairs`); with `only` (CustomerId, ItemId), those pairs instead, flagged or not.
+    (`FEATURES`), Expected (the expected weekly revenue over the look-back), Flagged and _pair
+    (the row in `sales.pairs`); with `only` (CustomerId, ItemId), those pairs instead, flagged
+    or not.
     Reads no sale on or after `cutoff`.
 
     `channels`: CustomerId, Channel of every outlet."""
@@ -213,7 +221,8 @@ def cutoff_features(
     long_revenue, long_total = sales.revenue(
         cutoff - timedelta(weeks=config.lookback_weeks), cutoff
     )
-    # a SKU bought in the look-back is a known listing, fully credible (as in the scoring)
+    # a SKU bought in the look-back is a known listing, fully credible (the scoring also counts
+    # purchases before its window, which here could come after the cut-off)
     credibility = np.where(long_revenue > 0, 1.0, sales.carry_credibility)
     recent_revenue, recent_total = sales.revenue(
         cutoff - timedelta(weeks=int(recent_weeks)), cutoff
@@ -227,7 +236,7 @@ def cutoff_features(
         weekly_long, weekly_recent = long_total / long_weeks, recent_total / recent_weeks
         most = np.maximum(weekly_long, weekly_recent) * sales.ratio * credibility
         rows = np.flatnonzero(
-            (long_total > 0)
+            (np.maximum(long_total, recent_total) > 0)
             & (most >= config.min_sku_gap_value)
             & (most >= config.min_sku_outlet_share * np.minimum(weekly_long, weekly_recent))
         )
@@ -259,13 +268,15 @@ def cutoff_features(
         Expected=long_expected,
     )
     keys = ["CustomerId", "ItemId"]
+    flag = (
+        pl.col("Gap").is_finite()
+        & (pl.col("Index") <= config.opportunity_index_max)
+        & (pl.col("Gap") >= config.min_sku_gap_value)
+        & (pl.col("Gap") >= config.min_sku_outlet_share * pl.col("OutletWeekly"))
+    ).fill_null(False)
+    gaps = gaps.with_columns(Flagged=flag)
     if only is None:
-        gaps = gaps.filter(
-            pl.col("Gap").is_finite()
-            & (pl.col("Index") <= config.opportunity_index_max)
-            & (pl.col("Gap") >= config.min_sku_gap_value)
-            & (pl.col("Gap") >= config.min_sku_outlet_share * pl.col("OutletWeekly"))
-        )
+        gaps = gaps.filter(pl.col("Flagged"))
     codes = channels.select(
         "CustomerId", ChannelCode=pl.col("Channel").fill_null("").rank("dense").cast(pl.Float64)
     )
@@ -279,6 +290,7 @@ def cutoff_features(
             "CustomerId",
             "ItemId",
             "_pair",
+            "Flagged",
             "Expected",
             GapShare=(pl.col("Gap") / pl.col("OutletWeekly")).log1p(),
             IndexLong=ratio[0],
@@ -316,10 +328,14 @@ def training_examples(
 ) -> pl.DataFrame:
     """The flagged pairs of every past cut-off (`past_cutoffs`) at outlets with no visit in the
     horizon after it, with Recovery (the horizon's weekly revenue over Expected, at most 1) and
-    Cutoff. Reads no sale on or after `now`."""
+    Cutoff. Reads no sale on or after `now`. A cut-off before the first logged visit is skipped
+    (a visit log that starts later would make every outlet look unvisited)."""
     weeks = config.persistence_horizon_weeks
+    logged_from = visits["VisitDate"].min()
     frames = []
     for cutoff in past_cutoffs(sales.first_sale, now, config):
+        if not isinstance(logged_from, date) or cutoff < logged_from:
+            continue  # before the visit log begins, "not visited" is not known
         end = cutoff + timedelta(weeks=weeks)
         visited = visits.filter(pl.col("VisitDate").is_between(cutoff, end, closed="left"))
         flagged = cutoff_features(sales, channels, cutoff, config).join(
@@ -331,7 +347,7 @@ def training_examples(
                 Recovery=(pl.Series(after) / weeks / pl.col("Expected")).clip(0.0, 1.0),
                 Cutoff=pl.lit(cutoff),
             )
-            .drop("_pair")
+            .drop("_pair", "Flagged")
             .filter(pl.col("Recovery").is_finite())
         )
     return pl.concat(frames) if frames else pl.DataFrame()

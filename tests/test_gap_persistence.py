@@ -341,3 +341,13 @@ def test_priority_sums_the_expected_gains() -> None:
     # outlet 2: 80 x 0.25 = 20, never visited (weight 1); outlet 3 has nothing to push
     assert rows[2]["Priority"] == pytest.approx(20.0)
     assert rows[3]["Priority"] == 0.0 and rows[3]["ExpectedGain"] == 0.0
+
+
+def test_cutoffs_before_the_visit_log_are_not_learned_from() -> None:
+    pairs, lines, visits, channels = world()
+    late = visits.filter(pl.col("VisitDate") >= WEEK_START - timedelta(weeks=20))
+    sales = PairSales(pairs, lines, CONFIG.carry_rate_power)
+    cutoffs = training_examples(sales, late, channels, WEEK_START, CONFIG)["Cutoff"].unique()
+    first = late["VisitDate"].min()
+    assert isinstance(first, date)
+    assert cutoffs.len() == 2 and (cutoffs >= first).all()  # 8 and 16 weeks back
