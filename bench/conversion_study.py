@@ -94,7 +94,7 @@ def region_examples(folder: Path, work: Path, config: ScoringConfig) -> pl.DataF
         visits = inputs.visits
         if visits is None:
             continue
-        sales = PairSales(pairs, inputs.lines, config.carry_rate_power)
+        sales = PairSales(pairs, inputs.lines, config)
         now = window.as_of + timedelta(days=1)
         for cutoff in past_cutoffs(sales.first_sale, now, config):
             flagged = cutoff_features(sales, channels, cutoff, config)

@@ -46,7 +46,6 @@ pitched at a visit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -111,95 +110,167 @@ class Persistence:
 
 
 class PairSales:
-    """The region's sales lines indexed by grid pair, so that the revenue of every pair over
-    any date range is one weighted count (no join per cut-off). Amounts are held in fixed point
+    """The region's sales lines indexed by grid pair, so that the revenue of a pair over any
+    date range is one weighted count (no join per cut-off). Amounts are held in fixed point
     (1e-4, whole numbers in float64), so every sum is exact and independent of the lines' order.
 
-    `pairs`: every pair of the region's grid (`PAIR_COLUMNS`), one row each; lines of a pair
+    Only the pairs that can ever be flagged are kept (`pairs`, in grid order, with `_pair`, the
+    row in `pairs`): a gap is at most the expectation of its window, (total - revenue) x
+    PeerRatio, times its credibility, so a pair whose PeerRatio x (1 if it was ever bought, else
+    its carry credibility) is under `min_sku_outlet_share` never reaches that share of its
+    outlet's revenue. `keep` (CustomerId, ItemId) are kept whatever their bound. The outlet
+    totals still count every pair of the grid.
+
+    `grid`: every pair of the region's grid (`PAIR_COLUMNS`), one row each; lines of a pair
     outside it are not counted."""
 
-    def __init__(self, pairs: pl.DataFrame, lines: pl.DataFrame, carry_rate_power: float) -> None:
-        self.pairs = pairs.select(PAIR_COLUMNS).with_row_index("_pair")
-        self._encode = _key_encoder(self.pairs, lines)
-        grid_keys = self._encode(self.pairs)
-        order = np.argsort(grid_keys, kind="stable")
-        self._grid_order, self._grid_keys = order, grid_keys[order]
-        self._line_pair = self.rows(lines, keep_missing=True)
-        found = self._line_pair >= 0
+    def __init__(
+        self,
+        grid: pl.DataFrame,
+        lines: pl.DataFrame,
+        config: ScoringConfig,
+        keep: pl.DataFrame | None = None,
+    ) -> None:
+        grid = grid.select(PAIR_COLUMNS).with_row_index("_pair")
+        self._index = _PairIndex(grid)
+        line_pair = self._index.rows(lines)
+        found = line_pair >= 0
         # the lines in day order, so that a date range is a slice
         day = lines["SaleDate"].cast(pl.Int32).to_numpy()[found]
         by_day = np.argsort(day, kind="stable")
         self._day = day[by_day]
-        self._pair = self._line_pair[found][by_day]
+        pair = line_pair[found][by_day]
         self._amount = np.round(lines["Amount"].fill_null(0.0).to_numpy()[found][by_day] * SCALE)
         self.first_sale: date | None = (
             EPOCH + timedelta(days=int(self._day[0])) if self._day.size else None
         )
-        self.ratio = self.pairs["PeerRatio"].fill_null(np.nan).to_numpy()
-        # a SKU the outlet never bought is as credible a gap as it is common among its peers
-        self.carry_credibility = (
-            self.pairs["CarryRate"].fill_null(0.0).to_numpy() ** carry_rate_power
-        )
-        self._outlet = (
-            self.pairs.select(pl.col("CustomerId").rank("dense") - 1)
-            .to_series()
-            .to_numpy()
-            .astype(np.int64)
-        )
-        self._outlets = int(self._outlet.max()) + 1 if self._outlet.size else 0
-        self._line_outlet = self._outlet[self._pair]
+        outlet = self._index.outlet
+        self._outlets = int(outlet.max()) + 1 if outlet.size else 0
+        self._line_outlet = outlet[pair]
+        # a net return can make a pair's window negative: then the totals are of clipped pairs
+        self._grid_pair = pair if (self._amount < 0).any() else None
+
+        ratio = grid["PeerRatio"].fill_null(np.nan).to_numpy()
+        carry = grid["CarryRate"].fill_null(0.0).to_numpy() ** config.carry_rate_power
+        bought = np.bincount(pair, minlength=grid.height) > 0
+        bound = ratio * np.where(bought, 1.0, carry)
+        kept = (bound >= config.min_sku_outlet_share) & np.isfinite(bound)
+        if keep is not None:
+            wanted = self._index.rows(keep)
+            kept[wanted[wanted >= 0]] = True
+        self._kept = np.flatnonzero(kept)
+        self.pairs = grid[self._kept].drop("_pair").with_row_index("_pair")
+        self.ratio, self.carry_credibility = ratio[self._kept], carry[self._kept]
+        self._outlet = outlet[self._kept]
+        position = np.full(grid.height, -1, dtype=np.int64)
+        position[self._kept] = np.arange(len(self._kept))
+        sub = position[pair]
+        self._sub_lines = np.flatnonzero(sub >= 0)  # day-ordered lines of kept pairs
+        self._sub_pair, self._sub_day = sub[self._sub_lines], self._day[self._sub_lines]
+        self._sub_amount = self._amount[self._sub_lines]
+        self._position = position
 
     def revenue(self, start: date, end: date) -> tuple[np.ndarray, np.ndarray]:
-        """Per pair (in grid order): the revenue over [start, end), at least 0 (returns never
-        make a negative sale, as in the scoring grid), and its outlet's total of them."""
-        first, last = np.searchsorted(self._day, [(start - EPOCH).days, (end - EPOCH).days])
+        """Per kept pair (in `pairs` order): the revenue over [start, end), at least 0 (returns
+        never make a negative sale, as in the scoring grid), and its outlet's total of them."""
+        days = [(start - EPOCH).days, (end - EPOCH).days]
+        first, last = np.searchsorted(self._sub_day, days)
         inside = slice(int(first), int(last))
-        amount = self._amount[inside]
-        pair = np.bincount(self._pair[inside], amount, minlength=self.pairs.height)
-        if pair.min(initial=0.0) < 0:  # a net return: clip it, then total the clipped pairs
+        pair = np.bincount(
+            self._sub_pair[inside], self._sub_amount[inside], minlength=len(self._kept)
+        )
+        first, last = np.searchsorted(self._day, days)
+        every = slice(int(first), int(last))
+        if self._grid_pair is not None:  # clip every pair of the grid, then total them
+            grid_pair = np.maximum(
+                np.bincount(
+                    self._grid_pair[every], self._amount[every], minlength=len(self._position)
+                ),
+                0.0,
+            )
+            outlet = np.bincount(self._index.outlet, grid_pair, minlength=self._outlets)
             pair = np.maximum(pair, 0.0)
-            outlet = np.bincount(self._outlet, pair, minlength=self._outlets)
-        else:  # the same totals, from the lines of the outlets (far fewer bins)
-            outlet = np.bincount(self._line_outlet[inside], amount, minlength=self._outlets)
+        else:
+            outlet = np.bincount(
+                self._line_outlet[every], self._amount[every], minlength=self._outlets
+            )
         return pair / SCALE, outlet[self._outlet] / SCALE
 
-    def rows(self, keys: pl.DataFrame, keep_missing: bool = False) -> np.ndarray:
-        """The grid row of each of `keys` (CustomerId, ItemId), in their order; a key not in
-        the grid is left out (-1 with `keep_missing`)."""
-        wanted = self._encode(keys)
-        if not len(self._grid_keys):
-            return np.full(len(wanted), -1, dtype=np.int64)[: len(wanted) if keep_missing else 0]
-        at = np.minimum(np.searchsorted(self._grid_keys, wanted), len(self._grid_keys) - 1)
-        hit = self._grid_keys[at] == wanted
-        rows = np.where(hit, self._grid_order[at], -1).astype(np.int64)
-        return rows if keep_missing else rows[hit]
+    def rows(self, keys: pl.DataFrame) -> np.ndarray:
+        """The rows in `pairs` of `keys` (CustomerId, ItemId), in their order; keys not kept
+        are left out."""
+        grid_rows = self._index.rows(keys)
+        rows = self._position[grid_rows[grid_rows >= 0]]
+        return rows[rows >= 0]
 
 
-def _as_int(value: object) -> int:
-    return value if isinstance(value, int) else 0
+class _IdRanks:
+    """The rank of an id among a set of integer ids: a lookup table over the ids' range when it
+    is compact (a gather per id), else a binary search; -1 for an id not in the set."""
+
+    def __init__(self, ids: pl.Series) -> None:
+        self._sorted = ids.unique().sort().to_numpy().astype(np.int64)
+        self._table: np.ndarray | None = None
+        if len(self._sorted):
+            self._low = int(self._sorted[0])
+            span = int(self._sorted[-1]) - self._low + 1
+            if span <= 4 * len(self._sorted) + 1_000_000:
+                self._table = np.full(span, -1, dtype=np.int64)
+                self._table[self._sorted - self._low] = np.arange(len(self._sorted))
+
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+    def ranks(self, ids: np.ndarray) -> np.ndarray:
+        """The rank of each id, -1 where it is not in the set."""
+        out = np.full(len(ids), -1, dtype=np.int64)
+        if not len(self._sorted):
+            return out
+        if self._table is not None:
+            offset = ids.astype(np.int64) - self._low
+            inside = (offset >= 0) & (offset < len(self._table))
+            out[inside] = self._table[offset[inside]]
+            return out
+        at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
+        return np.where(self._sorted[at] == ids, at, -1)
 
 
-def _key_encoder(pairs: pl.DataFrame, lines: pl.DataFrame) -> Callable[[pl.DataFrame], np.ndarray]:
-    """A function from (CustomerId, ItemId) rows to one int64 key per row, the same pair the
-    same key: customer x span + item when the ids are small enough not to overflow, else the
-    ids' ranks among all the ids seen (slower, exact for any ids)."""
-    ids = {
-        name: pl.concat([pairs[name], lines[name]]).drop_nulls()
-        for name in ("CustomerId", "ItemId")
-    }
-    low = min(_as_int(ids[n].min()) for n in ids)
-    high = [_as_int(ids[n].max()) + 1 for n in ids]
-    if low >= 0 and high[0] * high[1] < 2**62:
-        span = high[1]
-        return lambda f: f["CustomerId"].to_numpy() * span + f["ItemId"].to_numpy()
-    customers, items = (ids[n].unique().sort().to_numpy() for n in ids)
+class _PairIndex:
+    """The grid row of a (CustomerId, ItemId): the ids' ranks among the grid's, then a dense
+    table of outlets x items when that is not much bigger than the grid (the usual dense grid),
+    else a binary search of the packed ranks. Exact for any ids, never overflows."""
 
-    def by_rank(frame: pl.DataFrame) -> np.ndarray:
-        c = np.searchsorted(customers, frame["CustomerId"].to_numpy())
-        i = np.searchsorted(items, frame["ItemId"].to_numpy())
-        return c.astype(np.int64) * len(items) + i
+    def __init__(self, grid: pl.DataFrame) -> None:
+        self.customers = _IdRanks(grid["CustomerId"])
+        self.items = _IdRanks(grid["ItemId"])
+        keys = self._keys(grid)
+        self.outlet = self.customers.ranks(grid["CustomerId"].to_numpy())
+        size = len(self.customers) * len(self.items)
+        self._table: np.ndarray | None = None
+        if size <= 2 * grid.height + 1_000_000:
+            self._table = np.full(size, -1, dtype=np.int64)
+            self._table[keys] = np.arange(grid.height)
+        else:
+            self._order = np.argsort(keys, kind="stable")
+            self._sorted = keys[self._order]
 
-    return by_rank
+    def _keys(self, frame: pl.DataFrame) -> np.ndarray:
+        """Packed ranks, -1 where an id is not in the grid."""
+        c = self.customers.ranks(frame["CustomerId"].to_numpy())
+        i = self.items.ranks(frame["ItemId"].to_numpy())
+        return np.where((c >= 0) & (i >= 0), c * len(self.items) + i, -1)
+
+    def rows(self, frame: pl.DataFrame) -> np.ndarray:
+        """The grid row of each row of `frame`, -1 where the pair is not in the grid."""
+        keys = self._keys(frame)
+        rows = np.full(len(keys), -1, dtype=np.int64)
+        known = keys >= 0
+        if self._table is not None:
+            rows[known] = self._table[keys[known]]
+        elif len(self._sorted):
+            at = np.minimum(np.searchsorted(self._sorted, keys[known]), len(self._sorted) - 1)
+            rows[known] = np.where(self._sorted[at] == keys[known], self._order[at], -1)
+        return rows
 
 
 def cutoff_features(
@@ -448,7 +519,7 @@ def gap_persistence(
     if visits is None or visits.is_empty():
         reason = "no visit history: gaps are not weighted"
         return Persistence(False, 0.0, 0.0, 0.0, 0, 0, reason, none)
-    sales = PairSales(pairs, lines, config.carry_rate_power)
+    sales = PairSales(pairs, lines, config, keep=candidates)
     examples = training_examples(sales, visits, channels, now, config)
     n = examples.height
     persisted = int(_persisted(examples, config).sum()) if n else 0

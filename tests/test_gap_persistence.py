@@ -113,7 +113,7 @@ def test_features_of_one_outlet_by_hand() -> None:
     )
     channels = pl.DataFrame({"CustomerId": [1], "Channel": ["ON_TRADE"]})
     config = CONFIG.with_overrides({"carry_rate_power": 0.0})
-    sales = PairSales(pairs, lines, config.carry_rate_power)
+    sales = PairSales(pairs, lines, config)
     features = cutoff_features(
         sales, channels, cutoff, config, only=pairs.select("CustomerId", "ItemId")
     )
@@ -135,7 +135,7 @@ def test_features_of_one_outlet_by_hand() -> None:
     assert flagged["ItemId"].to_list() == [2, 3]
     # with credibility: the never-bought SKU 3 counts as carried by half its peers, 0.5 ** 12
     # of its gap is left, under 1% of the outlet's revenue; SKU 2 was bought, fully credible
-    strict = PairSales(pairs, lines, CONFIG.carry_rate_power)
+    strict = PairSales(pairs, lines, CONFIG)
     assert cutoff_features(strict, channels, cutoff, CONFIG)["ItemId"].to_list() == [2]
 
 
@@ -159,14 +159,10 @@ def test_nothing_on_or_after_the_cutoff_or_the_week_is_read() -> None:
             on_the_day,
         ]
     )
-    before = cutoff_features(
-        PairSales(pairs, lines, CONFIG.carry_rate_power), channels, cutoff, CONFIG
-    )
+    before = cutoff_features(PairSales(pairs, lines, CONFIG), channels, cutoff, CONFIG)
     assert before.height > 0
     assert before.equals(
-        cutoff_features(
-            PairSales(pairs, scrambled, CONFIG.carry_rate_power), channels, cutoff, CONFIG
-        )
+        cutoff_features(PairSales(pairs, scrambled, CONFIG), channels, cutoff, CONFIG)
     )
     # the examples and the model read up to the week's start, never from it on
     extra = pl.concat(
@@ -190,7 +186,7 @@ def test_nothing_on_or_after_the_cutoff_or_the_week_is_read() -> None:
 def test_real_gaps_are_told_from_passing_dips() -> None:
     pairs, lines, visits, channels = world()
     examples = training_examples(
-        PairSales(pairs, lines, CONFIG.carry_rate_power), visits, channels, WEEK_START, CONFIG
+        PairSales(pairs, lines, CONFIG), visits, channels, WEEK_START, CONFIG
     )
     assert examples["Cutoff"].n_unique() == CONFIG.persistence_cutoffs
     result = gap_persistence(
@@ -201,9 +197,9 @@ def test_real_gaps_are_told_from_passing_dips() -> None:
     assert result.examples == examples.height
     # today's gaps: a recent dip (index 0 in the last 8 weeks only) is less likely to last
     # than a gap that has lasted the whole look-back
-    now = cutoff_features(
-        PairSales(pairs, lines, CONFIG.carry_rate_power), channels, WEEK_START, CONFIG
-    ).join(result.probabilities, on=["CustomerId", "ItemId"])
+    now = cutoff_features(PairSales(pairs, lines, CONFIG), channels, WEEK_START, CONFIG).join(
+        result.probabilities, on=["CustomerId", "ItemId"]
+    )
     lasting = now.filter(pl.col("IndexLong") < 0.05)["PersistProbability"].mean()
     recent = now.filter(pl.col("IndexLong") > 0.6)["PersistProbability"].mean()
     assert isinstance(lasting, float) and isinstance(recent, float)
@@ -243,7 +239,7 @@ def test_visited_outlets_are_not_learned_from() -> None:
         }
     )
     examples = training_examples(
-        PairSales(pairs, lines, CONFIG.carry_rate_power), everyone, channels, WEEK_START, CONFIG
+        PairSales(pairs, lines, CONFIG), everyone, channels, WEEK_START, CONFIG
     )
     assert examples.height > 0
     assert examples["CustomerId"].min() > 60
@@ -346,8 +342,60 @@ def test_priority_sums_the_expected_gains() -> None:
 def test_cutoffs_before_the_visit_log_are_not_learned_from() -> None:
     pairs, lines, visits, channels = world()
     late = visits.filter(pl.col("VisitDate") >= WEEK_START - timedelta(weeks=20))
-    sales = PairSales(pairs, lines, CONFIG.carry_rate_power)
+    sales = PairSales(pairs, lines, CONFIG)
     cutoffs = training_examples(sales, late, channels, WEEK_START, CONFIG)["Cutoff"].unique()
     first = late["VisitDate"].min()
     assert isinstance(first, date)
     assert cutoffs.len() == 2 and (cutoffs >= first).all()  # 8 and 16 weeks back
+
+
+@pytest.mark.parametrize("customers", [[5, 9, 12], [5, 9, 10**15]])  # compact and sparse ids
+def test_lines_find_their_pair_whatever_the_ids(customers: list[int]) -> None:
+    items = [-3, 7, 2**40]
+    grid = pl.DataFrame(
+        {
+            "CustomerId": np.repeat(customers, len(items)),
+            "ItemId": np.tile(items, len(customers)),
+        }
+    ).with_columns(PeerRatio=pl.lit(0.5), CarryRate=pl.lit(1.0), UnitPrice=pl.lit(1.0))
+    day = date(2025, 1, 8)
+    lines = pl.DataFrame(
+        [
+            (customers[1], 7, day, 1.0, 10.0),
+            (customers[1], 7, day, 1.0, 2.5),
+            (customers[2], 2**40, day, 1.0, 4.0),
+            (customers[2], -3, day, 1.0, 1.0),
+            (6, 7, day, 1.0, 100.0),  # an outlet not in the grid: not counted
+            (customers[0], 8, day, 1.0, 100.0),  # an item not in the grid
+        ],
+        schema=LINE_SCHEMA,
+        orient="row",
+    )
+    sales = PairSales(grid, lines, CONFIG)
+    assert sales.pairs.height == grid.height  # every bound 0.5 >= 1%
+    revenue, total = sales.revenue(day, day + timedelta(days=1))
+    got = sales.pairs.select("CustomerId", "ItemId").with_columns(Revenue=revenue, Total=total)
+    value = {(c, i): (r, t) for c, i, r, t in got.iter_rows()}
+    assert value[(customers[1], 7)] == (12.5, 12.5)
+    assert value[(customers[2], 2**40)] == (4.0, 5.0)
+    assert value[(customers[2], -3)] == (1.0, 5.0)
+    assert value[(customers[0], 7)] == (0.0, 0.0)
+    keys = pl.DataFrame({"CustomerId": [customers[2], 6], "ItemId": [-3, -3]})
+    (row,) = sales.rows(keys)  # the unknown outlet is left out
+    assert sales.pairs.row(int(row), named=True)["CustomerId"] == customers[2]
+
+
+def test_a_net_return_counts_as_no_sale() -> None:
+    grid = pl.DataFrame({"CustomerId": [1, 1, 1], "ItemId": [1, 2, 3]}).with_columns(
+        PeerRatio=pl.lit(0.5), CarryRate=pl.lit(1.0), UnitPrice=pl.lit(1.0)
+    )
+    day = date(2025, 1, 8)
+    lines = pl.DataFrame(
+        [(1, 1, day, 1.0, 30.0), (1, 2, day, 1.0, 5.0), (1, 2, day, -1.0, -20.0)],
+        schema=LINE_SCHEMA,
+        orient="row",
+    )
+    revenue, total = PairSales(grid, lines, CONFIG).revenue(day, day + timedelta(days=1))
+    # SKU 2 nets -15: it counts 0, and the outlet's total is 30, not 15
+    assert revenue.tolist() == [30.0, 0.0, 0.0]
+    assert total.tolist() == [30.0, 30.0, 30.0]
