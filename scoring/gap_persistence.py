@@ -281,7 +281,7 @@ def cutoff_features(
     only: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The pairs that the sales before `cutoff` flag as opportunities, with their features
-    (`FEATURES`), Expected (the expected weekly revenue over the look-back), Flagged and _pair
+    (`FEATURES`), Expected (the expected weekly revenue over the look-back) and _pair
     (the row in `sales.pairs`); with `only` (CustomerId, ItemId), those pairs instead, flagged
     or not.
     Reads no sale on or after `cutoff`.
@@ -345,9 +345,8 @@ def cutoff_features(
         & (pl.col("Gap") >= config.min_sku_gap_value)
         & (pl.col("Gap") >= config.min_sku_outlet_share * pl.col("OutletWeekly"))
     ).fill_null(False)
-    gaps = gaps.with_columns(Flagged=flag)
     if only is None:
-        gaps = gaps.filter(pl.col("Flagged"))
+        gaps = gaps.filter(flag)
     codes = channels.select(
         "CustomerId", ChannelCode=pl.col("Channel").fill_null("").rank("dense").cast(pl.Float64)
     )
@@ -361,7 +360,6 @@ def cutoff_features(
             "CustomerId",
             "ItemId",
             "_pair",
-            "Flagged",
             "Expected",
             GapShare=(pl.col("Gap") / pl.col("OutletWeekly")).log1p(),
             IndexLong=ratio[0],
@@ -418,7 +416,7 @@ def training_examples(
                 Recovery=(pl.Series(after) / weeks / pl.col("Expected")).clip(0.0, 1.0),
                 Cutoff=pl.lit(cutoff),
             )
-            .drop("_pair", "Flagged")
+            .drop("_pair")
             .filter(pl.col("Recovery").is_finite())
         )
     return pl.concat(frames) if frames else pl.DataFrame()

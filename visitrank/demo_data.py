@@ -254,6 +254,21 @@ def _plant(
     return outlet, sku, factor, start_week
 
 
+def _expand(owner: np.ndarray, per_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One row per (row, member of its group): (the row, the member's position), where row i
+    belongs to group ``owner[i]`` and the members are stored group after group, ``per_group``
+    of each (e.g. every carried pair of an order's outlet, every visit of a gap's outlet)."""
+    first = np.cumsum(per_group) - per_group
+    count = per_group[owner]
+    row = np.repeat(np.arange(len(owner)), count)
+    member = (
+        np.repeat(first[owner], count)
+        + np.arange(count.sum())
+        - np.repeat(np.cumsum(count) - count, count)
+    )
+    return row, member
+
+
 def conversion_probability(conversion: float, on_trade: np.ndarray, tier: np.ndarray) -> np.ndarray:
     """The planted per-visit probability that a visit closes a gap: the base times the outlet
     channel's and the SKU price tier's multiplier, capped at ``MAX_CONVERSION``."""
@@ -275,15 +290,7 @@ def _conversions(
     order = np.lexsort((visit_day, visit_outlet))
     visit_outlet, visit_day = visit_outlet[order], visit_day[order]
     n_outlets = int(max(outlet.max(initial=0), visit_outlet.max(initial=0))) + 1
-    per_outlet = np.bincount(visit_outlet, minlength=n_outlets)
-    first = np.cumsum(per_outlet) - per_outlet
-    count = per_outlet[outlet]
-    gap = np.repeat(np.arange(len(outlet)), count)
-    at = (
-        np.repeat(first[outlet], count)
-        + np.arange(count.sum())
-        - np.repeat(np.cumsum(count) - count, count)
-    )
+    gap, at = _expand(outlet, np.bincount(visit_outlet, minlength=n_outlets))
     day = visit_day[at]
     closes = (day >= 7 * start_week[gap]) & (rng.random(len(gap)) < probability[gap])
     close_day = np.full(len(outlet), NEVER, dtype=np.int64)
@@ -393,16 +400,7 @@ def _orders(
     if dips is not None:
         dipped = lookup[dips[0], dips[1]]
         dip_start[dipped], dip_end[dipped] = dips[2], dips[3]
-    per_outlet = np.bincount(pair_o, minlength=len(w.volume))
-    first_pair = np.cumsum(per_outlet) - per_outlet
-
-    cnt = per_outlet[outlet]
-    order_of = np.repeat(np.arange(len(outlet)), cnt)
-    pidx = (
-        np.repeat(first_pair[outlet], cnt)
-        + np.arange(cnt.sum())
-        - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    )
+    order_of, pidx = _expand(outlet, np.bincount(pair_o, minlength=len(w.volume)))
     sku = pair_s[pidx]
     lam = (
         pair_rate[pidx]
