@@ -62,6 +62,7 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[s
         "skusToPush": scores.skus.height,
         "visitResponse": scores.response,
         "gapPersistence": scores.persistence,
+        "pushFloor": scores.assortment,
         "inputRows": {name: frame.height for name, frame in tables.items()},
         "quarantined": checked.counts(),
         "seconds": round(time.perf_counter() - started, 3),

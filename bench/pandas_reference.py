@@ -235,6 +235,16 @@ def window_totals(lines: pd.DataFrame, window: Window, recent_weeks: int) -> pd.
     return sums
 
 
+def assortment_config(totals: pd.DataFrame, config: ScoringConfig) -> ScoringConfig:
+    """`min_sku_outlet_share` = min_sku_average_share / the median number of SKUs an outlet
+    bought in the window (scoring/assortment_scale.py)."""
+    bought = totals[totals["Revenue"] > 0].groupby("CustomerId").size()
+    if config.min_sku_average_share is None or bought.empty:
+        return config
+    share = min(1.0, config.min_sku_average_share / float(bought.median()))
+    return config.with_overrides({"min_sku_outlet_share": share})
+
+
 # --- segment --------------------------------------------------------------------------------
 
 
@@ -854,6 +864,7 @@ def score_region(
     weeks = ((window.as_of - window.window_start).days + 1) / 7.0
     with timed(timings, "aggregate"):
         totals = window_totals(region.lines, window, config.recent_weeks)
+        config = assortment_config(totals, config)
     with timed(timings, "segment"):
         clusters = cluster_skus(items, region.lines, window.history_start, window.as_of, config)
         segments = segment_outlets(region.customers, totals, clusters, config)

@@ -45,6 +45,7 @@ OUTCOME_KEYS: Final = (
     "skusToPush",
     "visitResponse",
     "gapPersistence",
+    "pushFloor",
     "seconds",
     "error",
 )

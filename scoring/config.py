@@ -144,6 +144,14 @@ class ScoringConfig(BaseModel):
         "weekly revenue: a smaller pitch is not worth the visit time, and such small shortfalls "
         "are mostly natural variation (scale-free: any currency).",
     )
+    min_sku_average_share: float | None = Field(
+        0.25,
+        ge=0,
+        description="Push a SKU only if its weekly gap is at least this share of the outlet's "
+        "average SKU (its weekly revenue / the median number of SKUs an outlet of the region "
+        "buys); replaces min_sku_outlet_share, which it derives per region "
+        "(scoring/assortment_scale.py). None: the fixed min_sku_outlet_share applies.",
+    )
     min_sku_gap_value: float = Field(
         0.01, ge=0, description="Push a SKU only if its weekly gap is at least this much money."
     )

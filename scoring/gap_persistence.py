@@ -57,6 +57,7 @@ from threadpoolctl import threadpool_limits
 from scoring.config import ScoringConfig
 from scoring.exact import SCALE
 from scoring.indexation import window_gap
+from scoring.visit_cadence import cadence_words
 
 Z_95 = 1.96
 MIN_OUTLETS = 20  # outlets behind the examples: the skill's interval is over outlets
@@ -530,7 +531,9 @@ def gap_persistence(
         reason = (
             f"too few past gaps to learn from ({n} flagged at {outlets} unvisited outlets, "
             f"{persisted} persisted; {config.persistence_min_examples} gaps needed, a quarter "
-            f"of them of each kind, at {MIN_OUTLETS} outlets): gaps are not weighted"
+            f"of them of each kind, at {MIN_OUTLETS} outlets; "
+            f"{cadence_words(visits, 7 * config.persistence_horizon_weeks)}): gaps are not "
+            "weighted"
         )
         return Persistence(False, 0.0, 0.0, 0.0, n, persisted, reason, none)
     skill, low, high, models = out_of_fold_skill(examples, config)

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from scoring.assortment_scale import scaled_config
 from scoring.benchmark import benchmark_shares, outlet_sku_grid
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
@@ -36,13 +37,15 @@ class RegionScores:
     skus: the SKUs to push per outlet (SkuRank, IndexScore, Actual, Expected, GapValue, ...);
     pairs: every scored outlet x SKU of the grid (IndexScore, GapValue, ...), for backtests;
     response: the visit response's summary (`VisitResponse.summary`), None when it is off;
-    persistence: the gap-persistence model's summary (`Persistence.summary`), None when off."""
+    persistence: the gap-persistence model's summary (`Persistence.summary`), None when off;
+    assortment: the push floor derived from the region's assortment (`AssortmentScale.summary`)."""
 
     outlets: pl.DataFrame
     skus: pl.DataFrame
     pairs: pl.DataFrame | None = None
     response: dict[str, object] | None = None
     persistence: dict[str, object] | None = None
+    assortment: dict[str, object] | None = None
 
 
 def window_totals(lines: pl.DataFrame, window: ScoringWindow, recent_weeks: int) -> pl.DataFrame:
@@ -85,6 +88,7 @@ def score_region(
     weeks = ((window.as_of - window.window_start).days + 1) / 7.0
     with step("aggregate"):
         totals = window_totals(inputs.lines, window, config.recent_weeks)
+        config, scale = scaled_config(config, totals)
     with step("segment"):
         clusters = cluster_skus(
             inputs.items, inputs.lines, window.history_start, window.as_of, config
@@ -119,6 +123,7 @@ def score_region(
             scored,
             response=None if response is None else response.summary(),
             persistence=None if persistence is None else persistence.summary(),
+            assortment=scale.summary(),
         )
 
 

@@ -27,6 +27,7 @@ import polars as pl
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
 from scoring.inputs import ScoringWindow
+from scoring.visit_cadence import cadence_words
 
 Z_95 = 1.96
 NO_FACTORS_SCHEMA = {"CustomerId": pl.Int64, "ResponseFactor": pl.Float64}
@@ -148,7 +149,10 @@ def visit_response(
             0.0,
             0.0,
             n,
-            f"too few outlets with both visited weeks and weeks no visit touches ({n})",
+            f"cannot measure whether visits move sales: too few outlets ({n}, "
+            f"{config.response_min_outlets} needed) have both weeks after a visit and weeks no "
+            f"visit touches in the last {config.response_weeks} weeks; "
+            f"{cadence_words(visits, 7 * config.response_weeks)}: priorities are not adjusted",
             none,
         )
     # the difference over the untouched level: a relative lift (the outlet's mean, the

@@ -29,7 +29,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--source", type=Path, required=True)
     parser.add_argument("--at", type=_iso_date, required=True, help="the cut-off date")
     parser.add_argument("--horizon", type=int, default=8, help="weeks measured after --at")
-    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--json", type=Path, help="also write the figures, intervals and verdicts as JSON here"
+    )
     parser.add_argument("--config", type=Path, help="TOML or JSON file of config overrides")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE"
@@ -38,18 +40,18 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from visitrank.backtest import backtest, format_table
+    from visitrank.backtest import backtest, format_report
 
     if args.horizon < 1:
-        raise SystemExit("--horizon must be at least 1 week")
+        raise SystemExit(f"--horizon must be at least 1 week, got {args.horizon}")
     config = load_config(args.config, args.overrides)
     report = backtest(args.source, args.at, args.horizon, config)
     print(
         f"backtest at {report['at']} (scored with data up to {report['asOf']}), horizon "
-        f"{report['horizonWeeks']} weeks: {report['pairs']:,} outlet x SKU pairs, "
-        f"{report['closedEvents']:,} gap-closed events"
+        f"{report['horizonWeeks']} week(s): {report['pairs']:,} outlet x SKU pairs, "
+        f"{report['closedEvents']:,} gap-closed events, {report['outlets']:,} routable outlets"
     )
-    print(format_table(report))
+    print(format_report(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return EXIT_OK

@@ -108,6 +108,7 @@ def run_region(task: RegionTask) -> dict[str, Any]:
         "skusToPush": scores.skus.height,
         "visitResponse": scores.response,
         "gapPersistence": scores.persistence,
+        "pushFloor": scores.assortment,
         "seconds": round(time.perf_counter() - started, 3),
         "steps": {name: round(value, 3) for name, value in steps.items()},
         "workerPeakRssMb": peak_rss_mb(),
