@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= data/demo
 OUT_DIR ?= out
 
-.PHONY: setup run demo test lint typecheck unit clean bench
+.PHONY: setup run demo test lint typecheck unit clean bench real-data
 
 # Azure app prerequisites: emulators (npm), ODBC drivers (apt), checkov (own venv)
 include azure.mk
@@ -55,6 +55,14 @@ bench: setup
 bench-reference: setup
 	$(BIN)/python -c "import pandas" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.compare_reference --sizes $(SIZES) --repeat $(REPEAT) --data $(BENCH_DATA)
+
+# Real data (docs/real-data.md): the lists on The Complete Journey's stores with planted lost
+# sales (5 seeds), the proposed orders on its households, and the real-vs-demo statistics
+REAL_DIR ?= data/real
+real-data: setup demo
+	$(BIN)/python -m bench.real_data.list_eval --seeds 1 2 3 4 5
+	$(BIN)/python -m bench.real_data.stores $(REAL_DIR)/stores --no-plant
+	$(BIN)/python -m bench.real_data.shape $(DEMO_DIR) $(REAL_DIR)/stores
 
 clean:
 	rm -rf $(OUT_DIR) data/demo .pytest_cache .mypy_cache .ruff_cache .venv .venv-tools node_modules
