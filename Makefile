@@ -63,6 +63,8 @@ real-data: setup demo
 	$(BIN)/python -m bench.real_data.list_eval --seeds 1 2 3 4 5
 	$(BIN)/python -m bench.real_data.stores $(REAL_DIR)/stores --no-plant
 	$(BIN)/python -m bench.real_data.shape $(DEMO_DIR) $(REAL_DIR)/stores
+	$(BIN)/python -m bench.real_data.baskets $(REAL_DIR)/baskets
+	$(BIN)/python -m bench.real_data.order_eval --source $(REAL_DIR)/baskets --no-scoring
 
 clean:
 	rm -rf $(OUT_DIR) data/demo .pytest_cache .mypy_cache .ruff_cache .venv .venv-tools node_modules

@@ -352,3 +352,123 @@ def test_quantity_errors_on_the_lines_both_methods_matched() -> None:
     assert got == pytest.approx(
         {"lines": 1.0, "mae": 1.0, "smape": 2 / 9, "other_mae": 2.0, "other_smape": 2 / 3}
     )
+
+
+def _usual_p(probabilities: list[float], basket_lines: float) -> pl.DataFrame:
+    n = len(probabilities)
+    return pl.DataFrame(
+        {
+            "CustomerId": [1] * n,
+            "ItemId": list(range(201, 201 + n)),
+            "Probability": probabilities,
+            "BasketLines": [basket_lines] * n,
+            "Bought": [1] * n,
+            "N": [10] * n,
+            "ItemIntervalDays": [14.0] * n,
+            "DaysSince": [3] * n,
+            "Quantity": [1.0] * n,
+        }
+    )
+
+
+def test_usual_part_fills_the_expected_basket_whatever_the_probabilities() -> None:
+    from scoring.orders.proposal import usual_lines
+
+    # Orders of 3 items, every probability under the 0.4 floor: the 3 most probable anyway.
+    got = usual_lines(_usual_p([0.05, 0.3, 0.01, 0.2, 0.1], 3.0), 1.0, OrderConfig())
+    assert got["ItemId"].to_list() == [202, 204, 205]
+    # A basket of 1 keeps further items at or above the floor (0.4), not below it.
+    got = usual_lines(_usual_p([0.5, 0.45, 0.3], 1.0), 1.0, OrderConfig())
+    assert got["ItemId"].to_list() == [201, 202]
+    # The scale multiplies the basket: round(0.5 x 3) = 2 lines; at most max_lines.
+    got = usual_lines(_usual_p([0.05, 0.3, 0.01, 0.2], 3.0), 0.5, OrderConfig())
+    assert got["ItemId"].to_list() == [202, 204]
+    got = usual_lines(_usual_p([0.05, 0.3, 0.01, 0.2], 3.0), 1.0, OrderConfig(max_lines=1))
+    assert got["ItemId"].to_list() == [202]
+
+
+def test_expected_basket_is_the_recency_weighted_mean_order_size() -> None:
+    from scoring.orders.usual import expected_basket
+
+    day = date(2026, 3, 2)
+    rows = [(1, day, i) for i in (1, 2)] + [(1, day + timedelta(days=7), i) for i in (1, 2, 3, 4)]
+    rows += [(2, day, 1), (2, day, 1)]  # one item twice on one day: one distinct item
+    lines = pl.DataFrame(
+        rows, schema=["CustomerId", "SaleDate", "ItemId"], orient="row"
+    ).with_columns(Quantity=pl.lit(1.0))
+    # Half-life 1 order: the last order (4 items) weighs 1, the one before (2 items) 0.5.
+    got = expected_basket(
+        baskets(lines), day + timedelta(days=8), OrderConfig(recency_half_life_orders=1.0)
+    )
+    assert got.rows() == [(1, pytest.approx((4 * 1 + 2 * 0.5) / 1.5), 2), (2, 1.0, 1)]
+
+
+def test_orders_of_three_items_get_three_usual_lines_end_to_end() -> None:
+    # Customer 1 buys 3 of 6 items in rotation each week: every item is in half its orders.
+    rows = []
+    for k in range(20):
+        for j in range(3):
+            rows.append((WEEKLY, 300 + (k + j) % 6, START + timedelta(days=7 * k), 2.0))
+    lines = pl.DataFrame(
+        rows, schema=["CustomerId", "ItemId", "SaleDate", "Quantity"], orient="row"
+    ).with_columns(Amount=pl.col("Quantity"))
+    inputs = _inputs(lines)
+    # No usual line reaches the floor (1.0): only the expected basket (3 lines) is filled.
+    config = CONFIG.with_overrides({"usual_min_probability": 1.0, "basket_scale": 1.0})
+    proposal = propose_orders(inputs, LAST_WEEKLY, config)
+    usual = proposal.lines.filter(pl.col("Kind") == "usual")
+    assert usual.height == 3 and (usual["CustomerId"] == WEEKLY).all()
+    assert proposal.customers.filter(pl.col("CustomerId") == WEEKLY)[
+        "BasketLines"
+    ].item() == pytest.approx(3.0)
+
+
+def test_empty_proposal_carries_its_reason() -> None:
+    from visitrank.orders_run import order_documents
+
+    # Customer 2 last ordered on START + 112 days; with a 4-week look-back as of START + 147
+    # (window from START + 120) it has no order in the window: empty, with the reason.
+    lines = _lines(0).filter(
+        (pl.col("CustomerId") == WEEKLY) | (pl.col("SaleDate") <= START + timedelta(days=112))
+    )
+    as_of = START + timedelta(days=147)
+    config = OrderConfig(lookback_weeks=4, calibration_weeks=2, season_weeks=0)
+    proposal = propose_orders(_inputs(lines.filter(pl.col("SaleDate") <= as_of)), as_of, config)
+    documents = {d["customerId"]: d for d in order_documents(proposal)}
+    assert documents[MONTHLY]["lines"] == []
+    assert documents[MONTHLY]["emptyReason"] == (
+        "no order in the look-back window (4 weeks, from 2026-05-05): last order on 2026-04-27"
+    )
+    assert documents[WEEKLY]["lines"] and "emptyReason" not in documents[WEEKLY]
+
+
+def test_tifu_vectors_and_prediction_by_hand() -> None:
+    from visitrank.order_backtest import TifuParams, tifu_knn, tifu_vectors
+
+    a, b, c = 1, 2, 3
+    day = date(2026, 1, 5)
+    orders = {
+        1: [[a], [a, b], [b], [a]],  # 4 orders -> 2 groups of 2
+        2: [[c]],
+        3: [[a]],
+    }
+    rows = [
+        (customer, day + timedelta(days=k), item)
+        for customer, baskets_ in orders.items()
+        for k, basket in enumerate(baskets_)
+        for item in basket
+    ]
+    past = pl.DataFrame(rows, schema=["CustomerId", "SaleDate", "ItemId"], orient="row")
+    got = tifu_vectors(past, groups=2, within=0.5, across=0.5)
+    # Group 1 = (0.5 {a} + {a, b}) / 2 = a 0.75, b 0.5; group 2 = (0.5 {b} + {a}) / 2 =
+    # a 0.5, b 0.25; customer = (0.5 g1 + g2) / 2 = a 0.4375, b 0.25.
+    assert got.rows() == [(1, a, 0.4375), (1, b, 0.25), (2, c, 1.0), (3, a, 1.0)]
+    # One neighbour, alpha 0.5. Customer 1's nearest is 3 (distance 0.62 < 1.17):
+    # 0.5 (a .4375, b .25) + 0.5 (a 1) = a .71875, b .125. Customer 3's nearest is 1: same.
+    lengths = pl.DataFrame({"CustomerId": [1, 3], "Lines": [2, 2]})
+    params = TifuParams(neighbours=1, within_decay=0.5, group_decay=0.5, alpha=0.5, groups=2)
+    pred = tifu_knn(past, lengths, params)
+    assert pred.select("CustomerId", "ItemId", "Rank").rows() == [
+        (1, a, 1), (1, b, 2), (3, a, 1), (3, b, 2)
+    ]  # fmt: skip
+    assert pred["Score"].to_list() == pytest.approx([0.71875, 0.125, 0.71875, 0.125])

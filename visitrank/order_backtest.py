@@ -13,7 +13,12 @@ Baselines from the next-basket literature:
 * personal top-frequency: the customer's items in most of its orders over the look-back
   window, as many as its median order size, each with its median quantity;
 * global popularity: the items in most orders overall, as many as the customer's median order
-  size (everyone's when it has none), each with its median quantity over all customers.
+  size (everyone's when it has none), each with its median quantity over all customers;
+* at visitrank's length (as many lines per customer as visitrank proposes, so that F1 compares
+  the rankings, not the list lengths): personal top-frequency (`top_frequency_same_length`)
+  and TIFU-KNN (`tifu_knn`, Hu et al., SIGIR 2020: time-decayed item-frequency vectors over
+  groups of past orders, a user-KNN over them, prediction = alpha x own vector + (1 - alpha) x
+  the neighbours' mean).
 """
 
 from __future__ import annotations
@@ -24,14 +29,24 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
+from scipy import sparse
+from sklearn.neighbors import NearestNeighbors
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig, OrderProposal, feedback, propose_orders
 from scoring.orders.rhythm import baskets
 from visitrank.orders_run import history_lines, load_order_inputs
 
-METHODS = ("visitrank", "top_frequency", "repeat_last", "global_popularity")
+METHODS = (
+    "visitrank",
+    "top_frequency",
+    "repeat_last",
+    "global_popularity",
+    "top_frequency_same_length",
+    "tifu_knn",
+)
 """The methods of every backtest (`visitrank_feedback` follows `visitrank` in a replay)."""
 
 
@@ -94,6 +109,147 @@ def baselines(lines: pl.DataFrame, as_of: date, config: OrderConfig) -> dict[str
             Rank=pl.int_range(1, pl.len() + 1).over("CustomerId"),
         )
     return ranked
+
+
+@dataclass(frozen=True)
+class TifuParams:
+    """TIFU-KNN hyper-parameters. Defaults: the authors' Dunnhumby setting (their code's
+    run line: 900 neighbours, within-group decay 0.9, group decay 0.6, alpha 0.2, the history
+    split into 3 groups; the code's `group_size` argument is the number of groups)."""
+
+    neighbours: int = 900
+    within_decay: float = 0.9
+    group_decay: float = 0.6
+    alpha: float = 0.2
+    groups: int = 3
+
+
+def tifu_vectors(past: pl.DataFrame, groups: int, within: float, across: float) -> pl.DataFrame:
+    """CustomerId, ItemId, Value: each customer's TIFU-KNN vector. `past`: CustomerId,
+    SaleDate, ItemId (an order = a customer's purchases of one day). Its n orders (oldest
+    first) are split into min(n, groups) consecutive groups (the first n mod G one order
+    longer); a group's vector is sum_j within^(len-1-j) x basket_j / len, the customer's is
+    sum_g across^(G-1-g) x group_g / G."""
+    orders = (
+        past.select("CustomerId", "SaleDate")
+        .unique()
+        .sort("CustomerId", "SaleDate")
+        .with_columns(K=pl.int_range(pl.len()).over("CustomerId"), N=pl.len().over("CustomerId"))
+        .with_columns(G=pl.min_horizontal(pl.col("N"), pl.lit(groups)))
+        .with_columns(Q=pl.col("N") // pl.col("G"), R=pl.col("N") % pl.col("G"))
+    )
+    long_part = pl.col("R") * (pl.col("Q") + 1)  # orders in the longer groups
+    in_long = pl.col("K") < long_part
+    orders = orders.with_columns(
+        Group=pl.when(in_long)
+        .then(pl.col("K") // (pl.col("Q") + 1))
+        .otherwise(pl.col("R") + (pl.col("K") - long_part) // pl.col("Q")),
+        Pos=pl.when(in_long)
+        .then(pl.col("K") % (pl.col("Q") + 1))
+        .otherwise((pl.col("K") - long_part) % pl.col("Q")),
+        Len=pl.when(in_long).then(pl.col("Q") + 1).otherwise(pl.col("Q")),
+    ).with_columns(
+        Weight=pl.lit(within).pow(pl.col("Len") - 1 - pl.col("Pos"))
+        / pl.col("Len")
+        * pl.lit(across).pow(pl.col("G") - 1 - pl.col("Group"))
+        / pl.col("G")
+    )
+    return (
+        past.select("CustomerId", "SaleDate", "ItemId")
+        .unique()
+        .join(orders.select("CustomerId", "SaleDate", "Weight"), on=["CustomerId", "SaleDate"])
+        .group_by("CustomerId", "ItemId")
+        .agg(Value=pl.col("Weight").sum().cast(pl.Float64))
+        .sort("CustomerId", "ItemId")
+    )
+
+
+def tifu_knn(
+    past: pl.DataFrame, lengths: pl.DataFrame, params: TifuParams = TifuParams()
+) -> pl.DataFrame:
+    """TIFU-KNN proposals (CustomerId, ItemId, Score, Rank) of `lengths` (CustomerId, Lines)
+    customers: the Lines items of highest alpha x own vector + (1 - alpha) x the mean vector
+    of its `neighbours` nearest other customers (Euclidean, over every customer of `past`)."""
+    vectors = tifu_vectors(past, params.groups, params.within_decay, params.group_decay)
+    schema = {"CustomerId": pl.Int64, "ItemId": pl.Int64, "Score": pl.Float64, "Rank": pl.Int64}
+    if vectors.height == 0 or lengths.height == 0:
+        return pl.DataFrame(schema=schema)
+    cust_ids = np.unique(vectors["CustomerId"].to_numpy())
+    item_ids = np.unique(vectors["ItemId"].to_numpy())
+    rows = np.searchsorted(cust_ids, vectors["CustomerId"].to_numpy())
+    cols = np.searchsorted(item_ids, vectors["ItemId"].to_numpy())
+    matrix = sparse.csr_matrix(
+        (vectors["Value"].to_numpy(), (rows, cols)), shape=(len(cust_ids), len(item_ids))
+    )
+    wanted = lengths.join(
+        pl.DataFrame({"CustomerId": cust_ids}), on="CustomerId", how="semi"
+    ).filter(pl.col("Lines") > 0)
+    targets = np.searchsorted(cust_ids, wanted["CustomerId"].to_numpy())
+    k = min(params.neighbours, len(cust_ids) - 1)
+    if k > 0:
+        knn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(matrix)
+        found = knn.kneighbors(matrix[targets], return_distance=False)
+        # Drop the customer itself (ties at distance 0 can put it anywhere in the row).
+        own = found == targets[:, None]
+        keep = np.where(own.any(axis=1)[:, None], ~own, np.arange(k + 1)[None, :] < k)
+        neigh = found[keep].reshape(len(targets), k)
+        adjacency = sparse.csr_matrix(
+            (np.full(neigh.size, 1.0 / k), (np.repeat(np.arange(len(targets)), k), neigh.ravel())),
+            shape=(len(targets), len(cust_ids)),
+        )
+        scores = params.alpha * matrix[targets] + (1.0 - params.alpha) * (adjacency @ matrix)
+    else:
+        scores = params.alpha * matrix[targets]
+    scores = sparse.csr_matrix(scores)
+    n_lines = wanted["Lines"].to_numpy()
+    out_c, out_i, out_s = [], [], []
+    for r in range(len(targets)):  # one sparse row per customer: its non-zero items only
+        start, end = scores.indptr[r], scores.indptr[r + 1]
+        values, idx = scores.data[start:end], scores.indices[start:end]
+        order = np.lexsort((item_ids[idx], -values))[: n_lines[r]]
+        out_c.append(np.full(len(order), cust_ids[targets[r]]))
+        out_i.append(item_ids[idx[order]])
+        out_s.append(values[order])
+    if not out_c:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(
+        {
+            "CustomerId": np.concatenate(out_c),
+            "ItemId": np.concatenate(out_i),
+            "Score": np.concatenate(out_s),
+        },
+        schema={"CustomerId": pl.Int64, "ItemId": pl.Int64, "Score": pl.Float64},
+    ).with_columns(Rank=pl.int_range(1, pl.len() + 1).over("CustomerId").cast(pl.Int64))
+
+
+def same_length_baselines(
+    lines: pl.DataFrame, as_of: date, lengths: pl.DataFrame, config: OrderConfig
+) -> dict[str, pl.DataFrame]:
+    """`top_frequency_same_length` (the customer's items in most look-back orders, ties: the
+    most recent first, then ItemId) and `tifu_knn` (every order up to `as_of`), each with
+    `lengths` (CustomerId, Lines) lines per customer and the item's median past quantity."""
+    start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
+    every = baskets(lines.filter(pl.col("SaleDate") <= as_of))
+    past = every.filter(pl.col("SaleDate") >= start)
+    quantity = every.group_by("CustomerId", "ItemId").agg(
+        Quantity=pl.col("Quantity").median().round(0).clip(lower_bound=1.0)
+    )
+    top = (
+        past.group_by("CustomerId", "ItemId")
+        .agg(Orders=pl.len(), Last=pl.col("SaleDate").max())
+        .join(lengths, on="CustomerId")
+        .sort(["CustomerId", "Orders", "Last", "ItemId"], descending=[False, True, True, False])
+        .filter(pl.int_range(pl.len()).over("CustomerId") < pl.col("Lines"))
+        .with_columns(Rank=pl.int_range(1, pl.len() + 1).over("CustomerId"))
+        .select("CustomerId", "ItemId", "Rank")
+    )
+    tifu = tifu_knn(every, lengths).select("CustomerId", "ItemId", "Rank")
+    return {
+        name: frame.join(quantity, on=["CustomerId", "ItemId"], how="left")
+        .with_columns(pl.col("Quantity").fill_null(1.0))
+        .select("CustomerId", "ItemId", "Quantity", "Rank")
+        for name, frame in (("top_frequency_same_length", top), ("tifu_knn", tifu))
+    }
 
 
 def _ndcg(joined: pl.DataFrame, truth_sizes: pl.DataFrame) -> pl.DataFrame:
@@ -323,11 +479,7 @@ def backtest(
     With `replay_from`, a first proposal is made with data up to replay_from - 1 day and the
     cut-off's proposal is made again with it as the feedback history (`visitrank_feedback`)."""
     as_of = at - timedelta(days=1)
-    full = load_order_inputs(source_dir, None)
-    lines = full.inputs.lines
-    truth = truth_orders(lines, at)
-    before = lines.filter(pl.col("SaleDate") <= as_of)
-    bought_before = before.select("CustomerId", "ItemId").unique()
+    lines = load_order_inputs(source_dir, None).inputs.lines
     run: Replay | None = None
     if replay_from is not None:
         run = replay(source_dir, replay_from - timedelta(days=1), as_of, config, scoring)
@@ -336,30 +488,56 @@ def backtest(
         loaded = load_order_inputs(source_dir, as_of)
         proposal = propose_orders(loaded.inputs, as_of, config, scoring)
     columns = ("CustomerId", "ItemId", "Quantity", "Rank")
-    methods = {"visitrank": proposal.lines.select(columns)}
+    extra: dict[str, pl.DataFrame] = {}
     if run is not None:
-        methods["visitrank_feedback"] = run.with_feedback.lines.select(columns)
+        extra["visitrank_feedback"] = run.with_feedback.lines.select(columns)
+    report = compare(lines, at, proposal.lines, config, extra)
+    if run is not None:
+        report["feedback"] = _feedback_summary(run) | {
+            "byKind": _by_kind(run.with_feedback.lines, truth_orders(lines, at))
+        }
+    return report
+
+
+def compare(
+    lines: pl.DataFrame,
+    at: date,
+    proposal: pl.DataFrame,
+    config: OrderConfig,
+    extra: dict[str, pl.DataFrame] | None = None,
+) -> dict[str, Any]:
+    """The backtest report of visitrank's `proposal` (CustomerId, ItemId, Quantity, Rank,
+    Kind; made with data up to the day before `at`) and every baseline against each
+    customer's first order on or after `at` in `lines` (all dated lines). `extra`: more
+    proposals scored after visitrank's (e.g. `visitrank_feedback`)."""
+    as_of = at - timedelta(days=1)
+    truth = truth_orders(lines, at)
+    before = lines.filter(pl.col("SaleDate") <= as_of)
+    bought_before = before.select("CustomerId", "ItemId").unique()
+    columns = ("CustomerId", "ItemId", "Quantity", "Rank")
+    methods = {"visitrank": proposal.select(columns)} | (extra or {})
     methods |= baselines(before, as_of, config)
+    lengths = proposal.group_by("CustomerId").agg(Lines=pl.len())
+    methods |= same_length_baselines(before, as_of, lengths, config)
     results = {name: score(frame, truth, bought_before) for name, frame in methods.items()}
     common = {
         name: common_quantity_errors(methods["visitrank"], frame, truth)
         for name, frame in methods.items()
         if name != "visitrank"
     }
-    kinds = _by_kind(proposal.lines, truth)
-    report: dict[str, Any] = {
+    evaluated = truth.select("CustomerId").unique()
+    with_lines = proposal.join(evaluated, on="CustomerId", how="semi")["CustomerId"].n_unique()
+    return {
         "at": at.isoformat(),
         "asOf": as_of.isoformat(),
-        "customersWithNextOrder": truth["CustomerId"].n_unique(),
+        "customersWithNextOrder": evaluated.height,
+        "emptyShare": 1.0 - with_lines / evaluated.height if evaluated.height else float("nan"),
+        "meanLines": with_lines
+        and proposal.join(evaluated, on="CustomerId", how="semi").height / evaluated.height,
         "methods": results,
         "commonLines": common,
-        "byKind": kinds,
+        "byKind": _by_kind(proposal, truth),
     }
-    if run is not None:
-        report["feedback"] = _feedback_summary(run) | {
-            "byKind": _by_kind(run.with_feedback.lines, truth)
-        }
-    return report
 
 
 def _by_kind(lines: pl.DataFrame, truth: pl.DataFrame) -> list[dict[str, Any]]:

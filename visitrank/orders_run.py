@@ -98,7 +98,8 @@ def load_order_inputs(
 
 def order_documents(proposal: OrderProposal) -> list[dict[str, Any]]:
     """One document per customer (docs/orders.md): customerId, asOf, expectedOrderDate,
-    orderIntervalDays, lines[itemId, itemName, quantity, kind, probability, reason]."""
+    orderIntervalDays, lines[itemId, itemName, quantity, kind, probability, reason], and
+    emptyReason when lines is empty (why the customer gets no proposal)."""
     lines = (
         proposal.lines.sort("CustomerId", "Rank")
         .group_by("CustomerId", maintain_order=True)
@@ -113,12 +114,16 @@ def order_documents(proposal: OrderProposal) -> list[dict[str, Any]]:
             )
         )
     )
-    table = proposal.customers.select("CustomerId", "NextOrder", "IntervalDays").join(
+    customers = proposal.customers
+    if "EmptyReason" not in customers.columns:
+        customers = customers.with_columns(EmptyReason=pl.lit(None, dtype=pl.String))
+    table = customers.select("CustomerId", "NextOrder", "IntervalDays", "EmptyReason").join(
         lines, on="CustomerId", how="full", coalesce=True
     )
     as_of = proposal.as_of.isoformat()
-    return [
-        {
+    documents = []
+    for row in table.sort("CustomerId").iter_rows(named=True):
+        document = {
             "id": str(row["CustomerId"]),
             "customerId": row["CustomerId"],
             "asOf": as_of,
@@ -126,8 +131,10 @@ def order_documents(proposal: OrderProposal) -> list[dict[str, Any]]:
             "orderIntervalDays": row["IntervalDays"],
             "lines": row["lines"] or [],
         }
-        for row in table.sort("CustomerId").iter_rows(named=True)
-    ]
+        if not document["lines"]:
+            document["emptyReason"] = row["EmptyReason"] or "no line selected"
+        documents.append(document)
+    return documents
 
 
 def history_lines(proposal: OrderProposal) -> pl.DataFrame:

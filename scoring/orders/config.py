@@ -52,8 +52,19 @@ class OrderConfig(BaseModel):
         0.4,
         ge=0,
         le=1,
-        description="A usual reference is proposed when its calibrated probability of being in "
-        "the next order is at least this.",
+        description="A usual reference at least this probable is proposed even beyond the "
+        "expected basket (a floor, not a gate: the expected basket is filled whatever the "
+        "probabilities).",
+    )
+    basket_scale: float | None = Field(
+        None,
+        ge=0.1,
+        le=5.0,
+        description="The usual part holds round(basket_scale x the customer's expected basket) "
+        "lines, at least one (the expected basket: the recency-weighted mean number of distinct "
+        "items per look-back order). None: chosen per run on the calibration proposal (the one "
+        "made calibration_weeks earlier) among BASKET_SCALES, the value with the best mean F1 "
+        "against the customers' next orders.",
     )
     max_lines: int = Field(40, ge=1, le=300, description="At most this many usual references.")
     quantity_cap: float = Field(
@@ -89,6 +100,13 @@ class OrderConfig(BaseModel):
     )
     neighbours: int = Field(
         30, ge=1, le=300, description="Most similar items kept per item (item-item CF)."
+    )
+    extension_min_buyer_share: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Only items bought by at least this share of the customers in the look-back "
+        "window (and at least one) are range-extension candidates and similarity anchors.",
     )
     segment_weight: float = Field(
         0.5,

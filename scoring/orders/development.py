@@ -57,6 +57,7 @@ def scored_gaps(
     history = lines.filter(pl.col("SaleDate").is_between(window.history_start, as_of)).join(
         customers.select("CustomerId", "AreaId"), on="CustomerId"
     )
+    history, items = fold_rare_items(history, items, scoring.min_peers)
     frames, segments = [], []
     for area in sorted(customers["AreaId"].unique().to_list()):
         region = customers.filter(pl.col("AreaId") == area)
@@ -70,7 +71,7 @@ def scored_gaps(
             last_visits=last_visits.join(region.select("CustomerId"), on="CustomerId", how="semi"),
         )
         scores = score_region(inputs, window, scoring)
-        frames.append(scores.skus.select(cols))
+        frames.append(scores.skus.filter(pl.col("ItemId") > 0).select(cols))
         segments.append(scores.outlets.select("CustomerId", "Segment"))
     segment_frame = (
         pl.concat(segments)
@@ -80,6 +81,51 @@ def scored_gaps(
     if not frames:
         return pl.DataFrame(schema=PUSHED_SCHEMA), segment_frame
     return pl.concat(frames, how="vertical_relaxed"), segment_frame
+
+
+def fold_rare_items(
+    history: pl.DataFrame, items: pl.DataFrame, min_buyers: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(history, items) where the lines of an item fewer than `min_buyers` customers of its
+    area bought are re-labelled as one pseudo-item per subcategory (ItemId = -SubCategoryId,
+    never pushed) and `items` gains those pseudo-items.
+
+    Such an item has no peer group to benchmark an outlet against (the scoring's `min_peers`),
+    but its sales stay in the outlet's and subcategory's totals, so the other items' shares do
+    not move. Without it the scoring's outlet x SKU grid spans a whole grocery catalogue (60k+
+    items) and takes minutes per area. `history`: CustomerId, AreaId, ItemId, SaleDate,
+    Quantity, Amount."""
+    buyers = history.group_by("AreaId", "ItemId").agg(Buyers=pl.col("CustomerId").n_unique())
+    rare = buyers.filter(pl.col("Buyers") < min_buyers).select("AreaId", "ItemId")
+    if rare.height == 0:
+        return history, items
+    sub = items.select("ItemId", "SubCategoryId")
+    folded = (
+        history.join(rare.with_columns(Rare=pl.lit(True)), on=["AreaId", "ItemId"], how="left")
+        .join(sub, on="ItemId", how="left")
+        .with_columns(
+            ItemId=pl.when(pl.col("Rare"))
+            .then(-pl.col("SubCategoryId").fill_null(0))
+            .otherwise(pl.col("ItemId"))
+        )
+        .drop("Rare", "SubCategoryId")
+    )
+    pseudo_ids = folded.filter(pl.col("ItemId") <= 0).select("ItemId").unique()
+    prices = (
+        folded.filter(pl.col("ItemId") <= 0)
+        .group_by("ItemId")
+        .agg(UnitPrice=pl.col("Amount").sum() / pl.col("Quantity").sum().clip(lower_bound=1e-9))
+    )
+    subcats = items.select("SubCategoryId", "CategoryId", "BrandId").unique("SubCategoryId")
+    pseudo = (
+        pseudo_ids.join(prices, on="ItemId", how="left")
+        .with_columns(SubCategoryId=-pl.col("ItemId"))
+        .join(subcats, on="SubCategoryId", how="left")
+        .with_columns(ItemName=pl.format("other items of subcategory {}", pl.col("SubCategoryId")))
+    )
+    pseudo = pseudo.select([c for c in items.columns if c in pseudo.columns])
+    out_items = pl.concat([items, pseudo], how="diagonal_relaxed")
+    return folded, out_items
 
 
 def development_candidates(

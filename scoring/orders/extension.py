@@ -2,6 +2,9 @@
 
 Vectorised with numpy / scipy sparse (40k customers x 300 SKUs is a 40k x 300 sparse matrix):
 
+Only items bought by at least `extension_min_buyer_share` of the customers in the window take
+part (as candidates and as similarity anchors).
+
 * **item-item collaborative filtering**: cosine similarity between items' buyer vectors over
   the look-back window, each item keeping its `neighbours` most similar items; a customer's
   affinity for an item is the mean similarity to the items it buys;
@@ -27,19 +30,24 @@ from scoring.orders.rhythm import season_at
 
 FEATURES = ("Affinity", "Popularity", "LogSeason", "LogTrend")
 CANDIDATES_PER_CUSTOMER = 10
-CHUNK = 5000
+CHUNK_CELLS = 40_000_000
+"""Customers per chunk x candidate items x items stay under this (bounded memory)."""
 
 
 def _item_similarity(matrix: sparse.csr_matrix, neighbours: int) -> np.ndarray:
-    """Dense items x items cosine similarity, diagonal 0, top `neighbours` per column kept."""
+    """Dense items x items cosine similarity (float32), diagonal 0, top `neighbours` per
+    column kept (ties at the cut kept)."""
     counts = np.asarray(matrix.sum(axis=0)).ravel()
-    norm = np.sqrt(np.maximum(counts, 1.0))
-    co = (matrix.T @ matrix).toarray().astype(np.float64)
-    sim = co / norm[:, None] / norm[None, :]
+    inv = (1.0 / np.sqrt(np.maximum(counts, 1.0))).astype(np.float32)
+    binary = sparse.csr_matrix(matrix, dtype=np.float32)
+    # sparse x dense: nnz x items operations (a sparse x sparse product is far slower here).
+    sim = np.asarray(binary.T @ binary.toarray(), dtype=np.float32)
+    sim *= inv[:, None]
+    sim *= inv[None, :]
     np.fill_diagonal(sim, 0.0)
     if neighbours < sim.shape[0] - 1:
         cut = np.partition(sim, -neighbours, axis=0)[-neighbours, :]
-        sim = np.where(sim >= cut[None, :], sim, 0.0)
+        sim[sim < cut[None, :]] = 0.0
     return sim
 
 
@@ -57,14 +65,27 @@ def extension_candidates(
     start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
     recent_start = as_of - timedelta(days=7 * config.trend_weeks - 1)
     window = basket.filter(pl.col("SaleDate").is_between(start, as_of))
-    item_ids = items["ItemId"].sort().to_numpy()
     cust_ids = customers["CustomerId"].sort().to_numpy()
+    # Only items enough customers bought in the window are candidates and similarity anchors:
+    # an item a handful of households bought is no range to extend into, and a dense
+    # item-item matrix over a whole grocery catalogue (60k+ items) does not fit in memory.
+    min_buyers = max(1.0, config.extension_min_buyer_share * len(cust_ids))
+    item_ids = (
+        window.join(items.select("ItemId"), on="ItemId", how="semi")
+        .group_by("ItemId")
+        .agg(Buyers=pl.col("CustomerId").n_unique())
+        .filter(pl.col("Buyers") >= min_buyers)["ItemId"]
+        .sort()
+        .to_numpy()
+    )
     if window.height == 0 or len(item_ids) == 0 or len(cust_ids) == 0:
         return _empty()
     pairs = window.select("CustomerId", "ItemId").unique()
     pairs = pairs.filter(
         pl.col("ItemId").is_in(item_ids.tolist()) & pl.col("CustomerId").is_in(cust_ids.tolist())
     )
+    if pairs.height == 0:
+        return _empty()
     rows = np.searchsorted(cust_ids, pairs["CustomerId"].to_numpy())
     cols = np.searchsorted(item_ids, pairs["ItemId"].to_numpy())
     shape = (len(cust_ids), len(item_ids))
@@ -87,7 +108,8 @@ def extension_candidates(
         ),
         shape=shape,
     )
-    sim = _item_similarity(bought, config.neighbours).astype(np.float32)
+    sim = sparse.csr_matrix(_item_similarity(bought, config.neighbours))
+    sim_t = sim.T.tocsr()  # row c: the items similar to candidate c
     basket_size = np.maximum(np.asarray(bought.sum(axis=1)).ravel(), 1.0)
 
     # Segment popularity: customers x items through a segment x items share table.
@@ -105,9 +127,10 @@ def extension_candidates(
     weight = config.segment_weight
     out_rows, out_cols, out_aff, out_pop, out_anchor = [], [], [], [], []
     k = min(CANDIDATES_PER_CUSTOMER, len(item_ids))
-    for lo in range(0, len(cust_ids), CHUNK):
-        hi = min(lo + CHUNK, len(cust_ids))
-        affinity = np.asarray(bought[lo:hi] @ sim) / basket_size[lo:hi, None]
+    chunk = max(1, min(5000, CHUNK_CELLS // (k * len(item_ids))))
+    for lo in range(0, len(cust_ids), chunk):
+        hi = min(lo + chunk, len(cust_ids))
+        affinity = (bought[lo:hi] @ sim).toarray() / basket_size[lo:hi, None]
         popularity = seg_share[seg_of[lo:hi]]
         score = (1.0 - weight) * affinity + weight * popularity
         score[ever_m[lo:hi].toarray() > 0] = -np.inf
@@ -119,9 +142,16 @@ def extension_candidates(
         out_cols.append(c[ok])
         out_aff.append(affinity[r[ok] - lo, c[ok]])
         out_pop.append(popularity[r[ok] - lo, c[ok]])
-        # The bought item closest to each candidate, for the reason.
-        owned = bought[lo:hi].toarray()[r[ok] - lo] > 0  # candidates x items
-        out_anchor.append(np.where(owned, sim[:, c[ok]].T, -1.0).argmax(axis=1))
+        # The bought item closest to each candidate, for the reason (the first item it
+        # buys when none is similar).
+        owned = bought[r[ok]]
+        closest = owned.multiply(sim_t[c[ok]]).tocsr()
+        closest.eliminate_zeros()
+        anchor = np.asarray(closest.argmax(axis=1)).ravel()
+        owned.sort_indices()
+        at = np.minimum(owned.indptr[:-1], max(owned.nnz - 1, 0))
+        first = np.where(owned.getnnz(axis=1) > 0, owned.indices[at] if owned.nnz else 0, 0)
+        out_anchor.append(np.where(closest.getnnz(axis=1) > 0, anchor, first))
     r_all, c_all = np.concatenate(out_rows), np.concatenate(out_cols)
     anchor = np.concatenate(out_anchor)
     frame = pl.DataFrame(

@@ -8,14 +8,19 @@
 3. the same candidates `calibration_weeks` earlier, labelled by each customer's first order
    after that date (still before the cut-off), fit one logistic calibration per kind;
 4. probabilities, adjusted by the feedback history (`feedback.py`);
-5. usual references at or above `usual_min_probability`; novelties through the budget
-   (`novelty.py`); must-sell items.
+5. the usual part: each customer's expected basket (`usual.expected_basket`, scaled by
+   `basket_scale`, chosen on the calibration proposal when not set) filled with its most
+   probable usual references, plus any further reference at or above
+   `usual_min_probability`; novelties through the budget (`novelty.py`, the only place a
+   probability threshold gates a line); must-sell items. A customer with an order but an
+   empty proposal gets an `EmptyReason`.
 
 No row after `as_of` is used (lines after it are dropped on entry).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -27,6 +32,8 @@ from scoring.orders.config import OrderConfig
 from scoring.orders.rhythm import baskets, customer_rhythm, item_seasonality
 
 KINDS = ("usual", "development", "extension", "must-sell")
+BASKET_SCALES = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
+"""The expected-basket multipliers `basket_scale=None` chooses from on the calibration proposal."""
 LINE_COLUMNS = ("CustomerId", "ItemId", "ItemName", "Quantity", "Kind", "Probability", "Reason")
 
 
@@ -50,11 +57,13 @@ class OrderInputs:
 class OrderProposal:
     """lines: one row per proposed line (LINE_COLUMNS + Rank, 1 = first line of the order);
     customers: CustomerId, Orders, LastOrder, IntervalDays, NextOrder, GapDays,
-    ExpectedGapDays."""
+    ExpectedGapDays, BasketLines (expected distinct items), EmptyReason (null unless the
+    customer has no line); basket_scale: the expected-basket multiplier used."""
 
     as_of: date
     lines: pl.DataFrame
     customers: pl.DataFrame
+    basket_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,12 @@ def propose_orders(
     usual_p = now.usual.with_columns(
         models["usual"].predict(now.usual, pl.col("Hazard")).alias("Probability")
     )
+    scale = config.basket_scale
+    if scale is None:
+        then_p = then.usual.with_columns(
+            models["usual"].predict(then.usual, pl.col("Hazard")).alias("Probability")
+        )
+        scale = choose_basket_scale(then_p, actual, config)
     dev_p = now.development.with_columns(
         models["development"]
         .predict(now.development, pl.lit(models["development"].base_rate))
@@ -148,7 +163,7 @@ def propose_orders(
         keep = pl.col("CustomerId").is_in(customer_ids)
         usual_p, dev_p, ext_p = usual_p.filter(keep), dev_p.filter(keep), ext_p.filter(keep)
 
-    chosen = _usual_lines(usual_p, config)
+    chosen = usual_lines(usual_p, scale, config)
     fresh = pl.concat(
         [
             dev_p.select("CustomerId", "ItemId", "Quantity", "Probability", "Reason").with_columns(
@@ -193,11 +208,62 @@ def propose_orders(
     customers = now.rhythm
     if customer_ids is not None:
         customers = customers.filter(pl.col("CustomerId").is_in(customer_ids))
-    return OrderProposal(as_of=as_of, lines=order, customers=customers)
+    customers = _empty_reasons(customers, now.usual, order, as_of, config)
+    return OrderProposal(as_of=as_of, lines=order, customers=customers, basket_scale=scale)
 
 
-def _usual_lines(usual_p: pl.DataFrame, config: OrderConfig) -> pl.DataFrame:
-    """The usual references that make the order, with their reason."""
+def _empty_reasons(
+    customers: pl.DataFrame,
+    usual_frame: pl.DataFrame,
+    order: pl.DataFrame,
+    as_of: date,
+    config: OrderConfig,
+) -> pl.DataFrame:
+    """`customers` with BasketLines and EmptyReason (null when the customer has a line)."""
+    sizes = usual_frame.group_by("CustomerId").agg(
+        BasketLines=pl.col("BasketLines").first(), Known=pl.len()
+    )
+    start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
+    reason = (
+        pl.when(pl.col("_Lines") > 0)
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("LastOrder") < start)
+        .then(
+            pl.format(
+                "no order in the look-back window ({} weeks, from {}): last order on {}",
+                pl.lit(config.lookback_weeks),
+                pl.lit(start.isoformat()),
+                pl.col("LastOrder").dt.to_string("%Y-%m-%d"),
+            )
+        )
+        .when(pl.col("Known").fill_null(0) == 0)
+        .then(pl.lit("no item bought in the look-back window"))
+        .otherwise(pl.lit("no line selected"))
+    )
+    return (
+        customers.join(sizes, on="CustomerId", how="left")
+        .join(order.group_by("CustomerId").agg(_Lines=pl.len()), on="CustomerId", how="left")
+        .with_columns(pl.col("_Lines").fill_null(0))
+        .with_columns(EmptyReason=reason)
+        .drop("_Lines", "Known")
+    )
+
+
+def _selected(usual_p: pl.DataFrame, scale: float, config: OrderConfig) -> pl.Expr:
+    """Keep-mask over `usual_p` sorted by customer and falling probability: the first
+    round(scale x BasketLines) lines (at least one), or more while the probability is at least
+    `usual_min_probability`, at most `max_lines`."""
+    rank = pl.int_range(pl.len()).over("CustomerId")
+    basket = (pl.col("BasketLines").fill_null(1.0) * scale).round(0).clip(lower_bound=1.0)
+    return ((rank < basket) | (pl.col("Probability") >= config.usual_min_probability)) & (
+        rank < config.max_lines
+    )
+
+
+def usual_lines(usual_p: pl.DataFrame, scale: float, config: OrderConfig) -> pl.DataFrame:
+    """The usual references that make the order (the expected basket filled with the most
+    probable items, plus any at or above `usual_min_probability`), with their reason.
+    `usual_p`: usual candidates (`usual.item_features`) with a Probability."""
     reason = pl.format(
         "usual: in {} of its last {} orders, about every {} days; last bought {} days ago",
         pl.col("Bought"),
@@ -206,12 +272,37 @@ def _usual_lines(usual_p: pl.DataFrame, config: OrderConfig) -> pl.DataFrame:
         pl.col("DaysSince"),
     )
     return (
-        usual_p.filter(pl.col("Probability") >= config.usual_min_probability)
-        .sort(["CustomerId", "Probability", "ItemId"], descending=[False, True, False])
-        .filter(pl.int_range(pl.len()).over("CustomerId") < config.max_lines)
+        usual_p.sort(["CustomerId", "Probability", "ItemId"], descending=[False, True, False])
+        .filter(_selected(usual_p, scale, config))
         .with_columns(Kind=pl.lit("usual"))
         .with_columns(Reason=reason)
     )
+
+
+def choose_basket_scale(scored: pl.DataFrame, actual: pl.DataFrame, config: OrderConfig) -> float:
+    """The `BASKET_SCALES` value whose usual part has the best mean F1 against the customers'
+    next orders (`scored`: the calibration proposal's usual candidates with Probability and
+    BasketLines; `actual`: CustomerId, ItemId of each customer's next order, every item).
+    Ties and no labelled customer: the value closest to 1."""
+    truth = actual.group_by("CustomerId").agg(Truth=pl.len())
+    labelled = calibration.label(scored, actual).sort(
+        ["CustomerId", "Probability", "ItemId"], descending=[False, True, False]
+    )
+    if labelled.height == 0:
+        return 1.0
+    best, best_f1 = 1.0, -1.0
+    for scale in sorted(BASKET_SCALES, key=lambda s: abs(math.log(s))):
+        f1 = (
+            labelled.filter(_selected(labelled, scale, config))
+            .group_by("CustomerId")
+            .agg(Hits=pl.col("Label").sum(), Proposed=pl.len())
+            .join(truth, on="CustomerId")
+            .select((2 * pl.col("Hits") / (pl.col("Proposed") + pl.col("Truth"))).mean())
+            .item()
+        )
+        if f1 is not None and f1 > best_f1 + 1e-9:
+            best, best_f1 = scale, float(f1)
+    return best
 
 
 def _trial_quantities(lines: pl.DataFrame, as_of: date, config: OrderConfig) -> pl.DataFrame:
