@@ -44,7 +44,6 @@ NON_MERCHANDISE = (
     "CNTRL/STORE SUP",
 )
 VISIT_CADENCE_WEEKS = (2, 6)  # inclusive range of the generated visit cadence
-CUSTOMERS_PER_CITY_HINT = 40
 
 
 def _data_dir() -> Path:

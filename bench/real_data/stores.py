@@ -31,6 +31,14 @@ import polars as pl
 from bench.real_data import completejourney as cj
 
 LOOKBACK_WEEKS = 26
+TRUTH_SCHEMA = {
+    "store_id": pl.Int64,
+    "product_id": pl.Int64,
+    "StartDate": pl.Date,
+    "Factor": pl.Float64,
+    "PotentialUnitsPerWeek": pl.Float64,
+    "GapValuePerWeek": pl.Float64,
+}
 
 
 @dataclass(frozen=True)
@@ -143,14 +151,7 @@ def plant_gaps(lines: pl.DataFrame, spec: StoreSpec) -> tuple[pl.DataFrame, pl.D
             GapValuePerWeek=(pl.col("Removed") / pl.col("Weeks")).round(4),
         )
         .filter(pl.col("GapValuePerWeek") > 0)
-        .select(
-            "store_id",
-            "product_id",
-            "StartDate",
-            "Factor",
-            "PotentialUnitsPerWeek",
-            "GapValuePerWeek",
-        )
+        .select(list(TRUTH_SCHEMA))
         .sort("store_id", "product_id")
     )
     kept = marked.filter(~pl.col("removed")).select(lines.columns)
@@ -198,16 +199,7 @@ def build(
     if plant:
         raw, truth = plant_gaps(stores, spec)
     else:
-        truth = pl.DataFrame(
-            schema={
-                "store_id": pl.Int64,
-                "product_id": pl.Int64,
-                "StartDate": pl.Date,
-                "Factor": pl.Float64,
-                "PotentialUnitsPerWeek": pl.Float64,
-                "GapValuePerWeek": pl.Float64,
-            }
-        )
+        truth = pl.DataFrame(schema=TRUTH_SCHEMA)
     store_ids = stores["store_id"].unique().sort().to_numpy()
     # the world (geography, reps, visits, delivery days) depends on the data, never on the plant
     world_seed = 1_000 + len(store_ids)
