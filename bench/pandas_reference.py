@@ -560,17 +560,22 @@ def window_gap(
     config: ScoringConfig,
     scale: np.ndarray | None = None,
     noise_z: float | None = None,
+    ratio: np.ndarray | None = None,
+    variance_factor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(weekly actual, weekly expected, weekly noise-discounted gap) over one window."""
     z = config.noise_z if noise_z is None else noise_z
     rev = frame[revenue].to_numpy()
-    expected = (frame[total].to_numpy() - rev) * frame["_ratio"].to_numpy()
+    if ratio is None:
+        ratio = frame["_ratio"].to_numpy()
+    expected = (frame[total].to_numpy() - rev) * ratio
     if scale is not None:
         expected = expected * scale
     price = frame["UnitPrice"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         units = expected / price
-        shortfall = np.clip(units - rev / price - z * np.sqrt(units), 0.0, None)
+        variance = units if variance_factor is None else units * variance_factor
+        shortfall = np.clip(units - rev / price - z * np.sqrt(variance), 0.0, None)
         gap = np.where(price > 0, shortfall * price * (1.0 / weeks), 0.0)
     return rev * (1.0 / weeks), expected * (1.0 / weeks), gap
 
@@ -596,17 +601,40 @@ def index_scores(
     outlet_revenue = frame["Total"].to_numpy() * (1.0 / weeks)
     if config.recent_weeks:
         recent_weeks = float(config.recent_weeks)
-        season = recent_season(frame, ["AreaId", "Channel"])
+        season, trend = recent_season(frame, ["AreaId", "Channel"])
+        ratio = frame["_ratio"].to_numpy() * season
+        variance = None
+        recent_basis = basis
+        if config.recent_own_baseline:
+            rev = frame["Revenue"].to_numpy()
+            early_rest = (
+                frame["Total"].to_numpy()
+                - frame["RecentTotal"].to_numpy()
+                - (rev - frame["RecentRevenue"].to_numpy())
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                early = np.where(
+                    early_rest > 0, (rev - frame["RecentRevenue"].to_numpy()) / early_rest, 0.0
+                )
+            early = early * trend
+            early_wins = early > ratio
+            recent_basis = np.where(early_wins, "own history", basis)
+            ratio = np.maximum(ratio, early)
+            early_weeks = max(weeks - recent_weeks, 1.0)
+            variance = np.where(early_wins, 1.0 + recent_weeks / early_weeks, 1.0)
         short_actual, short_expected, short_gap = window_gap(
             frame,
             "RecentRevenue",
             "RecentTotal",
             recent_weeks,
             config,
-            season,
+            None,
             config.recent_noise_z,
+            ratio,
+            variance,
         )
         short_wins = short_gap > gap
+        basis = np.where(short_wins, recent_basis, basis)
         actual = np.where(short_wins, short_actual, actual)
         expected = np.where(short_wins, short_expected, expected)
         gap = np.where(short_wins, short_gap, gap)
@@ -641,9 +669,10 @@ def index_scores(
     )
 
 
-def recent_season(frame: pd.DataFrame, group: list[str]) -> np.ndarray:
-    """How much larger the SKU's pooled share is in the recent window than in the whole
-    window among the outlets of `group` (indexation.py with_recent_season)."""
+def recent_season(frame: pd.DataFrame, group: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(season, trend): how much larger the SKU's pooled share is in the recent window than
+    in the whole window, and than in the weeks before it (clipped like the own-history
+    trend), among the outlets of `group` (indexation.py with_recent_season)."""
     recent = pd.Series(fixed(frame["RecentRevenue"]), index=frame.index)
     whole = pd.Series(fixed(frame["Revenue"]), index=frame.index)
     by_sku = [frame[c] for c in [*group, "ItemId"]]
@@ -652,11 +681,16 @@ def recent_season(frame: pd.DataFrame, group: list[str]) -> np.ndarray:
         recent_share = (recent.groupby(by_sku).transform("sum") * UNIT) / (
             recent.groupby(by_group).transform("sum") * UNIT
         )
-        whole_share = (whole.groupby(by_sku).transform("sum") * UNIT) / (
-            whole.groupby(by_group).transform("sum") * UNIT
-        )
+        sku_whole = whole.groupby(by_sku).transform("sum") * UNIT
+        group_whole = whole.groupby(by_group).transform("sum") * UNIT
+        whole_share = sku_whole / group_whole
         season = np.where(whole_share > 0, recent_share / whole_share, 1.0)
-    return np.where(np.isnan(season), 1.0, season)
+        sku_recent = recent.groupby(by_sku).transform("sum") * UNIT
+        group_recent = recent.groupby(by_group).transform("sum") * UNIT
+        early_share = (sku_whole - sku_recent) / (group_whole - group_recent)
+        trend = np.where(early_share > 0, recent_share / early_share, 1.0)
+    trend = np.clip(np.where(np.isnan(trend), 1.0, trend), MIN_TREND, MAX_TREND)
+    return np.where(np.isnan(season), 1.0, season), trend
 
 
 # --- rank -----------------------------------------------------------------------------------

@@ -22,6 +22,12 @@ class ScoringConfig(BaseModel):
     recent_weeks: int = Field(
         8, ge=0, le=26, description="Last weeks of the window also scored on their own (0: off)."
     )
+    recent_own_baseline: bool = Field(
+        True,
+        description="Also expect the recent window at the outlet's own share of the weeks "
+        "before it (moved by the SKU's pooled trend): a listing lost a few weeks ago shows "
+        "against the outlet's own past even where its peers sell the SKU less.",
+    )
     history_weeks: int = Field(
         104, ge=8, le=260, description="Weeks of sales used for SKU seasonality profiles."
     )

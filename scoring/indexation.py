@@ -20,6 +20,7 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
+from scoring.own_history import MAX_TREND, MIN_TREND
 
 PEERS = "peers"
 OWN_HISTORY = "own history"
@@ -79,14 +80,21 @@ def with_recent_season(frame: pl.DataFrame, group: list[str]) -> pl.DataFrame:
     per_group = narrow.group_by(group).agg(_rg=exact_sum("RecentRevenue"), _wg=exact_sum("Revenue"))
     recent = pl.col("_rs") / pl.col("_rg")
     whole = pl.col("_ws") / pl.col("_wg")
-    season = (
+    early = (pl.col("_ws") - pl.col("_rs")) / (pl.col("_wg") - pl.col("_rg"))
+    seasons = (
         narrow.select(by_sku)
         .join(per_sku, on=by_sku, how="left", nulls_equal=True, maintain_order="left")
         .join(per_group, on=group, how="left", nulls_equal=True, maintain_order="left")
-        .select(_season=pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0))
-        .get_column("_season")
+        .select(
+            _season=pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0),
+            _trend=pl.when(early > 0)
+            .then(recent / early)
+            .otherwise(1.0)
+            .fill_nan(1.0)
+            .clip(MIN_TREND, MAX_TREND),
+        )
     )
-    return frame.with_columns(season)
+    return frame.with_columns(seasons)
 
 
 def window_gap(
@@ -96,10 +104,14 @@ def window_gap(
     config: ScoringConfig,
     scale: pl.Expr | None = None,
     noise_z: float | None = None,
+    ratio: pl.Expr | None = None,
+    variance_factor: pl.Expr | None = None,
 ) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(weekly actual, weekly expected, weekly noise-discounted gap in money) over one window;
-    `noise_z` defaults to the config's."""
-    expected = (pl.col(total) - pl.col(revenue)) * pl.col("_ratio")
+    the expectation is the outlet's other purchases x `ratio` (default: the `_ratio` column)
+    x `scale`; `noise_z` defaults to the config's. The noise is Poisson on the expected units,
+    its variance times `variance_factor` (default 1) when the expectation is itself a count."""
+    expected = (pl.col(total) - pl.col(revenue)) * (pl.col("_ratio") if ratio is None else ratio)
     if scale is not None:
         expected = expected * scale
     price = pl.col("UnitPrice")
@@ -107,7 +119,8 @@ def window_gap(
     shortfall = (
         expected_units
         - pl.col(revenue) / price
-        - (config.noise_z if noise_z is None else noise_z) * expected_units.sqrt()
+        - (config.noise_z if noise_z is None else noise_z)
+        * (expected_units if variance_factor is None else expected_units * variance_factor).sqrt()
     ).clip(lower_bound=0.0)
     gap = pl.when(price > 0).then(shortfall * price / weeks).otherwise(0.0)
     return pl.col(revenue) / weeks, expected / weeks, gap
@@ -153,15 +166,37 @@ def index_scores(
         )
     frame = frame.with_columns(**columns)
     if recent_weeks:
+        frame = with_recent_season(frame, ["AreaId", "Channel"])
+        ratio = pl.col("_ratio") * pl.col("_season")
+        if config.recent_own_baseline:
+            # the pair's own share before the recent window, moved by the SKU's pooled trend:
+            # a listing lost a few weeks ago is measured against the outlet's own past
+            early_revenue = pl.col("Revenue") - pl.col("RecentRevenue")
+            early_rest = pl.col("Total") - pl.col("RecentTotal") - early_revenue
+            early_ratio = pl.when(early_rest > 0).then(early_revenue / early_rest).otherwise(
+                0.0
+            ) * pl.col("_trend")
+            early_wins = early_ratio > ratio
+            frame = frame.with_columns(
+                _recent_basis=pl.when(early_wins).then(pl.lit(OWN_HISTORY)).otherwise("_basis")
+            )
+            ratio = pl.max_horizontal(ratio, early_ratio)
+            # an expectation counted on the early weeks is noisy too: the variance of
+            # (recent - expected) is the recent count's plus the early count's, rescaled
+            early_weeks = max(weeks - recent_weeks, 1.0)
+            variance = pl.when(early_wins).then(1.0 + recent_weeks / early_weeks).otherwise(1.0)
+        else:
+            frame = frame.with_columns(_recent_basis="_basis")
+            variance = None
         short_actual, short_expected, short_gap = window_gap(
             "RecentRevenue",
             "RecentTotal",
             recent_weeks,
             config,
-            pl.col("_season"),
             noise_z=config.recent_noise_z,
+            ratio=ratio,
+            variance_factor=variance,
         )
-        frame = with_recent_season(frame, ["AreaId", "Channel"])
         short_wins = short_gap > pl.col("_g")
         frame = frame.with_columns(
             [
@@ -172,6 +207,7 @@ def index_scores(
                     ("_g", short_gap),
                     ("_w", pl.lit(recent_weeks)),
                     ("_t", pl.col("RecentTotal") / recent_weeks),
+                    ("_basis", pl.col("_recent_basis")),
                 )
             ]
         )

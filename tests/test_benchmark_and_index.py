@@ -214,3 +214,40 @@ def test_the_recent_window_has_its_own_noise_discount() -> None:
     long_only = index_scores(bench, items, 10.0, config)
     d_long = long_only.filter((pl.col("CustomerId") == 104) & (pl.col("ItemId") == 1))
     assert d_long["GapValue"][0] == pytest.approx(1.25)  # the long window: noise_z 0
+
+
+def test_the_recent_window_also_expects_the_outlets_own_earlier_weeks() -> None:
+    """D sold 20 of X in the first 8 of 10 weeks and none in the last 2: against its own earlier
+    weeks (share 20 / 30 of the rest, moved by X's pooled trend) it lost much more than its
+    peers' median says. The gap's noise counts the early weeks' count too."""
+    segments, outlet_sku, items = region()
+    d_x = pl.DataFrame(
+        {"CustomerId": [104], "ItemId": [1], "Revenue": [20.0], "RecentRevenue": [0.0]}
+    )
+    outlet_sku = pl.concat([outlet_sku, d_x])
+    overrides = {"min_peers": 3, "shrinkage_peers": 0.0, "noise_z": 0.0, "recent_noise_z": 1.0}
+    config = ScoringConfig().with_overrides({**overrides, **PLAIN})
+    bench = benchmark_shares(outlet_sku_grid(segments, outlet_sku, items), config)
+    d = index_scores(bench, items, 10.0, config, recent_weeks=2.0).filter(
+        (pl.col("CustomerId") == 104) & (pl.col("ItemId") == 1)
+    )
+    # X over the window: 10+20+30+20+50+40 = 170 of 620; recent 75 of 300 (every recent
+    # revenue is half the window's except D's X, 0); early 95 of 320
+    season = (75 / 300) / (170 / 620)
+    trend = (75 / 300) / (95 / 320)
+    # D: total 100, recent total 50 (its Y); early X 20 of an early rest 100 - 50 - 20 = 30
+    own_expected = 50 * (20 / 30) * trend
+    peer_expected = 50 * 0.25 * season
+    assert own_expected > peer_expected
+    assert d["Basis"][0] == "own history"
+    assert d["GapWindow"][0] == 2.0
+    assert d["Expected"][0] == pytest.approx(own_expected / 2)
+    # the variance of (recent - expected) holds the early count's too: x (1 + 2 / 8)
+    assert d["GapValue"][0] == pytest.approx((own_expected - math.sqrt(own_expected * 1.25)) / 2)
+
+    off = config.with_overrides({"recent_own_baseline": False})
+    d_off = index_scores(bench, items, 10.0, off, recent_weeks=2.0).filter(
+        (pl.col("CustomerId") == 104) & (pl.col("ItemId") == 1)
+    )
+    assert d_off["Basis"][0] == "peers"
+    assert d_off["GapValue"][0] == pytest.approx((peer_expected - math.sqrt(peer_expected)) / 2)
