@@ -67,6 +67,7 @@ SCALE = 10_000  # fixed point of the exact sums (scoring/exact.py)
 UNIT = 1.0 / SCALE  # polars divides by a scalar as a product with its reciprocal (module doc)
 MAX_SHARE = 0.95
 MIN_TREND, MAX_TREND = 0.2, 5.0
+MAX_OWN_SHARE = 0.95
 Z_95 = 1.96
 TIER_NAMES = {1: ["all"], 2: ["value", "premium"], 3: ["value", "mainstream", "premium"]}
 PEER_LEVELS: tuple[tuple[str, list[str]], ...] = (
@@ -606,17 +607,12 @@ def index_scores(
         variance = None
         recent_basis = basis
         if config.recent_own_baseline:
-            rev = frame["Revenue"].to_numpy()
-            early_rest = (
-                frame["Total"].to_numpy()
-                - frame["RecentTotal"].to_numpy()
-                - (rev - frame["RecentRevenue"].to_numpy())
-            )
+            early_total = frame["Total"].to_numpy() - frame["RecentTotal"].to_numpy()
+            early_revenue = frame["Revenue"].to_numpy() - frame["RecentRevenue"].to_numpy()
             with np.errstate(divide="ignore", invalid="ignore"):
-                early = np.where(
-                    early_rest > 0, (rev - frame["RecentRevenue"].to_numpy()) / early_rest, 0.0
-                )
-            early = early * trend
+                share = np.where(early_total > 0, early_revenue / early_total * trend, 0.0)
+            share = np.clip(share, 0.0, MAX_OWN_SHARE)
+            early = share / (1.0 - share)
             early_wins = early > ratio
             recent_basis = np.where(early_wins, "own history", basis)
             ratio = np.maximum(ratio, early)

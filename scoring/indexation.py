@@ -20,7 +20,7 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
-from scoring.own_history import MAX_TREND, MIN_TREND
+from scoring.own_history import MAX_OWN_SHARE, MAX_TREND, MIN_TREND
 
 PEERS = "peers"
 OWN_HISTORY = "own history"
@@ -171,11 +171,18 @@ def index_scores(
         if config.recent_own_baseline:
             # the pair's own share before the recent window, moved by the SKU's pooled trend:
             # a listing lost a few weeks ago is measured against the outlet's own past
-            early_revenue = pl.col("Revenue") - pl.col("RecentRevenue")
-            early_rest = pl.col("Total") - pl.col("RecentTotal") - early_revenue
-            early_ratio = pl.when(early_rest > 0).then(early_revenue / early_rest).otherwise(
-                0.0
-            ) * pl.col("_trend")
+            # (as a share clipped like the prior own share: an outlet whose early weeks hold
+            # nothing else would have an unbounded ratio)
+            early_total = pl.col("Total") - pl.col("RecentTotal")
+            early_share = (
+                pl.when(early_total > 0)
+                .then(
+                    (pl.col("Revenue") - pl.col("RecentRevenue")) / early_total * pl.col("_trend")
+                )
+                .otherwise(0.0)
+                .clip(0.0, MAX_OWN_SHARE)
+            )
+            early_ratio = early_share / (1.0 - early_share)
             early_wins = early_ratio > ratio
             frame = frame.with_columns(
                 _recent_basis=pl.when(early_wins).then(pl.lit(OWN_HISTORY)).otherwise("_basis")

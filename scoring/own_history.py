@@ -14,6 +14,8 @@ from scoring.exact import exact_sum
 from scoring.inputs import ScoringWindow
 
 MIN_TREND, MAX_TREND = 0.2, 5.0
+MAX_OWN_SHARE = 0.95
+"""An own share is capped here: share / (1 - share) stays finite."""
 
 
 def prior_shares(lines: pl.DataFrame, window: ScoringWindow) -> pl.DataFrame:
@@ -69,7 +71,7 @@ def own_expectation(grid: pl.DataFrame, prior: pl.DataFrame) -> pl.DataFrame:
     trend = pl.when(prior_share > 0).then(recent_share / prior_share).otherwise(1.0)
     own_share = (
         pl.col("PriorRevenue") / pl.col("PriorTotal") * trend.clip(MIN_TREND, MAX_TREND)
-    ).clip(0.0, 0.95)
+    ).clip(0.0, MAX_OWN_SHARE)
     own = (
         with_prior.join(pooled, on=group, how="left", nulls_equal=True, maintain_order="left")
         .select(OwnShare=pl.when(both).then(own_share))

@@ -218,7 +218,7 @@ def test_the_recent_window_has_its_own_noise_discount() -> None:
 
 def test_the_recent_window_also_expects_the_outlets_own_earlier_weeks() -> None:
     """D sold 20 of X in the first 8 of 10 weeks and none in the last 2: against its own earlier
-    weeks (share 20 / 30 of the rest, moved by X's pooled trend) it lost much more than its
+    weeks (a share of 20 / 50, moved by X's pooled trend) it lost much more than its
     peers' median says. The gap's noise counts the early weeks' count too."""
     segments, outlet_sku, items = region()
     d_x = pl.DataFrame(
@@ -235,8 +235,10 @@ def test_the_recent_window_also_expects_the_outlets_own_earlier_weeks() -> None:
     # revenue is half the window's except D's X, 0); early 95 of 320
     season = (75 / 300) / (170 / 620)
     trend = (75 / 300) / (95 / 320)
-    # D: total 100, recent total 50 (its Y); early X 20 of an early rest 100 - 50 - 20 = 30
-    own_expected = 50 * (20 / 30) * trend
+    # D: total 100, recent total 50 (its Y); early X 20 of an early total 100 - 50 = 50:
+    # share .4, moved by the trend, as a ratio to the other purchases
+    own_share = 20 / 50 * trend
+    own_expected = 50 * own_share / (1 - own_share)
     peer_expected = 50 * 0.25 * season
     assert own_expected > peer_expected
     assert d["Basis"][0] == "own history"

@@ -11,7 +11,7 @@ import pytest
 from scoring.orders import OrderConfig, OrderInputs, propose_orders
 from scoring.orders.feedback import adjust, adjustment_factors, outcomes
 from scoring.orders.novelty import must_sell_lines, within_budget
-from scoring.orders.rhythm import baskets, customer_rhythm, item_seasonality
+from scoring.orders.rhythm import baskets, baskets_until, customer_rhythm, item_seasonality
 from visitrank.orders_documents import attach_proposed_orders
 
 START = date(2026, 1, 5)  # a Monday; 20 weekly orders end on 2026-05-18
@@ -335,6 +335,46 @@ def test_seasonality_counts_each_observed_week_once() -> None:
     assert season.height == 52
     assert season["Season"].min() == pytest.approx(1.0, abs=0.08)
     assert season["Season"].max() == pytest.approx(1.0, abs=0.08)
+
+
+def test_seasonality_smooths_over_two_weeks_each_side_around_the_year() -> None:
+    # One year (1 Jan - 31 Dec, 365 days: week 51 holds 8 days) and 50 units in the first
+    # week only: the +-2-week smoothing spreads 10 units over weeks 50, 51, 0, 1, 2 (circular),
+    # the mean week holds 50 / 52, and 50 pseudo-units shrink the profile towards 1.
+    lines = pl.DataFrame(
+        {
+            "CustomerId": [1],
+            "ItemId": [ITEM_A],
+            "SaleDate": [date(2025, 1, 1)],
+            "Quantity": [50.0],
+        }
+    )
+    season = item_seasonality(lines, date(2025, 12, 31), OrderConfig())
+    by_week = dict(zip(season["Week"].to_list(), season["Season"].to_list(), strict=True))
+    assert len(by_week) == 52
+    mean = 50 / 52
+    for week in (50, 51, 0, 1, 2):
+        assert by_week[week] == pytest.approx((10 + 50) / (mean + 50))
+    for week in (3, 20, 49):
+        assert by_week[week] == pytest.approx(50 / (mean + 50))
+
+
+def test_baskets_until_a_date_are_the_baskets_of_the_lines_until_then() -> None:
+    rng = np.random.default_rng(3)
+    first = date(2025, 1, 6)
+    lines = pl.DataFrame(
+        {
+            "CustomerId": rng.integers(1, 5, 300),
+            "ItemId": rng.integers(1, 8, 300),
+            "SaleDate": [first + timedelta(days=int(d)) for d in rng.integers(0, 120, 300)],
+            "Quantity": rng.integers(-1, 4, 300).astype(float),
+        }
+    )
+    at = first + timedelta(days=70)
+    expected = baskets(lines.filter(pl.col("SaleDate") <= at))
+    got = baskets_until(baskets(lines), at)
+    assert got.equals(expected)
+    assert baskets_until(expected, at + timedelta(days=400)).equals(expected)
 
 
 def test_quantity_errors_on_the_lines_both_methods_matched() -> None:

@@ -29,7 +29,7 @@ import polars as pl
 from scoring.config import ScoringConfig
 from scoring.orders import calibration, development, extension, feedback, novelty, usual
 from scoring.orders.config import OrderConfig
-from scoring.orders.rhythm import baskets, customer_rhythm, item_seasonality
+from scoring.orders.rhythm import baskets, baskets_until, customer_rhythm, item_seasonality
 
 KINDS = ("usual", "development", "extension", "must-sell")
 BASKET_SCALES = (0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0)
@@ -78,12 +78,15 @@ class _Candidates:
 def _candidates(
     inputs: OrderInputs,
     lines: pl.DataFrame,
+    basket: pl.DataFrame,
     at: date,
     config: OrderConfig,
     scoring: ScoringConfig | None,
 ) -> _Candidates:
+    """Every candidate line as of `at`; `basket`: `baskets` of the lines up to `at` (or
+    later: it is cut here)."""
     lines = lines.filter(pl.col("SaleDate") <= at)
-    basket = baskets(lines)
+    basket = baskets_until(basket, at)
     season = item_seasonality(lines, at, config)
     rhythm = customer_rhythm(basket, at, config)
     usual_frame = usual.item_features(basket, rhythm, season, at, config)
@@ -122,10 +125,11 @@ def propose_orders(
     `customer_ids`). `scoring=None` skips the development part (no scoring run). `history`:
     past proposal lines (feedback.HISTORY_SCHEMA) for the feedback adjustment."""
     lines = inputs.lines.filter(pl.col("SaleDate") <= as_of)
-    now = _candidates(inputs, lines, as_of, config, scoring)
+    basket = baskets(lines)  # once: the calibration's baskets are its first weeks
+    now = _candidates(inputs, lines, basket, as_of, config, scoring)
     cal_date = as_of - timedelta(days=7 * config.calibration_weeks)
-    then = _candidates(inputs, lines, cal_date, config, scoring)
-    actual = calibration.next_orders(baskets(lines), cal_date, as_of)
+    then = _candidates(inputs, lines, basket, cal_date, config, scoring)
+    actual = calibration.next_orders(basket, cal_date, as_of)
 
     models = {
         "usual": calibration.fit(calibration.label(then.usual, actual), usual.FEATURES),
@@ -154,7 +158,7 @@ def propose_orders(
         .alias("Probability")
     )
     if history is not None and history.height:
-        scored = feedback.outcomes(history, baskets(lines), as_of)
+        scored = feedback.outcomes(history, basket, as_of)
         factors = feedback.adjustment_factors(scored, config)
         usual_p = feedback.adjust(usual_p, factors, "usual")
         dev_p = feedback.adjust(dev_p, factors, "novelty")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 
 from scoring.orders.config import OrderConfig
@@ -23,8 +24,8 @@ DEFAULT_INTERVAL_DAYS = 14.0
 
 def baskets(lines: pl.DataFrame) -> pl.DataFrame:
     """CustomerId, SaleDate, ItemId, Quantity (summed per day), OrderNo (0 = first order of
-    the customer in `lines`), Orders (the customer's number of orders); zero or negative
-    net quantities (returns) are dropped."""
+    the customer in `lines`), Orders (the customer's number of orders), sorted by CustomerId,
+    ItemId, SaleDate; zero or negative net quantities (returns) are dropped."""
     per_item = (
         lines.group_by("CustomerId", "SaleDate", "ItemId")
         .agg(pl.col("Quantity").sum())
@@ -44,6 +45,21 @@ def baskets(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def baskets_until(basket: pl.DataFrame, at: date) -> pl.DataFrame:
+    """`baskets(lines up to at)` from the baskets of a longer history: the lines up to `at`,
+    with Orders recounted (OrderNo counts from each customer's first order, so it stands)."""
+    last = basket["SaleDate"].max()
+    if not isinstance(last, date) or last <= at:
+        return basket
+    before = basket.filter(pl.col("SaleDate") <= at)
+    orders = before.group_by("CustomerId").agg(_Orders=pl.col("OrderNo").max() + 1)
+    return (
+        before.join(orders, on="CustomerId", how="left", maintain_order="left")
+        .with_columns(Orders=pl.col("_Orders").cast(pl.Int64))
+        .drop("_Orders")
+    )
+
+
 def customer_rhythm(basket: pl.DataFrame, as_of: date, config: OrderConfig) -> pl.DataFrame:
     """One row per customer with an order: Orders, LastOrder, IntervalDays (median of the last
     `recent_intervals` intervals; customers with one order get the median of everyone's),
@@ -54,9 +70,7 @@ def customer_rhythm(basket: pl.DataFrame, as_of: date, config: OrderConfig) -> p
         basket.select("CustomerId", "SaleDate", "Orders").unique().sort("CustomerId", "SaleDate")
     )
     intervals = orders.with_columns(
-        Interval=(
-            pl.col("SaleDate") - pl.col("SaleDate").shift(1).over("CustomerId")
-        ).dt.total_days()
+        Interval=(pl.col("SaleDate") - lag_within("SaleDate", ["CustomerId"])).dt.total_days()
     )
     per_customer = intervals.group_by("CustomerId").agg(
         Orders=pl.col("Orders").first(),
@@ -142,34 +156,45 @@ def item_seasonality(lines: pl.DataFrame, as_of: date, config: OrderConfig) -> p
         .join(exposure, on="Week")
         .with_columns(Units=pl.col("Units") / pl.col("Years"))
     )
-    grid = (
-        weekly.select("ItemId")
-        .unique()
-        .join(pl.DataFrame({"Week": pl.int_range(0, 52, eager=True).cast(pl.Int32)}), how="cross")
-        .join(weekly, on=["ItemId", "Week"], how="left")
-        .with_columns(pl.col("Units").fill_null(0.0))
-        .sort("ItemId", "Week")
-    )
-    shifted = [
-        pl.col("Units")
-        .shift(k)
-        .over("ItemId")
-        .fill_null(pl.col("Units").shift(k - 52 if k > 0 else k + 52).over("ItemId"))
-        for k in (-2, -1, 1, 2)
-    ]
-    smooth = grid.with_columns(Smooth=(pl.col("Units") + pl.sum_horizontal(shifted)) / 5.0)
+    # items x 52 weeks as a matrix: the circular +-2-week smoothing is four rolls of it
+    # (a 68k-item catalogue gives a 3.5M-row profile; per-item window shifts took ~2 s)
+    item_ids, row = np.unique(weekly["ItemId"].to_numpy(), return_inverse=True)
+    units = np.zeros((len(item_ids), 52))
+    units[row, weekly["Week"].to_numpy()] = weekly["Units"].to_numpy()
+    smooth = (units + sum(np.roll(units, k, axis=1) for k in (-2, -1, 1, 2))) / 5.0
     prior_units = 50.0  # pseudo-units per week at the flat profile
-    return smooth.with_columns(
-        Season=(pl.col("Smooth") + prior_units)
-        / (pl.col("Smooth").mean().over("ItemId") + prior_units)
-    ).select("ItemId", "Week", "Season")
+    season = (smooth + prior_units) / (smooth.mean(axis=1, keepdims=True) + prior_units)
+    return pl.DataFrame(
+        {
+            "ItemId": np.repeat(item_ids, 52),
+            "Week": np.tile(np.arange(52, dtype=np.int32), len(item_ids)),
+            "Season": season.ravel(),
+        },
+        schema=schema,
+    )
+
+
+def lag_within(column: str, keys: list[str]) -> pl.Expr:
+    """`column` of the previous row of the same `keys` group, null on a group's first row.
+
+    The frame must hold each group in contiguous rows, in the order that defines "previous"
+    (e.g. sorted by keys then date): a plain shift then does what ``shift(1).over(keys)``
+    does, without the per-group window (on 1.4M basket lines 0.02 s against 2 s)."""
+    same = pl.all_horizontal([pl.col(key) == pl.col(key).shift(1) for key in keys])
+    return pl.when(same).then(pl.col(column).shift(1))
 
 
 def season_at(frame: pl.DataFrame, season: pl.DataFrame, date_column: str) -> pl.DataFrame:
-    """`frame` with a Season column for its ItemId at `date_column` (1.0 where unknown)."""
+    """`frame` (its row order kept) with a Season column for its ItemId at `date_column`
+    (1.0 where unknown)."""
     return (
         frame.with_columns(week_of_year(date_column).alias("_Week"))
-        .join(season.rename({"Week": "_Week"}), on=["ItemId", "_Week"], how="left")
+        .join(
+            season.rename({"Week": "_Week"}),
+            on=["ItemId", "_Week"],
+            how="left",
+            maintain_order="left",
+        )
         .with_columns(pl.col("Season").fill_null(1.0))
         .drop("_Week")
     )

@@ -42,7 +42,7 @@ import polars as pl
 from scipy import special
 
 from scoring.orders.config import OrderConfig
-from scoring.orders.rhythm import season_at
+from scoring.orders.rhythm import lag_within, season_at
 
 FEATURES = (
     "LogitHazard",
@@ -140,7 +140,7 @@ def item_features(
     per_item = (
         in_window.with_columns(
             Weight=pl.lit(decay).pow(pl.col("N") - 1 - pl.col("K")),
-            Gap=pl.col("K") - pl.col("K").shift(1).over("CustomerId", "ItemId"),
+            Gap=pl.col("K") - lag_within("K", ["CustomerId", "ItemId"]),
         )
         .group_by("CustomerId", "ItemId")
         .agg(
@@ -184,7 +184,14 @@ def item_features(
             Hazard=(pl.col("Hits") + prior * pl.col("Frequency")) / (pl.col("AtRisk") + prior)
         )
     )
-    quantities = _rates(basket, season, as_of, config)
+    # only the items bought in the look-back window are proposed: their whole history counts
+    window_pairs = per_item.select("CustomerId", "ItemId")
+    quantities = _rates(
+        basket.join(window_pairs, on=["CustomerId", "ItemId"], how="semi", maintain_order="left"),
+        season,
+        as_of,
+        config,
+    )
     tomorrow = as_of + timedelta(days=1)
     # A customer whose orders hold 20 of the 100 items it knows gives every item a higher
     # chance than one whose orders hold 3 of 300: the calibration needs that level.
@@ -272,9 +279,10 @@ def _rates(
     basket: pl.DataFrame, season: pl.DataFrame, as_of: date, config: OrderConfig
 ) -> pl.DataFrame:
     """CustomerId, ItemId, LastBought, ItemIntervalDays (median days between purchases),
-    Rate (robust de-seasonalised units per day over the last `recent_lines` purchases)."""
+    Rate (robust de-seasonalised units per day over the last `recent_lines` purchases).
+    `basket` as `rhythm.baskets` returns it: sorted by CustomerId, ItemId, SaleDate."""
     purchases = season_at(basket, season, "SaleDate").with_columns(
-        Days=(pl.col("SaleDate") - pl.col("SaleDate").shift(1).over("CustomerId", "ItemId"))
+        Days=(pl.col("SaleDate") - lag_within("SaleDate", ["CustomerId", "ItemId"]))
         .dt.total_days()
         .cast(pl.Float64)
     )
