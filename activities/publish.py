@@ -44,6 +44,7 @@ from visitrank.azure_run import (
     weekly_documents,
     window_from_json,
 )
+from visitrank.documents import attach_learned_steps
 from visitrank.errors import error_text
 from visitrank.orders_run import order_documents
 from visitrank.segment_support import attach_segment_support
@@ -105,6 +106,7 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         run_id=payload["runId"],
         generated_at=payload["generatedAt"],
     )
+    documents = attach_learned_steps(documents, outlets, ok)
     dry_run = bool(payload.get("dryRun"))
     order_regions = [o for o in payload.get("orders") or [] if o.get("status") == "ok"]
     orders: list[dict[str, Any]] = []

@@ -9,7 +9,12 @@ import polars as pl
 import pytest
 
 from scoring.routing import DAYS_SCHEMA, VISITS_SCHEMA
-from visitrank.documents import build_documents, document_id
+from visitrank.documents import (
+    SWITCHED_OFF,
+    attach_learned_steps,
+    build_documents,
+    document_id,
+)
 
 WEEK = date(2026, 11, 16)
 AS_OF = date(2026, 11, 13)
@@ -239,3 +244,37 @@ def test_expected_gains_are_shown_with_their_probability() -> None:
     assert [s["persistProbability"] for s in shown["skus"]] == [0.9, 0.5]
     assert [s["expectedGain"] for s in shown["skus"]] == [7.05, 2.26]
     assert shown["expectedGain"] == 9.3
+
+
+def test_each_document_says_whether_the_learned_steps_shaped_it_and_why() -> None:
+    # rep 1 has 2 outlets in area 10 and 1 in area 20: its region is 10; rep 2 is in area 20,
+    # whose outcome has gap persistence switched off; rep 3's area has no outcome.
+    outlets = pl.DataFrame(
+        {"RepId": [1, 1, 1, 2, 3], "AreaId": [10, 10, 20, 20, 30], "CustomerId": [1, 2, 3, 4, 5]}
+    )
+    outcomes = [
+        {
+            "areaId": 10,
+            "visitResponse": {"signal": False, "reason": "too few untouched weeks"},
+            "gapPersistence": {"signal": True, "reason": "better than the base rate"},
+        },
+        {
+            "areaId": 20,
+            "visitResponse": {"signal": True, "reason": "a visit lifts sales by +5%"},
+            "gapPersistence": None,
+        },
+    ]
+    documents = [{"repId": rep, "visits": []} for rep in (1, 2, 3)]
+    got = {
+        d["repId"]: d["learnedSteps"] for d in attach_learned_steps(documents, outlets, outcomes)
+    }
+    assert got[1] == {
+        "visitResponse": {"used": False, "why": "too few untouched weeks"},
+        "gapPersistence": {"used": True, "why": "better than the base rate"},
+    }
+    assert got[2] == {
+        "visitResponse": {"used": True, "why": "a visit lifts sales by +5%"},
+        "gapPersistence": {"used": False, "why": SWITCHED_OFF},
+    }
+    assert got[3]["visitResponse"]["used"] is False
+    assert "no scoring outcome" in got[3]["gapPersistence"]["why"]

@@ -109,6 +109,24 @@ def test_document_header_and_dates(local_run: LocalRun, demo: DemoSummary) -> No
         assert as_of <= last_sale
 
 
+def test_documents_say_why_the_learned_steps_did_or_did_not_shape_them(
+    local_run: LocalRun,
+) -> None:
+    """Each rep's document repeats its region's verdict from the run summary, in words."""
+    regions = {o["areaId"]: o for o in local_run.result.summary["regions"]}
+    customers = {v["customerId"]: d["repId"] for d in local_run.documents for v in d["visits"]}
+    assert customers
+    for d in local_run.documents:
+        steps = d["learnedSteps"]
+        assert set(steps) == {"visitResponse", "gapPersistence"}
+        verdicts = {
+            (o["visitResponse"]["signal"], o["visitResponse"]["reason"]) for o in regions.values()
+        }
+        response = steps["visitResponse"]
+        assert (response["used"], response["why"]) in verdicts
+        assert len(response["why"]) > 20
+
+
 def test_visit_counts_match_routable_outlets(local_run: LocalRun, demo: DemoSummary) -> None:
     routable = routable_per_rep(demo)
     per_week = local_run.config.visits_per_week

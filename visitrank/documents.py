@@ -6,6 +6,7 @@ pass; the only Python per document is the final conversion to dicts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -192,3 +193,49 @@ def build_documents(
             }
         )
     return documents
+
+
+LEARNED_STEPS = ("visitResponse", "gapPersistence")
+"""The region outcomes' summaries of the steps that learn from the history."""
+
+SWITCHED_OFF = "switched off in the configuration"
+
+
+def learned_steps(outcome: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """{step: {used, why}} for one region outcome: whether the learned step changed the list
+    and, in words, why (the step's own reason: too few visit-free weeks, no skill over the base
+    rate, ...). A region with no outcome, or a step switched off, says so."""
+    steps: dict[str, dict[str, Any]] = {}
+    for step in LEARNED_STEPS:
+        summary = None if outcome is None else outcome.get(step)
+        if outcome is None:
+            steps[step] = {"used": False, "why": "the region has no scoring outcome"}
+        elif summary is None:
+            steps[step] = {"used": False, "why": SWITCHED_OFF}
+        else:
+            steps[step] = {"used": bool(summary.get("signal")), "why": str(summary.get("reason"))}
+    return steps
+
+
+def attach_learned_steps(
+    documents: list[dict[str, Any]],
+    outlets: pl.DataFrame,
+    outcomes: Iterable[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The documents with `learnedSteps` (`learned_steps`) of each rep's region: the region
+    where most of its outlets are (`outlets`: RepId, AreaId). A sales-ops analyst reading one
+    list sees whether visit response and gap persistence shaped it, and if not, why."""
+    by_area = {int(o["areaId"]): o for o in outcomes if o.get("areaId") is not None}
+    if outlets.height == 0:
+        return documents
+    home = (
+        outlets.group_by("RepId", "AreaId")
+        .agg(n=pl.len())
+        .sort(["RepId", "n", "AreaId"], descending=[False, True, False])
+        .unique("RepId", keep="first")
+    )
+    area_of = dict(zip(home["RepId"].to_list(), home["AreaId"].to_list(), strict=True))
+    return [
+        {**doc, "learnedSteps": learned_steps(by_area.get(area_of.get(doc["repId"], -1)))}
+        for doc in documents
+    ]

@@ -26,7 +26,7 @@ from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
 from visitrank import region_job
-from visitrank.documents import build_documents
+from visitrank.documents import attach_learned_steps, build_documents
 from visitrank.errors import error_text
 from visitrank.orders_documents import attach_proposed_orders
 from visitrank.orders_run import run_orders
@@ -158,6 +158,7 @@ def run_local(
             if succeeded
             else []
         )
+        documents = attach_learned_steps(documents, outlets, outcomes)
     proposed_orders = 0
     if order_config is not None and documents:
         with timed(timings, "orders"):

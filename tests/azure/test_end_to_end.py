@@ -232,6 +232,8 @@ def test_crm_point_reads_equal_the_local_engine_visit_by_visit(
         assert [s["segmentSupport"] for v in document["visits"] for s in v["skus"]] == [
             s["segmentSupport"] for v in local["visits"] for s in v["skus"]
         ]
+        # and so is what the learned steps did and why (both drivers attach it)
+        assert document["learnedSteps"] == local["learnedSteps"]
     confirmed = [
         s["segmentSupport"]
         for doc in local_lists.values()
