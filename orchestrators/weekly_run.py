@@ -28,6 +28,7 @@ import azure.durable_functions as df
 from activities.blueprint import ORDERS, PLAN, PUBLISH, SCORE
 from activities.segments import SEGMENTS
 from visitrank.azure_run import merge_quarantine_counts, run_status, weekly_status
+from visitrank.documents import LEARNED_STEPS
 
 WEEKLY_RUN: Final = "weekly_run"
 REGION_RUN: Final = "region_run"
@@ -212,8 +213,15 @@ def weekly_run_steps(
             PUBLISH,
             {
                 **{key: value for key, value in plan.items() if key != "regions"},
+                # the learned steps' verdicts travel along: each rep document says them
                 "regions": [
-                    {"areaId": o["areaId"], "status": "ok", "paths": o["paths"]} for o in ok
+                    {
+                        "areaId": o["areaId"],
+                        "status": "ok",
+                        "paths": o["paths"],
+                        **{step: o.get(step) for step in LEARNED_STEPS},
+                    }
+                    for o in ok
                 ],
                 # withdraw stale documents only after a run of every region that all succeeded
                 "complete": len(ok) == len(outcomes) and plan.get("allRegions", False),

@@ -69,6 +69,8 @@ def ok_outcome(area: int) -> dict[str, Any]:
         "lines": 1000 * area,
         "outletsWithOpportunity": 10,
         "skusToPush": 40,
+        "visitResponse": {"signal": False, "reason": f"region {area}: too few untouched weeks"},
+        "gapPersistence": None,
         "quarantined": {
             "MV_Sales": {"unknown_customer": area},
             "MV_SetupItem": {"duplicate_key": 1},
@@ -203,6 +205,9 @@ def test_region_outcomes_schedule_the_fan_in_with_ok_regions_only() -> None:
     assert publish["functionName"] == "publish_run"
     payload = json.loads(publish["input"])
     assert [r["areaId"] for r in payload["regions"]] == [1]
+    # the learned steps' verdicts reach the documents (None: the step was off)
+    assert payload["regions"][0]["visitResponse"] == ok_outcome(1)["visitResponse"]
+    assert payload["regions"][0]["gapPersistence"] is None
     assert payload["complete"] is False  # a partial run never withdraws documents
     # orders of both regions (the order documents of region 2 are still published)
     assert [o["areaId"] for o in payload["orders"]] == [1, 2]
