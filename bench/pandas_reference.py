@@ -427,6 +427,9 @@ def outlet_sku_grid(
         revenue.groupby([grid["CustomerId"], grid["SubCategoryId"]]).transform("sum") * UNIT
     )
     grid["RecentTotal"] = recent.groupby(grid["CustomerId"]).transform("sum") * UNIT
+    grid["RecentSubTotal"] = (
+        recent.groupby([grid["CustomerId"], grid["SubCategoryId"]]).transform("sum") * UNIT
+    )
     grid["SubShare"] = (grid["Revenue"] / grid["SubTotal"]).where(grid["SubTotal"] > 0)
     return grid
 
@@ -478,6 +481,64 @@ def own_expectation(grid: pd.DataFrame, prior: pd.DataFrame) -> pd.DataFrame:
     )
     grid["OwnShare"] = own.where(both)
     return grid.drop(columns=["PriorRevenue", "PriorTotal"])
+
+
+def own_subcategory_expectation(
+    grid: pd.DataFrame, prior: pd.DataFrame, items: pd.DataFrame
+) -> pd.DataFrame:
+    """The grid with OwnSubShare: the outlet's prior share of the SKU's subcategory times the
+    subcategory's peer trend in region x channel (scoring/own_history.py)."""
+    with_sub = prior.merge(items[["ItemId", "SubCategoryId"]], on="ItemId", how="left")
+    prior_sub = (
+        pd.DataFrame(
+            {
+                "CustomerId": with_sub["CustomerId"].to_numpy(),
+                "SubCategoryId": with_sub["SubCategoryId"].to_numpy(),
+                "PriorSubRevenue": fixed(with_sub["PriorRevenue"]),
+            }
+        )
+        .groupby(["CustomerId", "SubCategoryId"], as_index=False, dropna=False)["PriorSubRevenue"]
+        .sum()
+    )
+    prior_sub["PriorSubRevenue"] = prior_sub["PriorSubRevenue"] * UNIT
+    keys = ["CustomerId", "SubCategoryId"]
+    outlet_sub = (
+        grid[[*keys, "AreaId", "Channel", "SubTotal", "Total"]]
+        .drop_duplicates(keys)
+        .merge(prior_sub, on=keys, how="left")
+        .merge(prior[["CustomerId", "PriorTotal"]].drop_duplicates(), on="CustomerId", how="left")
+        .reset_index(drop=True)
+    )
+    outlet_sub["PriorSubRevenue"] = outlet_sub["PriorSubRevenue"].fillna(0.0)
+    both = outlet_sub["PriorTotal"].notna()
+    group = [outlet_sub["AreaId"], outlet_sub["Channel"], outlet_sub["SubCategoryId"]]
+
+    def pooled(column: str) -> pd.Series:
+        values = pd.Series(
+            np.where(both, fixed(outlet_sub[column].fillna(0.0)), 0), index=outlet_sub.index
+        )
+        return values.groupby(group, dropna=False).transform("sum") * UNIT
+
+    recent_share = pooled("SubTotal") / pooled("Total")
+    prior_share = pooled("PriorSubRevenue") / pooled("PriorTotal")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trend = pd.Series(
+            np.where(prior_share > 0, recent_share / prior_share, 1.0), index=outlet_sub.index
+        )
+    share = (
+        outlet_sub["PriorSubRevenue"] / outlet_sub["PriorTotal"] * trend.clip(MIN_TREND, MAX_TREND)
+    ).clip(0.0, MAX_OWN_SHARE)
+    outlet_sub["OwnSubShare"] = share.where(both)
+    return grid.merge(outlet_sub[[*keys, "OwnSubShare"]], on=keys, how="left")
+
+
+def subcategory_shortfall(
+    share: np.ndarray, total: np.ndarray, sub_total: np.ndarray, weeks: float
+) -> np.ndarray:
+    """Weekly shortfall of the subcategory at the outlet's own expected share (indexation.py)."""
+    expected = total * np.clip(share, 0.0, MAX_OWN_SHARE)
+    # a division by a scalar is a product with its reciprocal in polars
+    return np.clip((expected - sub_total) * (1.0 / weeks), 0.0, None)
 
 
 def loo_median(frame: pd.DataFrame, keys: list[str], value: str) -> tuple[np.ndarray, np.ndarray]:
@@ -598,11 +659,20 @@ def index_scores(
         frame["_ratio"] = peer
         basis = np.full(len(frame), "peers")
     actual, expected, gap = window_gap(frame, "Revenue", "Total", weeks, config)
+    cap = config.substitution_cap and "OwnSubShare" in frame.columns
+    if cap:
+        own_sub = frame["OwnSubShare"].to_numpy()
+        with np.errstate(invalid="ignore"):
+            long_cap = subcategory_shortfall(
+                own_sub, frame["Total"].to_numpy(), frame["SubTotal"].to_numpy(), weeks
+            )
+        capped = (basis == "own history") & ~np.isnan(own_sub)
+        gap = np.where(capped, np.minimum(gap, long_cap), gap)
     gap_weeks = np.full(len(frame), weeks)
     outlet_revenue = frame["Total"].to_numpy() * (1.0 / weeks)
     if config.recent_weeks:
         recent_weeks = float(config.recent_weeks)
-        season, trend = recent_season(frame, ["AreaId", "Channel"])
+        season, trend, sub_trend = recent_season(frame, ["AreaId", "Channel"])
         ratio = frame["_ratio"].to_numpy() * season
         variance = None
         recent_basis = basis
@@ -629,6 +699,23 @@ def index_scores(
             ratio,
             variance,
         )
+        if cap:
+            early_total = frame["Total"].to_numpy() - frame["RecentTotal"].to_numpy()
+            early_sub_revenue = frame["SubTotal"].to_numpy() - frame["RecentSubTotal"].to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                early_sub = np.where(early_total > 0, early_sub_revenue / early_total, 0.0)
+            own_sub = np.maximum(
+                early_sub * sub_trend, np.nan_to_num(frame["OwnSubShare"].to_numpy(), nan=0.0)
+            )
+            recent_cap = subcategory_shortfall(
+                own_sub,
+                frame["RecentTotal"].to_numpy(),
+                frame["RecentSubTotal"].to_numpy(),
+                recent_weeks,
+            )
+            short_gap = np.where(
+                recent_basis == "own history", np.minimum(short_gap, recent_cap), short_gap
+            )
         short_wins = short_gap > gap
         basis = np.where(short_wins, recent_basis, basis)
         actual = np.where(short_wins, short_actual, actual)
@@ -665,10 +752,13 @@ def index_scores(
     )
 
 
-def recent_season(frame: pd.DataFrame, group: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(season, trend): how much larger the SKU's pooled share is in the recent window than
-    in the whole window, and than in the weeks before it (clipped like the own-history
-    trend), among the outlets of `group` (indexation.py with_recent_season)."""
+def recent_season(
+    frame: pd.DataFrame, group: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(season, trend, subcategory trend): how much larger the SKU's pooled share is in the
+    recent window than in the whole window, and than in the weeks before it, and the same
+    recent-over-early ratio for its subcategory (trends clipped like the own-history trend),
+    among the outlets of `group` (indexation.py with_recent_season)."""
     recent = pd.Series(fixed(frame["RecentRevenue"]), index=frame.index)
     whole = pd.Series(fixed(frame["Revenue"]), index=frame.index)
     by_sku = [frame[c] for c in [*group, "ItemId"]]
@@ -685,8 +775,16 @@ def recent_season(frame: pd.DataFrame, group: list[str]) -> tuple[np.ndarray, np
         group_recent = recent.groupby(by_group).transform("sum") * UNIT
         early_share = (sku_whole - sku_recent) / (group_whole - group_recent)
         trend = np.where(early_share > 0, recent_share / early_share, 1.0)
+        by_sub = [*by_group, frame["SubCategoryId"]]
+        sub_recent = recent.groupby(by_sub, dropna=False).transform("sum") * UNIT
+        sub_whole = whole.groupby(by_sub, dropna=False).transform("sum") * UNIT
+        sub_early_share = (sub_whole - sub_recent) / (group_whole - group_recent)
+        sub_trend = np.where(
+            sub_early_share > 0, (sub_recent / group_recent) / sub_early_share, 1.0
+        )
     trend = np.clip(np.where(np.isnan(trend), 1.0, trend), MIN_TREND, MAX_TREND)
-    return np.where(np.isnan(season), 1.0, season), trend
+    sub_trend = np.clip(np.where(np.isnan(sub_trend), 1.0, sub_trend), MIN_TREND, MAX_TREND)
+    return np.where(np.isnan(season), 1.0, season), trend, sub_trend
 
 
 # --- rank -----------------------------------------------------------------------------------
@@ -901,7 +999,10 @@ def score_region(
     with timed(timings, "expectation"):
         grid = outlet_sku_grid(segments, totals, items)
         if config.own_history:
-            grid = own_expectation(grid, prior_shares(region.lines, window))
+            prior = prior_shares(region.lines, window)
+            grid = own_expectation(grid, prior)
+            if config.substitution_cap:
+                grid = own_subcategory_expectation(grid, prior, items)
         grid = benchmark_shares(grid, config)
     with timed(timings, "index"):
         scores = index_scores(grid, items, weeks, config)

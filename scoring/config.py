@@ -110,6 +110,12 @@ class ScoringConfig(BaseModel):
         description="Also expect what the outlet itself sold before the window (its prior "
         "share, corrected by the SKU's peer trend); the larger expectation wins.",
     )
+    substitution_cap: bool = Field(
+        True,
+        description="A gap measured against the outlet's own past is at most what the SKU's "
+        "subcategory lost against that past: an outlet that replaced a SKU by another of the "
+        "same subcategory has lost no sale.",
+    )
     carry_rate_power: float = Field(
         12.0,
         ge=0,

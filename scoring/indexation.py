@@ -75,26 +75,48 @@ def with_recent_season(frame: pl.DataFrame, group: list[str]) -> pl.DataFrame:
     over the whole grid took ~4x longer); exact sums, so the same values in any order."""
     by_sku = [*group, "ItemId"]
     # on the key and revenue columns only, then attached: joining the wide frame copies it
-    narrow = frame.select(*by_sku, "RecentRevenue", "Revenue")
+    by_sub = [*group, "SubCategoryId"]
+    narrow = frame.select(*by_sku, "SubCategoryId", "RecentRevenue", "Revenue")
     per_sku = narrow.group_by(by_sku).agg(_rs=exact_sum("RecentRevenue"), _ws=exact_sum("Revenue"))
+    per_sub = narrow.group_by(by_sub).agg(_rb=exact_sum("RecentRevenue"), _wb=exact_sum("Revenue"))
     per_group = narrow.group_by(group).agg(_rg=exact_sum("RecentRevenue"), _wg=exact_sum("Revenue"))
     recent = pl.col("_rs") / pl.col("_rg")
     whole = pl.col("_ws") / pl.col("_wg")
     early = (pl.col("_ws") - pl.col("_rs")) / (pl.col("_wg") - pl.col("_rg"))
+    sub_recent = pl.col("_rb") / pl.col("_rg")
+    sub_early = (pl.col("_wb") - pl.col("_rb")) / (pl.col("_wg") - pl.col("_rg"))
+
+    def trend(now: pl.Expr, before: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(before > 0)
+            .then(now / before)
+            .otherwise(1.0)
+            .fill_nan(1.0)
+            .clip(MIN_TREND, MAX_TREND)
+        )
+
     seasons = (
-        narrow.select(by_sku)
+        narrow.select(*by_sku, "SubCategoryId")
         .join(per_sku, on=by_sku, how="left", nulls_equal=True, maintain_order="left")
+        .join(per_sub, on=by_sub, how="left", nulls_equal=True, maintain_order="left")
         .join(per_group, on=group, how="left", nulls_equal=True, maintain_order="left")
         .select(
             _season=pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0),
-            _trend=pl.when(early > 0)
-            .then(recent / early)
-            .otherwise(1.0)
-            .fill_nan(1.0)
-            .clip(MIN_TREND, MAX_TREND),
+            _trend=trend(recent, early),
+            _sub_trend=trend(sub_recent, sub_early),
         )
     )
     return frame.with_columns(seasons)
+
+
+def subcategory_shortfall(share: pl.Expr, total: str, sub_total: str, weeks: float) -> pl.Expr:
+    """Weekly revenue the SKU's subcategory is short of the outlet's own expected subcategory
+    `share` of its purchases (`total`); 0 when it sells at least that. Measured on the share
+    itself, not on the rest of the purchases as a SKU is: a subcategory can be most of an
+    outlet's business, and share / (1 - share) then turns small share errors into large
+    expectations."""
+    expected = pl.col(total) * share.clip(0.0, MAX_OWN_SHARE)
+    return ((expected - pl.col(sub_total)) / weeks).clip(lower_bound=0.0)
 
 
 def window_gap(
@@ -165,6 +187,16 @@ def index_scores(
             _ratio=pl.col("_peer"), _basis=pl.lit(PEERS)
         )
     frame = frame.with_columns(**columns)
+    cap = config.substitution_cap and "OwnSubShare" in frame.columns
+    if cap:
+        # a gap against the outlet's own past is at most what its subcategory lost
+        own_based = pl.col("_basis") == OWN_HISTORY
+        long_cap = subcategory_shortfall(pl.col("OwnSubShare"), "Total", "SubTotal", weeks)
+        frame = frame.with_columns(
+            _g=pl.when(own_based & pl.col("OwnSubShare").is_not_null())
+            .then(pl.min_horizontal("_g", long_cap))
+            .otherwise("_g")
+        )
     if recent_weeks:
         frame = with_recent_season(frame, ["AreaId", "Channel"])
         ratio = pl.col("_ratio") * pl.col("_season")
@@ -204,6 +236,22 @@ def index_scores(
             ratio=ratio,
             variance_factor=variance,
         )
+        if cap:
+            # the same cap in the recent window: its subcategory against the outlet's own
+            # earlier weeks (or its prior share), the larger of the two expectations
+            early_total = pl.col("Total") - pl.col("RecentTotal")
+            early_sub = pl.when(early_total > 0).then(
+                (pl.col("SubTotal") - pl.col("RecentSubTotal")) / early_total
+            ).otherwise(0.0) * pl.col("_sub_trend")
+            own_sub = pl.max_horizontal(early_sub, pl.col("OwnSubShare").fill_null(0.0))
+            recent_cap = subcategory_shortfall(
+                own_sub, "RecentTotal", "RecentSubTotal", recent_weeks
+            )
+            short_gap = (
+                pl.when(pl.col("_recent_basis") == OWN_HISTORY)
+                .then(pl.min_horizontal(short_gap, recent_cap))
+                .otherwise(short_gap)
+            )
         short_wins = short_gap > pl.col("_g")
         frame = frame.with_columns(
             [

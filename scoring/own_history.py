@@ -31,6 +31,39 @@ def prior_shares(lines: pl.DataFrame, window: ScoringWindow) -> pl.DataFrame:
     return prior.collect()
 
 
+def trended_own_share(
+    with_prior: pl.DataFrame, key: str, revenue: str, prior_revenue: str, name: str
+) -> pl.Series:
+    """`name`: each row's prior share (`prior_revenue` / PriorTotal) times the trend of `key`
+    (an item or a subcategory) between the two periods: its pooled share of the purchases
+    (`revenue` / Total) among the outlets present in both, per region x channel, over its
+    pooled prior share; clipped to [0, MAX_OWN_SHARE], null without prior sales. The pooled
+    sums are aggregated once per group and joined back (cheaper than four window sums)."""
+    both = pl.col("PriorTotal").is_not_null()
+    group = ["AreaId", "Channel", key]
+    pooled = (
+        with_prior.filter(both)
+        .group_by(group)
+        .agg(
+            _rr=exact_sum(revenue),
+            _rt=exact_sum("Total"),
+            _pr=exact_sum(prior_revenue),
+            _pt=exact_sum("PriorTotal"),
+        )
+    )
+    recent_share = pl.col("_rr") / pl.col("_rt")
+    prior_share = pl.col("_pr") / pl.col("_pt")
+    trend = pl.when(prior_share > 0).then(recent_share / prior_share).otherwise(1.0)
+    share = (pl.col(prior_revenue) / pl.col("PriorTotal") * trend.clip(MIN_TREND, MAX_TREND)).clip(
+        0.0, MAX_OWN_SHARE
+    )
+    return (
+        with_prior.join(pooled, on=group, how="left", nulls_equal=True, maintain_order="left")
+        .select(pl.when(both).then(share).alias(name))
+        .get_column(name)
+    )
+
+
 def own_expectation(grid: pl.DataFrame, prior: pl.DataFrame) -> pl.DataFrame:
     """The grid with OwnShare: the share of its purchases the outlet would give the SKU now at
     its own prior share times the SKU's peer trend (region x channel); null without prior
@@ -52,29 +85,46 @@ def own_expectation(grid: pl.DataFrame, prior: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(pl.col("PriorRevenue").fill_null(0.0))
     )
-    # the SKU's pooled share among outlets present in both periods, per region x channel,
-    # aggregated once per group and joined back (cheaper than four window sums)
-    both = pl.col("PriorTotal").is_not_null()
-    group = ["AreaId", "Channel", "ItemId"]
-    pooled = (
-        with_prior.filter(both)
-        .group_by(group)
-        .agg(
-            _rr=exact_sum("Revenue"),
-            _rt=exact_sum("Total"),
-            _pr=exact_sum("PriorRevenue"),
-            _pt=exact_sum("PriorTotal"),
-        )
-    )
-    recent_share = pl.col("_rr") / pl.col("_rt")
-    prior_share = pl.col("_pr") / pl.col("_pt")
-    trend = pl.when(prior_share > 0).then(recent_share / prior_share).otherwise(1.0)
-    own_share = (
-        pl.col("PriorRevenue") / pl.col("PriorTotal") * trend.clip(MIN_TREND, MAX_TREND)
-    ).clip(0.0, MAX_OWN_SHARE)
-    own = (
-        with_prior.join(pooled, on=group, how="left", nulls_equal=True, maintain_order="left")
-        .select(OwnShare=pl.when(both).then(own_share))
-        .get_column("OwnShare")
-    )
+    own = trended_own_share(with_prior, "ItemId", "Revenue", "PriorRevenue", "OwnShare")
     return grid.with_columns(own)
+
+
+def own_subcategory_expectation(
+    grid: pl.DataFrame, prior: pl.DataFrame, items: pl.DataFrame
+) -> pl.DataFrame:
+    """The grid with OwnSubShare: the share of its purchases the outlet would give the SKU's
+    subcategory now at its own prior subcategory share times the subcategory's peer trend
+    (region x channel); null without prior sales. What a lost SKU costs is at most what its
+    subcategory lost: an outlet that replaced a SKU by another of the same subcategory keeps
+    its subcategory share (`substitution_cap`)."""
+    sub_of = items.select("ItemId", "SubCategoryId")
+    prior_sub = (
+        prior.join(sub_of, on="ItemId", how="left")
+        .group_by("CustomerId", "SubCategoryId")
+        .agg(PriorSubRevenue=exact_sum("PriorRevenue"))
+    )
+    # one row per outlet x subcategory of the grid, with its window subcategory revenue
+    outlet_sub = grid.select(
+        "CustomerId", "SubCategoryId", "AreaId", "Channel", "SubTotal", "Total"
+    )
+    outlet_sub = outlet_sub.unique(["CustomerId", "SubCategoryId"], keep="first")
+    with_prior = (
+        outlet_sub.join(prior_sub, on=["CustomerId", "SubCategoryId"], how="left")
+        .join(prior.select("CustomerId", "PriorTotal").unique(), on="CustomerId", how="left")
+        .with_columns(pl.col("PriorSubRevenue").fill_null(0.0))
+    )
+    per_sub = with_prior.select("CustomerId", "SubCategoryId").with_columns(
+        trended_own_share(with_prior, "SubCategoryId", "SubTotal", "PriorSubRevenue", "OwnSubShare")
+    )
+    own_sub = (
+        grid.select("CustomerId", "SubCategoryId")
+        .join(
+            per_sub,
+            on=["CustomerId", "SubCategoryId"],
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )
+        .get_column("OwnSubShare")
+    )
+    return grid.with_columns(own_sub)

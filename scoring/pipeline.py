@@ -22,7 +22,7 @@ from scoring.gap_persistence import PAIR_COLUMNS, Persistence, gap_persistence
 from scoring.indexation import index_scores
 from scoring.inputs import RegionInputs, ScoringWindow
 from scoring.learned import learned_shares
-from scoring.own_history import own_expectation, prior_shares
+from scoring.own_history import own_expectation, own_subcategory_expectation, prior_shares
 from scoring.priority import opportunities, outlet_priorities, skus_to_push
 from scoring.recency import recency_weights
 from scoring.segments import segment_outlets
@@ -97,7 +97,10 @@ def score_region(
     with step("expectation"):
         grid = outlet_sku_grid(segments, totals, inputs.items)
         if config.own_history:
-            grid = own_expectation(grid, prior_shares(inputs.lines, window))
+            prior = prior_shares(inputs.lines, window)
+            grid = own_expectation(grid, prior)
+            if config.substitution_cap:
+                grid = own_subcategory_expectation(grid, prior, inputs.items)
         benchmarked = benchmark_shares(grid, config)
         if config.benchmark == "learned":
             benchmarked = learned_shares(benchmarked, config)

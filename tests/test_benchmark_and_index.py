@@ -253,3 +253,42 @@ def test_the_recent_window_also_expects_the_outlets_own_earlier_weeks() -> None:
     )
     assert d_off["Basis"][0] == "peers"
     assert d_off["GapValue"][0] == pytest.approx((peer_expected - math.sqrt(peer_expected)) / 2)
+
+
+def test_a_gap_against_the_outlets_own_past_is_at_most_what_its_subcategory_lost() -> None:
+    """SKU A used to be 30% of each outlet's purchases (OwnShare .3), and so was its
+    subcategory (OwnSubShare .3); no outlet buys A now. Outlet 1 buys 30 of another SKU of the
+    subcategory instead (a substitution: no sale lost), outlet 2 nothing of it (all lost),
+    outlet 3 buys 10 of it. Over 10 weeks, noise off: A's own expectation is 100 x .3 / .7 =
+    42.86 (on the rest of the purchases), a gap of 4.286 a week; the subcategory's is .3 of
+    the outlet's 100, 30 (on the share itself)."""
+    grid = pl.DataFrame(
+        {
+            "CustomerId": [1, 2, 3],
+            "ItemId": [1, 1, 1],
+            "AreaId": [1, 1, 1],
+            "Channel": ["ON_TRADE"] * 3,
+            "SubCategoryId": [7, 7, 7],
+            "Revenue": [0.0, 0.0, 0.0],
+            "Total": [100.0, 100.0, 100.0],
+            "SubTotal": [30.0, 0.0, 10.0],
+            "OwnShare": [0.3, 0.3, 0.3],
+            "OwnSubShare": [0.3, 0.3, 0.3],
+            "BenchmarkShare": [0.1, 0.1, 0.1],
+            "CarryRate": [1.0, 1.0, 1.0],
+            "Peers": [5, 5, 5],
+            "PeerLevel": ["segment"] * 3,
+        }
+    )
+    items = pl.DataFrame({"ItemId": [1], "UnitPrice": [1.0]})
+    config = ScoringConfig().with_overrides(
+        {**PLAIN, "own_history": True, "noise_z": 0.0, "recent_weeks": 0}
+    )
+    ratio = 0.3 / 0.7
+    capped = index_scores(grid, items, 10.0, config).sort("CustomerId")
+    assert capped["Basis"].to_list() == ["own history"] * 3
+    assert capped["GapValue"].to_list() == pytest.approx([0.0, 30 / 10, (30 - 10) / 10])
+    uncapped = index_scores(
+        grid, items, 10.0, config.with_overrides({"substitution_cap": False})
+    ).sort("CustomerId")
+    assert uncapped["GapValue"].to_list() == pytest.approx([100 * ratio / 10] * 3)

@@ -30,7 +30,8 @@ CONVERTING = DemoSpec(**{**SPEC.__dict__, "conversion": 0.5})
 
 
 def planted_lines(tables: dict[str, pl.DataFrame], truth: pl.DataFrame) -> pl.DataFrame:
-    """The valid order lines of the planted pairs with their sale date."""
+    """The valid order lines of the pairs of `truth` (CustomerId, ItemId and any columns:
+    planted gaps, dips, range switches) with their sale date."""
     sales = tables["MV_Sales"].unique("SaleId", keep="first")
     return (
         tables["MV_SalesDetail"]
@@ -136,6 +137,10 @@ def test_the_cli_flag_plants_conversions(
         DemoSpec(dips=-1.0)
 
 
+def inside_window() -> pl.Expr:
+    return pl.col("SaleDate").is_between(pl.col("From"), pl.col("To"), closed="left")
+
+
 def test_dips_stop_a_sku_for_weeks_then_it_comes_back() -> None:
     plain, truth_plain, _, _ = generate_tables(SPEC)
     dipping = DemoSpec(**{**SPEC.__dict__, "dips": 2.0})
@@ -167,18 +172,58 @@ def test_dips_stop_a_sku_for_weeks_then_it_comes_back() -> None:
             "To": [begin + timedelta(days=int(d)) for d in end],
         }
     )
-    sales = tables["MV_Sales"].unique("SaleId", keep="first")
-    lines = (
-        tables["MV_SalesDetail"]
-        .drop_nulls()
-        .join(sales.select("SaleId", "CustomerId", "SaleDate"), on="SaleId")
-        .join(dips, on=["CustomerId", "ItemId"])
-    )
-    inside = lines.filter(
-        pl.col("SaleDate").is_between(pl.col("From"), pl.col("To"), closed="left")
-    )
-    assert inside.height == 0
+    lines = planted_lines(tables, dips)
+    assert lines.filter(inside_window()).height == 0
     assert lines.filter(pl.col("SaleDate") >= pl.col("To")).height > 0
     assert lines.filter(pl.col("SaleDate") < pl.col("From")).height > 0
     # other pairs' orders are drawn from the same stream: the dips remove lines, add none
     assert tables["MV_SalesDetail"].height < plain["MV_SalesDetail"].height
+
+
+def test_churn_replaces_listings_within_subcategory_and_tier_at_the_same_spend() -> None:
+    plain, truth_plain, _, _ = generate_tables(SPEC)
+    churning = DemoSpec(**{**SPEC.__dict__, "churn": 1.0})
+    tables, truth, _, _ = generate_tables(churning)
+    for name in UNCHANGED:
+        assert tables[name].equals(plain[name]), name
+    assert truth.equals(truth_plain)  # a replaced listing is not an opportunity
+    # the generator's draws (its twelfth stream): every switch stops a SKU on its day and
+    # starts one of the same subcategory and tier, never a planted pair
+    from visitrank import demo_geography as dg
+    from visitrank.demo_data import _build_world, _churn, _plant
+
+    seeds = np.random.SeedSequence(churning.seed).spawn(12)
+    rngs = [np.random.default_rng(s) for s in seeds[:8]]
+    cat = dg.build_catalogue(rngs[3], churning.skus)
+    world, _ = _build_world(churning, rngs, cat)
+    plant = _plant(rngs[4], churning, world)
+    after, (outlet, sku, start, end) = _churn(
+        np.random.default_rng(seeds[11]), churning, world, cat, plant
+    )
+    half = len(outlet) // 2
+    old, new, day = sku[:half], sku[half:], start[:half]
+    o = outlet[:half]
+    listings = (world.rate > 0).sum()
+    # 1 - exp(-1) = 63% of the listings draw a switch; with 24 SKUs most find no free SKU of
+    # their subcategory and tier
+    assert 0.02 * listings < half < 0.64 * listings
+    assert (outlet[half:] == o).all() and (end[half:] == day).all()
+    sub = cat.tables["MV_SetupItem"]["SubCategoryId"].to_numpy()
+    assert (sub[old] == sub[new]).all() and (cat.tier[old] == cat.tier[new]).all()
+    assert (world.rate[o, new] == 0).all()  # a SKU the outlet did not carry
+    spend = after.rate[o, new] * cat.price[new]
+    assert spend == pytest.approx(world.rate[o, old] * cat.price[old])
+    planted = set(zip(plant[0].tolist(), plant[1].tolist(), strict=True))
+    assert not planted & set(zip(o.tolist(), old.tolist(), strict=True))
+    begin = churning.start_date
+    windows = pl.DataFrame(
+        {
+            "CustomerId": dg.ID_BASE["customer"] + outlet,
+            "ItemId": cat.item_id[sku],
+            "From": [begin + timedelta(days=int(d)) for d in start],
+            "To": [begin + timedelta(days=int(min(d, 7 * churning.weeks))) for d in end],
+        }
+    )
+    lines = planted_lines(tables, windows)
+    assert lines.filter(inside_window()).height == 0
+    assert lines.height > 0  # the stopped SKUs sold before, the new ones after

@@ -90,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="passing stock-outs per outlet and year: a carried SKU is not ordered for 6-12 "
         "weeks, then comes back (not an opportunity: pushing it is a false gap)",
     )
+    demo.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        help="yearly hazard of a listing being replaced by another SKU of the same "
+        "subcategory and tier at the same spend (not an opportunity); 1.0 gives real store "
+        "sales' range churn (docs/real-data.md)",
+    )
 
     run = commands.add_parser("run", help="run the weekly job on a folder of MV_ tables")
     run.add_argument("--source", type=Path, required=True)
@@ -143,6 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         visit_effect=args.visit_effect,
         conversion=args.conversion,
         dips=args.dips,
+        churn=args.churn,
     )
     summary = write_demo(spec, args.out)
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.row_counts.items())

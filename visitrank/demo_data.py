@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +71,12 @@ class DemoSpec:
     # passing stock-outs per outlet per year (each on one carried SKU, DIP_WEEKS long, not in
     # truth: a gap that comes back by itself); 0 = none
     dips: float = 0.0
+    # yearly hazard of a listing being replaced: from a random day the outlet stops a carried
+    # SKU and buys another of the same subcategory and tier instead, at the same spend (not in
+    # truth: a list that pushes the stopped SKU pushes a false gap). 1.0 gives 11% of a
+    # half-year's listings not bought in the next half-year (real stores: 12.5%,
+    # docs/real-data.md); 0 = the range never changes (the default)
+    churn: float = 0.0
 
     def __post_init__(self) -> None:
         if self.areas < 1 or self.reps < self.areas:
@@ -87,6 +93,8 @@ class DemoSpec:
             raise ValueError(f"conversion {self.conversion} is not within 0..1")
         if not 0.0 <= self.dips <= 12.0:
             raise ValueError(f"dips {self.dips} is not within 0..12 per outlet and year")
+        if not 0.0 <= self.churn <= 5.0:
+            raise ValueError(f"churn {self.churn} is not a yearly hazard within 0..5")
 
     @property
     def start_date(self) -> date:
@@ -323,6 +331,77 @@ def _dips(
     keep[first] = True
     keep &= ~planted[outlet, sku]
     return outlet[keep], sku[keep], start[keep], end[keep]
+
+
+def _churn(
+    rng: np.random.Generator,
+    spec: DemoSpec,
+    w: _World,
+    cat: dg.Catalogue,
+    plant: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[_World, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Natural range changes: each carried, unplanted pair is replaced with probability
+    1 - exp(-``churn`` x years), on a random day, by a SKU of the same subcategory and price
+    tier the outlet did not carry, drawn by its appeal to the outlet, at the same spend.
+    Returns the world with the new SKUs' rates and the zero windows (outlet, sku, first day,
+    day after the last) in the form of ``_dips``: the stopped SKU from the switch on, the new
+    one before it."""
+    rate = w.rate.copy()
+    planted = np.zeros(rate.shape, dtype=bool)
+    planted[plant[0], plant[1]] = True
+    carried = (rate > 0) & ~planted
+    p_switch = 1.0 - np.exp(-spec.churn * spec.weeks / 52.0)  # churn is a yearly hazard
+    o, a = np.nonzero(carried & (rng.random(rate.shape) < p_switch))
+    day = rng.integers(1, 7 * spec.weeks, len(o))
+    # the replacement: a SKU of the same subcategory and price tier the outlet did not carry,
+    # drawn by its appeal to the outlet (popularity x taste x channel, as its range was: a
+    # premium outlet replaces a premium SKU by another); Gumbel-max, in blocks of switches
+    sub = cat.tables["MV_SetupItem"]["SubCategoryId"].to_numpy()
+    log_appeal = np.log(
+        cat.popularity[None, :]
+        * TASTE_AFFINITY[w.taste][:, cat.tier]
+        * cat.channel_mult[np.where(w.on_trade, 0, 1)]
+    )
+    new = np.full(len(o), -1, dtype=np.int64)
+    block = max(1, 4_000_000 // rate.shape[1])
+    for lo in range(0, len(o), block):  # a loop over blocks of switches, bounded memory
+        oo, aa = o[lo : lo + block], a[lo : lo + block]
+        score = log_appeal[oo] + rng.gumbel(size=(len(oo), rate.shape[1]))
+        allowed = (
+            (sub[None, :] == sub[aa][:, None])
+            & (cat.tier[None, :] == cat.tier[aa][:, None])
+            & (rate[oo] == 0)
+        )
+        score = np.where(allowed, score, -np.inf)
+        pick = np.argmax(score, axis=1)
+        new[lo : lo + block] = np.where(np.isfinite(score[np.arange(len(oo)), pick]), pick, -1)
+    # two switches of an outlet that drew the same SKU: only the first is one
+    _, once = np.unique(o * rate.shape[1] + new, return_index=True)
+    claimed = np.zeros(len(o), dtype=bool)
+    claimed[once] = True
+    ok = claimed & (new >= 0)
+    o, a, b, day = o[ok], a[ok], new[ok], day[ok]
+    rate[o, b] = rate[o, a] * cat.price[a] / cat.price[b]  # the outlet's spend carries over
+    windows = (
+        np.concatenate([o, o]),
+        np.concatenate([a, b]),
+        np.concatenate([day, np.zeros(len(o), dtype=np.int64)]),
+        np.concatenate([np.full(len(o), NEVER, dtype=np.int64), day]),
+    )
+    return replace(w, rate=rate), windows
+
+
+def _merge_windows(
+    first: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    second: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    n_skus: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Zero windows of both (one per pair: a pair in both keeps `first`'s)."""
+    if first is None or second is None:
+        return first if second is None else second
+    merged = [np.concatenate([x, y]) for x, y in zip(first, second, strict=True)]
+    _, keep = np.unique(merged[0] * n_skus + merged[1], return_index=True)
+    return merged[0][keep], merged[1][keep], merged[2][keep], merged[3][keep]
 
 
 def _day_numbers(spec: DemoSpec, day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -650,9 +729,9 @@ def generate_tables(
     Each component draws from its own child of ``SeedSequence(spec.seed)``, so the output is
     identical for a given spec and changing one component does not reshuffle the others (the
     visit effect's responsiveness has its own, ninth, child, the conversions their tenth and
-    the dips their eleventh, each drawn only when it is planted).
+    the dips their eleventh, the range churn its twelfth, each drawn only when it is planted).
     """
-    seeds = np.random.SeedSequence(spec.seed).spawn(11)
+    seeds = np.random.SeedSequence(spec.seed).spawn(12)
     rngs = [np.random.default_rng(s) for s in seeds[:8]]
     cat = dg.build_catalogue(rngs[3], spec.skus)
     world, tables = _build_world(spec, rngs, cat)
@@ -671,8 +750,12 @@ def generate_tables(
         close = _conversions(np.random.default_rng(seeds[9]), plant, schedule, probability)
         conversion = (probability, close)
     close_day = None if conversion is None else conversion[1]
+    switches = None
+    if spec.churn > 0:
+        world, switches = _churn(np.random.default_rng(seeds[11]), spec, world, cat, plant)
     dips = _dips(np.random.default_rng(seeds[10]), spec, world, plant) if spec.dips > 0 else None
-    sales, lines = _orders(rngs[5], spec, world, cat, plant, lift, close_day, dips)
+    windows = _merge_windows(switches, dips, cat.price.shape[0])
+    sales, lines = _orders(rngs[5], spec, world, cat, plant, lift, close_day, windows)
     sales, lines, manifest = _bad_rows(rngs[7], spec, world, cat, sales, lines)
     tables |= cat.tables | {
         "MV_Sales": sales,
