@@ -541,6 +541,22 @@ def subcategory_shortfall(
     return np.clip((expected - sub_total) * (1.0 / weeks), 0.0, None)
 
 
+def shared_cap(
+    frame: pd.DataFrame, gap: np.ndarray, capped: np.ndarray, cap: np.ndarray
+) -> np.ndarray:
+    """The capped gaps of an outlet's subcategory scaled to take at most its shortfall
+    together (indexation.py shared_cap)."""
+    claimed = (
+        pd.Series(np.where(capped, gap, 0.0), index=frame.index)
+        .groupby([frame["CustomerId"], frame["SubCategoryId"]], dropna=False)
+        .transform("sum")
+        .to_numpy()
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(claimed > cap, cap / claimed, 1.0)
+    return np.where(capped, gap * factor, gap)
+
+
 def loo_median(frame: pd.DataFrame, keys: list[str], value: str) -> tuple[np.ndarray, np.ndarray]:
     """(median of the value over the other members of the row's group, NaN without peers;
     number of peers), exactly: in a group of n sorted values s, removing the member of rank r
@@ -667,7 +683,7 @@ def index_scores(
                 own_sub, frame["Total"].to_numpy(), frame["SubTotal"].to_numpy(), weeks
             )
         capped = (basis == "own history") & ~np.isnan(own_sub)
-        gap = np.where(capped, np.minimum(gap, long_cap), gap)
+        gap = shared_cap(frame, gap, capped, long_cap)
     gap_weeks = np.full(len(frame), weeks)
     outlet_revenue = frame["Total"].to_numpy() * (1.0 / weeks)
     if config.recent_weeks:
@@ -713,9 +729,7 @@ def index_scores(
                 frame["RecentSubTotal"].to_numpy(),
                 recent_weeks,
             )
-            short_gap = np.where(
-                recent_basis == "own history", np.minimum(short_gap, recent_cap), short_gap
-            )
+            short_gap = shared_cap(frame, short_gap, recent_basis == "own history", recent_cap)
         short_wins = short_gap > gap
         basis = np.where(short_wins, recent_basis, basis)
         actual = np.where(short_wins, short_actual, actual)

@@ -119,6 +119,16 @@ def subcategory_shortfall(share: pl.Expr, total: str, sub_total: str, weeks: flo
     return ((expected - pl.col(sub_total)) / weeks).clip(lower_bound=0.0)
 
 
+def shared_cap(gap: pl.Expr, capped: pl.Expr, cap: pl.Expr) -> pl.Expr:
+    """`gap` where the `capped` gaps of an outlet's subcategory together take at most `cap`
+    (the subcategory's shortfall, one value per outlet x subcategory): scaled down in
+    proportion when they claim more. One lost SKU gets at most the subcategory's loss; two
+    SKUs replaced by a third share what the subcategory really lost."""
+    claimed = pl.when(capped).then(gap).otherwise(0.0).sum().over("CustomerId", "SubCategoryId")
+    factor = pl.when(claimed > cap).then(cap / claimed).otherwise(1.0)
+    return pl.when(capped).then(gap * factor).otherwise(gap)
+
+
 def window_gap(
     revenue: str,
     total: str,
@@ -193,9 +203,7 @@ def index_scores(
         own_based = pl.col("_basis") == OWN_HISTORY
         long_cap = subcategory_shortfall(pl.col("OwnSubShare"), "Total", "SubTotal", weeks)
         frame = frame.with_columns(
-            _g=pl.when(own_based & pl.col("OwnSubShare").is_not_null())
-            .then(pl.min_horizontal("_g", long_cap))
-            .otherwise("_g")
+            _g=shared_cap(pl.col("_g"), own_based & pl.col("OwnSubShare").is_not_null(), long_cap)
         )
     if recent_weeks:
         frame = with_recent_season(frame, ["AreaId", "Channel"])
@@ -247,11 +255,7 @@ def index_scores(
             recent_cap = subcategory_shortfall(
                 own_sub, "RecentTotal", "RecentSubTotal", recent_weeks
             )
-            short_gap = (
-                pl.when(pl.col("_recent_basis") == OWN_HISTORY)
-                .then(pl.min_horizontal(short_gap, recent_cap))
-                .otherwise(short_gap)
-            )
+            short_gap = shared_cap(short_gap, pl.col("_recent_basis") == OWN_HISTORY, recent_cap)
         short_wins = short_gap > pl.col("_g")
         frame = frame.with_columns(
             [

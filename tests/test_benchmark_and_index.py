@@ -292,3 +292,35 @@ def test_a_gap_against_the_outlets_own_past_is_at_most_what_its_subcategory_lost
         grid, items, 10.0, config.with_overrides({"substitution_cap": False})
     ).sort("CustomerId")
     assert uncapped["GapValue"].to_list() == pytest.approx([100 * ratio / 10] * 3)
+
+
+def test_the_lost_skus_of_a_subcategory_share_what_it_lost() -> None:
+    """SKUs A and B were each 20% of the outlet's purchases and its subcategory 50% (with C at
+    10%); now it buys only C, 40 of its 100. Each own gap is 100 x .2 / .8 = 25 over 10
+    weeks, 2.5 a week, 5 together; the subcategory lost .5 x 100 - 40 = 10, 1 a week: A and
+    B share it, 0.5 a week each (a cap per SKU would give each the whole 1)."""
+    grid = pl.DataFrame(
+        {
+            "CustomerId": [1, 1],
+            "ItemId": [1, 2],
+            "AreaId": [1, 1],
+            "Channel": ["ON_TRADE"] * 2,
+            "SubCategoryId": [7, 7],
+            "Revenue": [0.0, 0.0],
+            "Total": [100.0, 100.0],
+            "SubTotal": [40.0, 40.0],
+            "OwnShare": [0.2, 0.2],
+            "OwnSubShare": [0.5, 0.5],
+            "BenchmarkShare": [0.01, 0.01],
+            "CarryRate": [1.0, 1.0],
+            "Peers": [5, 5],
+            "PeerLevel": ["segment"] * 2,
+        }
+    )
+    items = pl.DataFrame({"ItemId": [1, 2], "UnitPrice": [1.0, 1.0]})
+    config = ScoringConfig().with_overrides(
+        {**PLAIN, "own_history": True, "noise_z": 0.0, "recent_weeks": 0}
+    )
+    scores = index_scores(grid, items, 10.0, config).sort("ItemId")
+    assert scores["GapValue"].to_list() == pytest.approx([0.5, 0.5])
+    assert sum(scores["GapValue"]) == pytest.approx((0.5 * 100 - 40) / 10)
