@@ -49,7 +49,12 @@ from bench.run import ensure_data
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # the learned steps (benchmark, gap persistence) are not ported to the reference
-CONFIG: dict[str, Any] = {"benchmark": "segment_median", "gap_persistence": False}
+# the substitution cap is off by default but ported: the comparison exercises it
+CONFIG: dict[str, Any] = {
+    "benchmark": "segment_median",
+    "gap_persistence": False,
+    "substitution_cap": True,
+}
 STAGES = ref.STAGES
 DATA_STAGES = ("load", "aggregate", "index", "rank")
 ENGINES = ("polars", "pandas")

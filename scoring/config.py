@@ -111,10 +111,12 @@ class ScoringConfig(BaseModel):
         "share, corrected by the SKU's peer trend); the larger expectation wins.",
     )
     substitution_cap: bool = Field(
-        True,
-        description="A gap measured against the outlet's own past is at most what the SKU's "
-        "subcategory lost against that past: an outlet that replaced a SKU by another of the "
-        "same subcategory has lost no sale.",
+        False,
+        description="The gaps measured against the outlet's own past take together at most "
+        "what their subcategory lost against that past: an outlet that replaced a SKU by "
+        "another of the same subcategory has lost no sale. Off: on real store sales it costs "
+        "new-push precision at every catalogue size and gains captured value only at some "
+        "(docs/real-data.md).",
     )
     carry_rate_power: float = Field(
         12.0,

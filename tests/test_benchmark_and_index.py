@@ -282,7 +282,7 @@ def test_a_gap_against_the_outlets_own_past_is_at_most_what_its_subcategory_lost
     )
     items = pl.DataFrame({"ItemId": [1], "UnitPrice": [1.0]})
     config = ScoringConfig().with_overrides(
-        {**PLAIN, "own_history": True, "noise_z": 0.0, "recent_weeks": 0}
+        {**PLAIN, "own_history": True, "noise_z": 0.0, "recent_weeks": 0, "substitution_cap": True}
     )
     ratio = 0.3 / 0.7
     capped = index_scores(grid, items, 10.0, config).sort("CustomerId")
@@ -319,7 +319,7 @@ def test_the_lost_skus_of_a_subcategory_share_what_it_lost() -> None:
     )
     items = pl.DataFrame({"ItemId": [1, 2], "UnitPrice": [1.0, 1.0]})
     config = ScoringConfig().with_overrides(
-        {**PLAIN, "own_history": True, "noise_z": 0.0, "recent_weeks": 0}
+        {**PLAIN, "own_history": True, "noise_z": 0.0, "recent_weeks": 0, "substitution_cap": True}
     )
     scores = index_scores(grid, items, 10.0, config).sort("ItemId")
     assert scores["GapValue"].to_list() == pytest.approx([0.5, 0.5])

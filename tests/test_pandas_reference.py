@@ -2,7 +2,8 @@
 
 Both score a small generated country (bench/generate.py: 3 regions, 60 weeks, so the seasonality
 profiles, the own history before the window and the visit response are all exercised) with the
-comparison config (`benchmark = "segment_median"`, other fields at their defaults) and route
+comparison config (`benchmark = "segment_median"`, the substitution cap on, no gap persistence,
+other fields at their defaults) and route
 the weeks with the same router: every pair's index and gap, every outlet's segment, priority and
 SKUs to push, each rep's Top-30 (routed and by priority) and its routes must be identical.
 
