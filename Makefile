@@ -57,10 +57,13 @@ bench-reference: setup
 	$(BIN)/python -m bench.compare_reference --sizes $(SIZES) --repeat $(REPEAT) --data $(BENCH_DATA)
 
 # Real data (docs/real-data.md): the lists on The Complete Journey's stores with planted lost
-# sales (5 seeds), the proposed orders on its households, and the real-vs-demo statistics
+# sales (5 seeds, at three catalogue cuts: a method must hold on each, not on one), the
+# proposed orders on its households, and the real-vs-demo statistics
 REAL_DIR ?= data/real
 real-data: setup demo
 	$(BIN)/python -m bench.real_data.list_eval --seeds 1 2 3 4 5
+	$(BIN)/python -m bench.real_data.list_eval --seeds 1 2 3 4 5 --skus 150
+	$(BIN)/python -m bench.real_data.list_eval --seeds 1 2 3 4 5 --skus 600
 	$(BIN)/python -m bench.real_data.stores $(REAL_DIR)/stores --no-plant
 	$(BIN)/python -m bench.real_data.shape $(DEMO_DIR) $(REAL_DIR)/stores
 	$(BIN)/python -m bench.real_data.baskets $(REAL_DIR)/baskets
