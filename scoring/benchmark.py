@@ -73,7 +73,6 @@ def outlet_sku_grid(
             Share=pl.col("Revenue") / pl.col("Total"),
             SubTotal=exact_sum("Revenue").over("CustomerId", "SubCategoryId"),
             RecentTotal=exact_sum("RecentRevenue").over("CustomerId"),
-            RecentSubTotal=exact_sum("RecentRevenue").over("CustomerId", "SubCategoryId"),
         )
         .with_columns(
             SubShare=pl.when(pl.col("SubTotal") > 0).then(pl.col("Revenue") / pl.col("SubTotal"))

@@ -66,19 +66,23 @@ def own_ratio() -> pl.Expr:
     return own / (1.0 - own)
 
 
-def with_recent_season(frame: pl.DataFrame, group: list[str]) -> pl.DataFrame:
+def with_recent_season(
+    frame: pl.DataFrame, group: list[str], subcategory: bool = False
+) -> pl.DataFrame:
     """`frame` with `_season`: how much larger the SKU's pooled share is in the recent window
     than in the whole window among the outlets of `group` (seasonality, launches); it scales the
-    expectation of the recent window, whose shares were benchmarked on the whole window.
+    expectation of the recent window, whose shares were benchmarked on the whole window. Also
+    `_trend`, the same against the weeks before the recent ones, and with `subcategory`
+    `_sub_trend`, that of the SKU's subcategory.
 
     The pooled sums are aggregated once per group and joined back (four window expressions
     over the whole grid took ~4x longer); exact sums, so the same values in any order."""
     by_sku = [*group, "ItemId"]
-    # on the key and revenue columns only, then attached: joining the wide frame copies it
     by_sub = [*group, "SubCategoryId"]
-    narrow = frame.select(*by_sku, "SubCategoryId", "RecentRevenue", "Revenue")
+    # on the key and revenue columns only, then attached: joining the wide frame copies it
+    keys = [*by_sku, "SubCategoryId"] if subcategory else by_sku
+    narrow = frame.select(*keys, "RecentRevenue", "Revenue")
     per_sku = narrow.group_by(by_sku).agg(_rs=exact_sum("RecentRevenue"), _ws=exact_sum("Revenue"))
-    per_sub = narrow.group_by(by_sub).agg(_rb=exact_sum("RecentRevenue"), _wb=exact_sum("Revenue"))
     per_group = narrow.group_by(group).agg(_rg=exact_sum("RecentRevenue"), _wg=exact_sum("Revenue"))
     recent = pl.col("_rs") / pl.col("_rg")
     whole = pl.col("_ws") / pl.col("_wg")
@@ -95,18 +99,23 @@ def with_recent_season(frame: pl.DataFrame, group: list[str]) -> pl.DataFrame:
             .clip(MIN_TREND, MAX_TREND)
         )
 
-    seasons = (
-        narrow.select(*by_sku, "SubCategoryId")
-        .join(per_sku, on=by_sku, how="left", nulls_equal=True, maintain_order="left")
-        .join(per_sub, on=by_sub, how="left", nulls_equal=True, maintain_order="left")
-        .join(per_group, on=group, how="left", nulls_equal=True, maintain_order="left")
-        .select(
-            _season=pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0),
-            _trend=trend(recent, early),
-            _sub_trend=trend(sub_recent, sub_early),
-        )
+    pooled = narrow.select(keys).join(
+        per_sku, on=by_sku, how="left", nulls_equal=True, maintain_order="left"
     )
-    return frame.with_columns(seasons)
+    columns = {
+        "_season": pl.when(whole > 0).then(recent / whole).otherwise(1.0).fill_nan(1.0),
+        "_trend": trend(recent, early),
+    }
+    if subcategory:
+        per_sub = narrow.group_by(by_sub).agg(
+            _rb=exact_sum("RecentRevenue"), _wb=exact_sum("Revenue")
+        )
+        pooled = pooled.join(
+            per_sub, on=by_sub, how="left", nulls_equal=True, maintain_order="left"
+        )
+        columns["_sub_trend"] = trend(sub_recent, sub_early)
+    pooled = pooled.join(per_group, on=group, how="left", nulls_equal=True, maintain_order="left")
+    return frame.with_columns(pooled.select(**columns))
 
 
 def subcategory_shortfall(share: pl.Expr, total: str, sub_total: str, weeks: float) -> pl.Expr:
@@ -206,14 +215,14 @@ def index_scores(
             _g=shared_cap(pl.col("_g"), own_based & pl.col("OwnSubShare").is_not_null(), long_cap)
         )
     if recent_weeks:
-        frame = with_recent_season(frame, ["AreaId", "Channel"])
+        frame = with_recent_season(frame, ["AreaId", "Channel"], subcategory=cap)
         ratio = pl.col("_ratio") * pl.col("_season")
+        early_total = pl.col("Total") - pl.col("RecentTotal")  # the weeks before the recent
         if config.recent_own_baseline:
             # the pair's own share before the recent window, moved by the SKU's pooled trend:
             # a listing lost a few weeks ago is measured against the outlet's own past
             # (as a share clipped like the prior own share: an outlet whose early weeks hold
             # nothing else would have an unbounded ratio)
-            early_total = pl.col("Total") - pl.col("RecentTotal")
             early_share = (
                 pl.when(early_total > 0)
                 .then(
@@ -247,7 +256,9 @@ def index_scores(
         if cap:
             # the same cap in the recent window: its subcategory against the outlet's own
             # earlier weeks (or its prior share), the larger of the two expectations
-            early_total = pl.col("Total") - pl.col("RecentTotal")
+            frame = frame.with_columns(
+                RecentSubTotal=exact_sum("RecentRevenue").over("CustomerId", "SubCategoryId")
+            )
             early_sub = pl.when(early_total > 0).then(
                 (pl.col("SubTotal") - pl.col("RecentSubTotal")) / early_total
             ).otherwise(0.0) * pl.col("_sub_trend")
