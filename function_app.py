@@ -14,8 +14,8 @@ import azure.functions as func
 
 from activities.blueprint import bp as activities
 from activities.segments import bp as segment_activities
-from orchestrators.order_api import bp as order_api
-from orchestrators.starters import bp as starters
+from api.orders import bp as order_api
+from api.runs import bp as starters
 from orchestrators.weekly_run import bp as orchestrations
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)

@@ -14,7 +14,7 @@ from activities.orders import propose_region_orders
 from activities.plan import plan_run
 from activities.publish import publish_run
 from activities.score import score_region_activity
-from visitrank.settings import app_settings
+from visitrank.adapters.app_settings import app_settings
 
 PLAN = "plan_run"
 SCORE = "score_region"

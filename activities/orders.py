@@ -29,14 +29,13 @@ from typing import Any, Final
 import polars as pl
 from azure.core.exceptions import ResourceNotFoundError
 
-from adapters.blob_staging import BlobStaging, region_prefix
-from adapters.sql_source import SqlSource
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig, OrderProposal, propose_orders
-from visitrank.azure_run import order_history_start, order_inputs
-from visitrank.orders_run import history_lines
-from visitrank.quarantine import quarantine
-from visitrank.settings import Settings
+from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_staging import BlobStaging, region_prefix
+from visitrank.adapters.sql_source import SqlSource
+from visitrank.contract.quarantine import quarantine
+from visitrank.pipeline.orders import history_lines, order_history_start, order_inputs
 
 ORDER_LINES: Final = "order_lines.parquet"
 ORDER_CUSTOMERS: Final = "order_customers.parquet"

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from adapters.sql_source import SqlSource
 from scoring.inputs import ScoringWindow
-from visitrank.azure_run import week_monday, window_to_json
-from visitrank.settings import Settings
+from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.sql_source import SqlSource
+from visitrank.pipeline.weekly import week_monday, window_to_json
 
 
 class PlanError(ValueError):

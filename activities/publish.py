@@ -1,14 +1,14 @@
 """Fan-in activity: rank and route every rep, build the documents, upsert them to Cosmos.
 
 Reads the staged Parquet of the regions that succeeded, then runs the same ``plan_visits`` and
-``build_documents`` as ``visitrank run`` (via ``visitrank.azure_run.weekly_documents``).
+``build_documents`` as ``visitrank run`` (via ``visitrank.pipeline.weekly.weekly_documents``).
 Documents of reps that no longer get a list this week are withdrawn (see
-``adapters.cosmos_sink``), but only after a run of all regions in which every region succeeded:
-after a partial run, or a rerun of some regions, the reps of the other regions keep their
+``visitrank.adapters.cosmos_sink``), but only after a run of all regions in which every region
+succeeded: after a partial run, or a rerun of some regions, the reps of the other regions keep their
 document rather than losing it.
 
 Proposed orders (issue 7): the staged proposals of the regions whose ``propose_orders``
-succeeded become one document per customer (``visitrank.orders_run.order_documents``, plus
+succeeded become one document per customer (``visitrank.pipeline.orders.order_documents``, plus
 ``runId`` and ``weekStart``), upserted to the Cosmos ``orders`` container (read by
 ``GET /api/customers/{customerId}/order``); the rep documents get a compact ``proposedOrder``
 per visit (``attach_region_orders``). A visit of a region whose orders failed has no
@@ -18,7 +18,7 @@ visit lists.
 
 Segmentation (issue 6): with the segmentation's ``supportPaths`` (or, when this run did not
 segment, the latest segmentation's), every visit gets its behavioural segment and every pushed
-SKU the segment's evidence (``visitrank.segment_support``, the same as ``visitrank run``).
+SKU the segment's evidence (``visitrank.pipeline.segment_support``, the same as ``visitrank run``).
 Like orders, segment evidence never blocks the visit lists: if it cannot be read the documents
 are published without it and the error is reported (``segmentsError``, and the run is
 "partial"). The potential's path is recorded (``segmentPotentialPath``).
@@ -33,22 +33,22 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from activities.orders import read_proposal
 from activities.segments import SUPPORT_FILES
-from adapters.blob_staging import BlobStaging
-from adapters.cosmos_sink import CosmosSink
-from adapters.order_store import OrderStore
-from adapters.segment_store import LATEST
 from scoring.config import ScoringConfig
-from visitrank.azure_run import (
+from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_staging import BlobStaging
+from visitrank.adapters.cosmos_sink import CosmosSink
+from visitrank.adapters.order_store import OrderStore
+from visitrank.adapters.segment_store import LATEST
+from visitrank.contract.errors import error_text
+from visitrank.pipeline.documents import attach_learned_steps
+from visitrank.pipeline.orders import order_documents
+from visitrank.pipeline.segment_support import attach_segment_support
+from visitrank.pipeline.weekly import (
     attach_region_orders,
     merge_reps,
     weekly_documents,
     window_from_json,
 )
-from visitrank.documents import attach_learned_steps
-from visitrank.errors import error_text
-from visitrank.orders_run import order_documents
-from visitrank.segment_support import attach_segment_support
-from visitrank.settings import Settings
 
 log = logging.getLogger("visitrank.publish")
 

@@ -1,7 +1,7 @@
 """Region activity: read one region from SQL, validate, score, stage the result in Blob.
 
-The Azure twin of ``visitrank.region_job.run_region``: the same ``coerce_table`` (inside the SQL
-source), ``quarantine`` and ``score_region``; only the reading (SQL per region instead of staged
+The Azure twin of ``visitrank.local.region_job.run_region``: the same ``coerce_table`` (inside the
+SQL source), ``quarantine`` and ``score_region``; only the reading (SQL per region instead of staged
 local Parquet) and the staging (Blob instead of a local folder) differ. Input and output are
 small JSON; the frames go to Blob.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from adapters.blob_staging import BlobStaging, region_prefix
-from adapters.sql_source import SqlSource
 from scoring.config import ScoringConfig
 from scoring.pipeline import score_region
-from visitrank.azure_run import region_inputs, region_reps, window_from_json
-from visitrank.quarantine import quarantine
-from visitrank.settings import Settings
+from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_staging import BlobStaging, region_prefix
+from visitrank.adapters.sql_source import SqlSource
+from visitrank.contract.quarantine import quarantine
+from visitrank.pipeline.weekly import region_inputs, region_reps, window_from_json
 
 OUTLETS = "outlets.parquet"
 SKUS = "skus.parquet"

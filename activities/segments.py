@@ -2,7 +2,7 @@
 
 Reads the regions one by one from SQL (the same ``read_region``, coercion and quarantine as the
 scoring activity), keeps only each region's outlet x SKU revenue over the look-back window, then
-segments **all** outlets at once (``visitrank.segments_run``), matched to the previous run kept
+segments **all** outlets at once (``visitrank.pipeline.segments``), matched to the previous run kept
 in Blob so ids, names and tags survive. Writes every export to Blob (``segments/<runId>/`` and
 ``segments/latest/``) and, unless a dry run, the segment and outlet documents to the Cosmos
 ``segments`` container for the CRM's outlet card.
@@ -11,8 +11,8 @@ Input (from the plan): runId, weekStart, asOf, windowStart, historyStart, dryRun
 ``segmentation`` (SegmentationConfig overrides). A dry run writes its exports under
 ``segments/<runId>/`` only (``segments/latest/`` and Cosmos untouched). Output: small JSON
 (k, segments, counts, the blob path of the outlet potential, and ``supportPaths``: the two
-frames of ``visitrank.segment_support`` with which the publish step adds each visit's segment
-evidence).
+frames of ``visitrank.pipeline.segment_support`` with which the publish step adds each visit's
+segment evidence).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any, Protocol
 import azure.durable_functions as df
 import polars as pl
 
-from adapters.segment_store import LATEST, TAGS_BLOB
 from scoring.segmentation import (
     INACTIVE_SEGMENT,
     Segmentation,
@@ -33,10 +32,11 @@ from scoring.segmentation import (
     catalogue,
     window_purchases,
 )
-from visitrank.azure_run import merge_quarantine_counts
-from visitrank.quarantine import quarantine
-from visitrank.segment_support import support_frames
-from visitrank.segments_run import (
+from visitrank.adapters.app_settings import Settings, app_settings
+from visitrank.adapters.segment_store import LATEST, TAGS_BLOB
+from visitrank.contract.quarantine import quarantine
+from visitrank.pipeline.segment_support import support_frames
+from visitrank.pipeline.segments import (
     STATE_FILE,
     STATE_OUTLETS,
     SegmentInputs,
@@ -44,7 +44,7 @@ from visitrank.segments_run import (
     run_summary,
     segment_with_history,
 )
-from visitrank.settings import Settings, app_settings
+from visitrank.pipeline.weekly import merge_quarantine_counts
 
 SEGMENTS = "segment_outlets"
 POTENTIAL_FILE = "segment_potential.parquet"
@@ -220,9 +220,9 @@ def segment_run(
 
 def segment_activity(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The activity with the app's SQL source, Blob staging and Cosmos ``segments`` sink."""
-    from adapters.blob_staging import BlobStaging
-    from adapters.segment_store import BlobSegmentStore, CosmosSegmentSink
-    from adapters.sql_source import SqlSource
+    from visitrank.adapters.blob_staging import BlobStaging
+    from visitrank.adapters.segment_store import BlobSegmentStore, CosmosSegmentSink
+    from visitrank.adapters.sql_source import SqlSource
 
     dry_run = bool(payload.get("dryRun"))
     # a dry run keeps its exports in its own folder: segments/latest/ (what the next real run

@@ -6,9 +6,10 @@ implementations score every region of the country with the same comparison confi
 bench/pandas_reference.py for what is ported) and route each rep's week:
 
 - polars: the engine as the weekly run uses it, region by region in one process (no worker
-  pool, like the reference): read + validate + quarantine + stage (visitrank.staging), each
-  region's read (visitrank.region_job.load_region), `scoring.pipeline.score_region` timed by
-  its own step timer, then each rep's Top-30 by priority and `scoring.weekly_plan.plan_visits`;
+  pool, like the reference): read + validate + quarantine + stage (visitrank.adapters.local_stage),
+  each
+  region's read (visitrank.adapters.local_stage.load_region), `scoring.pipeline.score_region` timed
+  by its own step timer, then each rep's Top-30 by priority and `scoring.weekly_plan.plan_visits`;
 - pandas: bench/pandas_reference.py `run` (pandas.read_parquet ... the same router).
 
 Each run is a fresh process (`--repeat` runs of each, alternated; medians). Printed: wall
@@ -101,10 +102,12 @@ def polars_run(source: Path, keep_pairs: bool = False) -> Outputs:
     """The engine on `source`, region by region in this process (see module doc)."""
     import polars as pl
 
-    from adapters.file_source import FileSource
     from scoring.pipeline import score_region
     from scoring.weekly_plan import plan_visits
-    from visitrank import region_job, staging
+    from visitrank.adapters import local_stage
+    from visitrank.adapters import local_stage as staging
+    from visitrank.adapters.file_source import FileSource
+    from visitrank.local import region_job
 
     cfg = config()
     timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
@@ -127,7 +130,7 @@ def polars_run(source: Path, keep_pairs: bool = False) -> Outputs:
         del tables
         for area in staged.regions:
             with ref.timed(timings, "load"), ref.timed(detail, "regionReads"):
-                inputs = region_job.load_region(staged.work_dir, area)
+                inputs = local_stage.load_region(staged.work_dir, area)
             scores = score_region(
                 inputs, staged.window, cfg, step_timer=partial(region_job.timed_step, timings)
             )
@@ -385,7 +388,7 @@ def _cpu_seconds() -> float:
 
 def run_one(engine: str, source: Path, out: Path) -> None:
     """In the child: imports done, runs one engine, saves its outputs and timings."""
-    from visitrank.region_job import peak_rss_mb
+    from visitrank.local.region_job import peak_rss_mb
 
     started, cpu = time.perf_counter(), _cpu_seconds()
     outputs = polars_run(source) if engine == "polars" else pandas_run(source)

@@ -39,7 +39,6 @@ import numpy as np
 import polars as pl
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
 from scoring.gap_persistence import (
     FEATURES,
@@ -49,9 +48,9 @@ from scoring.gap_persistence import (
     past_cutoffs,
 )
 from scoring.pipeline import score_region
-from visitrank.demo_data import DemoSpec, write_demo
-from visitrank.region_job import load_region
-from visitrank.staging import stage_from_source
+from visitrank.adapters.file_source import FileSource
+from visitrank.adapters.local_stage import load_region, stage_from_source
+from visitrank.lab.demo_data import DemoSpec, write_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 HORIZON, TREATED, MIN_EFFECT = 8, 3, 0.02  # the cut-offs: `past_cutoffs` (6, 8 weeks apart)

@@ -1,6 +1,6 @@
 """Scale generator for the benchmarks: the demo generator's model, block by block, to Parquet.
 
-The demo world (visitrank.demo_data) holds dense outlet x SKU matrices, fine for a country but
+The demo world (visitrank.lab.demo_data) holds dense outlet x SKU matrices, fine for a country but
 not for a million outlets. Here the country is built as independent *blocks* of regions (each a
 demo world of `BLOCK_OUTLETS` outlets and its own areas, reps, outlets, orders and visits, from
 its own seed) sharing one SKU catalogue; IDs are offset so blocks never collide, and every table
@@ -28,9 +28,9 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from visitrank import demo_data as dm
-from visitrank import demo_geography as dg
-from visitrank.contract import TABLES
+from visitrank.contract.tables import TABLES
+from visitrank.lab import demo_data as dm
+from visitrank.lab import demo_geography as dg
 
 BLOCK_OUTLETS = 20_000  # outlets per block (4 regions of ~5,000), at least one region
 OUTLETS_PER_REP = 100

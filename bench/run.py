@@ -1,7 +1,7 @@
 """`make bench`: end-to-end wall time per stage, peak RSS and the floor, per size.
 
 For each size (bench/generate.py) the data are generated once into DATA/<size>/, then the weekly
-run (`visitrank.local_run.run_local`, 2 worker processes, as `visitrank run`) is run `--repeat`
+run (`visitrank.local.run.run_local`, 2 worker processes, as `visitrank run`) is run `--repeat`
 times, each in a fresh process so peak RSS is its own; the floor (one polars scan + join +
 group-by of the sales lines to outlet x SKU) is timed in a fresh process too. Printed as a table
 (medians over the repeats) and written to bench/results/<size>.json.
@@ -46,7 +46,7 @@ REGION_STEPS = ("load", "aggregate", "segment", "expectation", "index", "rank", 
 
 def _rss_mb() -> float:
     """Peak RSS of this process (VmHWM on Linux, see region_job.peak_rss_mb)."""
-    from visitrank.region_job import peak_rss_mb
+    from visitrank.local.region_job import peak_rss_mb
 
     return peak_rss_mb()
 
@@ -76,7 +76,7 @@ def stage_times(summary: dict[str, Any], workers: int) -> dict[str, float]:
 def run_once(source: Path, overrides: dict[str, Any], workers: int) -> dict[str, Any]:
     """One weekly run in this process: stage times, peak RSS of this process and its workers."""
     from scoring.config import ScoringConfig
-    from visitrank.local_run import run_local
+    from visitrank.local.run import run_local
 
     config = ScoringConfig().with_overrides(overrides)
     with tempfile.TemporaryDirectory(prefix="vr-bench-") as out:

@@ -26,10 +26,10 @@ import pyodbc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adapters.sql_source import REGION_QUERIES, SqlSource  # noqa: E402
 from tests.azure.conftest import write_sqlite  # noqa: E402
-from visitrank.contract import SALES_DETAIL  # noqa: E402
-from visitrank.demo_data import DemoSpec, generate_tables  # noqa: E402
+from visitrank.adapters.sql_source import REGION_QUERIES, SqlSource  # noqa: E402
+from visitrank.contract.tables import SALES_DETAIL  # noqa: E402
+from visitrank.lab.demo_data import DemoSpec, generate_tables  # noqa: E402
 
 BEFORE = date(2026, 11, 16)
 START = date(2000, 1, 1)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from scoring.config import ScoringConfig
-from visitrank.demo_data import DemoSpec, DemoSummary, write_demo
-from visitrank.local_run import RunResult, run_local
+from visitrank.lab.demo_data import DemoSpec, DemoSummary, write_demo
+from visitrank.local.run import RunResult, run_local
 
 DEMO_SPEC = DemoSpec(outlets=400, reps=8, skus=40, weeks=60, areas=2, seed=3)
 RUN_WORKERS = 1

@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
-from visitrank import backtest as bt
-from visitrank.demo_data import DemoSpec, write_demo
+from visitrank.adapters.file_source import FileSource
+from visitrank.lab import backtest as bt
+from visitrank.lab.demo_data import DemoSpec, write_demo
 
 SPEC = DemoSpec(outlets=200, reps=4, skus=24, weeks=40, areas=2, seed=5)
 AT = SPEC.end_date - timedelta(days=7 * 6 - 1)  # a Monday six weeks before the end
@@ -139,7 +139,7 @@ def test_the_report_prints_the_legend_and_the_verdicts(report: dict[str, Any]) -
 def test_cli_says_when_a_one_week_horizon_cannot_tell(
     source: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from visitrank.cli import main
+    from visitrank.local.cli import main
 
     assert (
         main(["backtest", "--source", str(source), "--at", AT.isoformat(), "--horizon", "1"]) == 0

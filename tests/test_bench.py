@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adapters.file_source import FileSource
 from bench import generate
 from bench.run import STAGES, stage_times
+from visitrank.adapters.file_source import FileSource
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""The `visitrank` command line through `visitrank.cli.main`: demo-data, run, evaluate, and the
-exit codes and messages of bad input."""
+"""The `visitrank` command line through `visitrank.local.cli.main`: demo-data, run, evaluate, and
+the exit codes and messages of bad input."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adapters.file_source import FileSource
 from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
-from visitrank.cli import EXIT_INPUT_ERROR, EXIT_OK, main
-from visitrank.contract import TABLES
-from visitrank.demo_data import DemoSummary
-from visitrank.local_run import RUN_SUMMARY, VISIT_LISTS
+from visitrank.adapters.file_source import FileSource
+from visitrank.contract.tables import TABLES
+from visitrank.lab.demo_data import DemoSummary
+from visitrank.local.cli import EXIT_INPUT_ERROR, EXIT_OK, main
+from visitrank.local.run import RUN_SUMMARY, VISIT_LISTS
 
 Result = tuple[int, str, str]
 

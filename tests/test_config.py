@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from scoring.config import ScoringConfig
-from visitrank.config_file import ConfigFileError, load_config, parse_override
+from visitrank.local.config_file import ConfigFileError, load_config, parse_override
 
 
 def test_defaults_are_the_documented_week() -> None:

@@ -14,8 +14,7 @@ import pytest
 
 from tests.test_cli import cli
 from tests.test_demo_visit_effect import UNCHANGED
-from visitrank.cli import EXIT_OK
-from visitrank.demo_data import (
+from visitrank.lab.demo_data import (
     CHANNEL_CONVERSION,
     MAX_CONVERSION,
     TIER_CONVERSION,
@@ -23,7 +22,8 @@ from visitrank.demo_data import (
     generate_tables,
     open_opportunities,
 )
-from visitrank.evaluate import outlet_value, planted_values
+from visitrank.lab.evaluate import outlet_value, planted_values
+from visitrank.local.cli import EXIT_OK
 
 SPEC = DemoSpec(outlets=400, reps=8, skus=24, weeks=52, areas=2, seed=4)
 CONVERTING = DemoSpec(**{**SPEC.__dict__, "conversion": 0.5})
@@ -150,8 +150,8 @@ def test_dips_stop_a_sku_for_weeks_then_it_comes_back() -> None:
     assert truth.equals(truth_plain)  # a dip is not an opportunity
     # the same draws as the generator's (its eleventh stream): every dip is 6-12 weeks
     # without a unit of the pair, and the pair sells before and after it
-    from visitrank import demo_geography as dg
-    from visitrank.demo_data import DIP_WEEKS, _build_world, _dips, _plant
+    from visitrank.lab import demo_geography as dg
+    from visitrank.lab.demo_data import DIP_WEEKS, _build_world, _dips, _plant
 
     seeds = np.random.SeedSequence(dipping.seed).spawn(11)
     rngs = [np.random.default_rng(s) for s in seeds[:8]]
@@ -189,8 +189,8 @@ def test_churn_replaces_listings_within_subcategory_and_tier_at_the_same_spend()
     assert truth.equals(truth_plain)  # a replaced listing is not an opportunity
     # the generator's draws (its twelfth stream): every switch stops a SKU on its day and
     # starts one of the same subcategory and tier, never a planted pair
-    from visitrank import demo_geography as dg
-    from visitrank.demo_data import _build_world, _churn, _plant
+    from visitrank.lab import demo_geography as dg
+    from visitrank.lab.demo_data import _build_world, _churn, _plant
 
     seeds = np.random.SeedSequence(churning.seed).spawn(12)
     rngs = [np.random.default_rng(s) for s in seeds[:8]]

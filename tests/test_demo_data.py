@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from visitrank.contract import TABLES
-from visitrank.demo_data import DemoSpec, generate_tables, write_demo
+from visitrank.contract.tables import TABLES
+from visitrank.lab.demo_data import DemoSpec, generate_tables, write_demo
 
 SPEC = DemoSpec(outlets=200, reps=6, skus=30, weeks=30, seed=11)
 Generated = tuple[dict[str, pl.DataFrame], pl.DataFrame, pl.DataFrame, dict[str, Any]]

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from tests.test_cli import cli
-from visitrank.cli import EXIT_OK
-from visitrank.demo_data import VISIT_EFFECT_WEEKS, DemoSpec, generate_tables
+from visitrank.lab.demo_data import VISIT_EFFECT_WEEKS, DemoSpec, generate_tables
+from visitrank.local.cli import EXIT_OK
 
 SPEC = DemoSpec(outlets=300, reps=6, skus=20, weeks=52, areas=2, seed=9)
 UNCHANGED = [

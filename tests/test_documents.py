@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from scoring.routing import DAYS_SCHEMA, VISITS_SCHEMA
-from visitrank.documents import (
+from visitrank.pipeline.documents import (
     SWITCHED_OFF,
     attach_learned_steps,
     build_documents,

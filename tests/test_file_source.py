@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adapters.file_source import FileSource
-from visitrank.contract import CUSTOMER, ITEM, SALES, SALES_DETAIL, TABLES
-from visitrank.errors import ContractError
-from visitrank.quarantine import quarantine
+from visitrank.adapters.file_source import FileSource
+from visitrank.contract.errors import ContractError
+from visitrank.contract.quarantine import quarantine
+from visitrank.contract.tables import CUSTOMER, ITEM, SALES, SALES_DETAIL, TABLES
 
 NAMES = ["Bar de l'Étoile", "Chez Zoë « Le Café »", 'Say "cheers", O\'Brien', "Ölkännchen 東京"]
 

@@ -25,7 +25,7 @@ from bench.real_data import completejourney, stores
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
-from visitrank.local_run import run_local
+from visitrank.local.run import run_local
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("VISITRANK_UPDATE_GOLDEN") == "1"

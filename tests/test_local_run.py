@@ -16,18 +16,18 @@ from typing import Any
 import polars as pl
 import pytest
 
-from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
 from scoring.pipeline import window_totals
 from scoring.segments import segment_outlets
 from scoring.sku_clusters import cluster_skus
 from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
-from visitrank import region_job
-from visitrank.contract import TABLES
-from visitrank.demo_data import DemoSummary
-from visitrank.evaluate import evaluate_files
-from visitrank.local_run import RUN_SUMMARY, VISIT_LISTS, run_local
-from visitrank.staging import stage_inputs
+from visitrank.adapters import local_stage
+from visitrank.adapters.file_source import FileSource
+from visitrank.adapters.local_stage import stage_inputs
+from visitrank.contract.tables import TABLES
+from visitrank.lab.demo_data import DemoSummary
+from visitrank.lab.evaluate import evaluate_files
+from visitrank.local.run import RUN_SUMMARY, VISIT_LISTS, run_local
 
 Doc = dict[str, Any]
 
@@ -337,7 +337,7 @@ def test_segmenting_a_region_is_repeatable(
     )
     window = staged.window
     area = staged.regions[0]
-    inputs = region_job.load_region(staged.work_dir, area)
+    inputs = local_stage.load_region(staged.work_dir, area)
     totals = window_totals(inputs.lines, window, run_config.recent_weeks)
     clusters = cluster_skus(
         inputs.items, inputs.lines, window.history_start, window.as_of, run_config

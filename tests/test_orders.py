@@ -12,7 +12,7 @@ from scoring.orders import OrderConfig, OrderInputs, propose_orders
 from scoring.orders.feedback import adjust, adjustment_factors, outcomes
 from scoring.orders.novelty import must_sell_lines, within_budget
 from scoring.orders.rhythm import baskets, baskets_until, customer_rhythm, item_seasonality
-from visitrank.orders_documents import attach_proposed_orders
+from visitrank.pipeline.orders_documents import attach_proposed_orders
 
 START = date(2026, 1, 5)  # a Monday; 20 weekly orders end on 2026-05-18
 WEEKLY, MONTHLY, ITEM_A, ITEM_M = 1, 2, 101, 102
@@ -378,7 +378,7 @@ def test_baskets_until_a_date_are_the_baskets_of_the_lines_until_then() -> None:
 
 
 def test_quantity_errors_on_the_lines_both_methods_matched() -> None:
-    from visitrank.order_backtest import common_quantity_errors
+    from visitrank.lab.order_backtest import common_quantity_errors
 
     truth = pl.DataFrame(
         {"CustomerId": [1, 1, 1, 2], "ItemId": [1, 2, 3, 1], "Actual": [4, 2, 1, 6]}
@@ -464,7 +464,7 @@ def test_orders_of_three_items_get_three_usual_lines_end_to_end() -> None:
 
 
 def test_empty_proposal_carries_its_reason() -> None:
-    from visitrank.orders_run import order_documents
+    from visitrank.pipeline.orders import order_documents
 
     # Customer 2 last ordered on START + 112 days; with a 4-week look-back as of START + 147
     # (window from START + 120) it has no order in the window: empty, with the reason.
@@ -483,7 +483,7 @@ def test_empty_proposal_carries_its_reason() -> None:
 
 
 def test_tifu_vectors_and_prediction_by_hand() -> None:
-    from visitrank.order_backtest import TifuParams, tifu_knn, tifu_vectors
+    from visitrank.lab.order_backtest import TifuParams, tifu_knn, tifu_vectors
 
     a, b, c = 1, 2, 3
     day = date(2026, 1, 5)

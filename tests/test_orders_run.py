@@ -11,9 +11,12 @@ import polars as pl
 import pytest
 
 from scoring.orders import OrderConfig
-from visitrank.cli_orders import add_parsers
-from visitrank.demo_data import DemoSpec, write_demo
-from visitrank.orders_run import load_order_inputs, run_orders
+from visitrank.adapters.file_source import FileSource
+from visitrank.adapters.local_stage import write_quarantine
+from visitrank.lab.demo_data import DemoSpec, write_demo
+from visitrank.local.cli_orders import add_parsers
+from visitrank.local.orders import run_orders
+from visitrank.pipeline.orders import load_order_inputs
 
 AS_OF = date(2026, 10, 4)
 
@@ -26,8 +29,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_as_of_cuts_every_dated_table_on_load(demo: Path, tmp_path: Path) -> None:
-    full = load_order_inputs(demo, None)
-    cut = load_order_inputs(demo, AS_OF, tmp_path / "q")
+    full = load_order_inputs(FileSource(demo), None)
+    cut = load_order_inputs(
+        FileSource(demo), AS_OF, lambda rows: write_quarantine(rows, tmp_path / "q")
+    )
     assert full.inputs.lines["SaleDate"].max() > AS_OF
     assert cut.as_of == AS_OF
     assert cut.inputs.lines["SaleDate"].max() <= AS_OF
@@ -74,7 +79,7 @@ def test_order_command_writes_one_document_per_customer(demo: Path, tmp_path: Pa
 
 
 def test_replay_feeds_the_first_proposals_outcome_into_the_second(demo: Path) -> None:
-    from visitrank.order_backtest import backtest, replay
+    from visitrank.lab.order_backtest import backtest, replay
 
     config = OrderConfig(lookback_weeks=16)
     first_as_of, as_of = date(2026, 9, 20), AS_OF
@@ -83,7 +88,7 @@ def test_replay_feeds_the_first_proposals_outcome_into_the_second(demo: Path) ->
 
     # Accepted = the item is in the customer's first order in (first_as_of, as_of], recomputed
     # here from the raw lines; customers without such an order are pending (not scored).
-    lines = load_order_inputs(demo, as_of).inputs.lines.filter(pl.col("Quantity") > 0)
+    lines = load_order_inputs(FileSource(demo), as_of).inputs.lines.filter(pl.col("Quantity") > 0)
     between = lines.filter(pl.col("SaleDate") > first_as_of)
     next_day = between.group_by("CustomerId").agg(Day=pl.col("SaleDate").min())
     bought = between.join(next_day, on="CustomerId").filter(pl.col("SaleDate") == pl.col("Day"))

@@ -66,9 +66,9 @@ def test_with_a_visit_response_signal(tmp_path: Path) -> None:
     outlets' factors. The factors come from means that polars and pandas sum in a different
     order, so some priorities differ in the last bit (measured: 4% of outlets, at most
     4e-16 relatively); the Top-30 lists, pushed SKUs and routes are still identical."""
-    from adapters.file_source import FileSource
-    from visitrank.demo_data import DemoSpec, write_demo
-    from visitrank.quarantine import quarantine
+    from visitrank.adapters.file_source import FileSource
+    from visitrank.contract.quarantine import quarantine
+    from visitrank.lab.demo_data import DemoSpec, write_demo
 
     spec = DemoSpec(outlets=1200, reps=12, skus=40, weeks=80, areas=2, seed=3, visit_effect=1.0)
     write_demo(spec, tmp_path / "raw")

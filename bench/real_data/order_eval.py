@@ -2,7 +2,7 @@
 
 For each cut-off date `at` (a Monday): `visitrank order` runs on every household with data up
 to the day before (a separate process, timed wall clock), its `orders.jsonl` is read back and
-scored with `visitrank.order_backtest.compare` against each household's first order on or
+scored with `visitrank.lab.order_backtest.compare` against each household's first order on or
 after `at`, beside the baselines (personal top-frequency at its median order size and at
 visitrank's length, repeat-last, global popularity, TIFU-KNN at visitrank's length).
 
@@ -31,8 +31,10 @@ from typing import Any
 import polars as pl
 
 from scoring.orders import OrderConfig
-from visitrank.order_backtest import compare
-from visitrank.orders_run import ORDERS, load_order_inputs
+from visitrank.adapters.file_source import FileSource
+from visitrank.lab.order_backtest import compare
+from visitrank.local.orders import ORDERS
+from visitrank.pipeline.orders import load_order_inputs
 
 CUT_OFFS = (date(2017, 9, 4), date(2017, 10, 16), date(2017, 11, 27))
 SHOWN = (
@@ -47,7 +49,7 @@ SHOWN = (
 
 def run_order(source: Path, out: Path, as_of: date, no_scoring: bool) -> tuple[float, Path]:
     """Runs `visitrank order` in its own process; returns (wall seconds, orders.jsonl)."""
-    command = [sys.executable, "-m", "visitrank.cli", "order", "--source", str(source)]
+    command = [sys.executable, "-m", "visitrank.local.cli", "order", "--source", str(source)]
     command += ["--out", str(out), "--as-of", as_of.isoformat()]
     if no_scoring:
         command.append("--no-scoring")
@@ -84,7 +86,7 @@ def read_proposal(path: Path) -> tuple[pl.DataFrame, int, dict[str, int]]:
 
 def evaluate(source: Path, cut_offs: list[date], no_scoring: bool) -> dict[str, Any]:
     """Per cut-off reports (`compare` + seconds, documents, emptyReasons) and medians."""
-    lines = load_order_inputs(source, None).inputs.lines
+    lines = load_order_inputs(FileSource(source), None).inputs.lines
     config = OrderConfig()
     reports = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from adapters.file_source import FileSource
+from visitrank.adapters.file_source import FileSource
 
 WINDOW_WEEKS = 26
 

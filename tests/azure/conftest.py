@@ -3,7 +3,7 @@
 Session-scoped: Azurite (Blob) and the Cosmos server are started once on free 127.0.0.1 ports
 (``scripts/emulators.py``) and stopped at the end; their logs are shown if they fail to start.
 The ERP database is a SQLite file read through the SQLite ODBC driver, loaded with small demo
-MV_ tables from ``visitrank.demo_data``.
+MV_ tables from ``visitrank.lab.demo_data``.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from adapters.blob_staging import BlobStaging
-from adapters.cosmos_sink import CosmosSink
-from adapters.order_store import OrderStore
-from adapters.segment_store import CosmosSegmentSink
-from visitrank.contract import TABLES
-from visitrank.demo_data import DemoSpec, generate_tables
-from visitrank.settings import Settings, app_settings
+from visitrank.adapters.app_settings import Settings, app_settings
+from visitrank.adapters.blob_staging import BlobStaging
+from visitrank.adapters.cosmos_sink import CosmosSink
+from visitrank.adapters.order_store import OrderStore
+from visitrank.adapters.segment_store import CosmosSegmentSink
+from visitrank.contract.tables import TABLES
+from visitrank.lab.demo_data import DemoSpec, generate_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -16,9 +16,9 @@ import pytest
 from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
-from adapters.blob_staging import BlobStaging
-from adapters.cosmos_sink import CosmosSink
-from visitrank.settings import Settings
+from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_staging import BlobStaging
+from visitrank.adapters.cosmos_sink import CosmosSink
 
 from .history import registered
 

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from azure.cosmos import exceptions
 
-from adapters.blob_staging import BlobStaging, region_prefix
-from adapters.cosmos_sink import CosmosSink, with_backoff
-from visitrank.settings import DEFAULT_SCHEDULE, Settings, SettingsError
+from visitrank.adapters.app_settings import DEFAULT_SCHEDULE, Settings, SettingsError
+from visitrank.adapters.blob_staging import BlobStaging, region_prefix
+from visitrank.adapters.cosmos_sink import CosmosSink, with_backoff
 
 
 def test_settings_defaults_and_overrides() -> None:
@@ -172,7 +172,7 @@ def test_backoff_does_not_retry_other_errors() -> None:
 def test_proposed_orders_attach_only_to_covered_regions() -> None:
     import polars as pl
 
-    from visitrank.azure_run import attach_region_orders
+    from visitrank.pipeline.weekly import attach_region_orders
 
     documents = [{"id": "7:w", "visits": [{"customerId": 1}, {"customerId": 2}, {"customerId": 3}]}]
     outlets = pl.DataFrame({"CustomerId": [1, 2, 3], "AreaId": [1, 1, 2]})

@@ -12,21 +12,21 @@ import azure.functions as func
 import polars as pl
 import pytest
 
-from adapters.blob_staging import BlobStaging
-from adapters.cosmos_sink import CosmosSink
-from adapters.order_store import OrderStore
-from adapters.sql_source import SqlSource
-from orchestrators import order_api
+from api import orders as order_api
 from orchestrators.weekly_run import ORDER_RUN, REGION_RUN, SEGMENT_RUN, WEEKLY_RUN
 from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.pipeline import score_region
 from scoring.segmentation import SegmentationConfig
-from visitrank.azure_run import region_inputs
-from visitrank.demo_data import write_demo
-from visitrank.local_run import run_local
-from visitrank.quarantine import quarantine
-from visitrank.settings import Settings
+from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_staging import BlobStaging
+from visitrank.adapters.cosmos_sink import CosmosSink
+from visitrank.adapters.order_store import OrderStore
+from visitrank.adapters.sql_source import SqlSource
+from visitrank.contract.quarantine import quarantine
+from visitrank.lab.demo_data import write_demo
+from visitrank.local.run import run_local
+from visitrank.pipeline.weekly import region_inputs
 
 from .conftest import DEMO
 from .history import START, History, flat_actions, registered, replay

@@ -17,9 +17,9 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from adapters.cosmos_sink import CosmosSink
-from orchestrators import starters
-from visitrank.settings import Settings
+from api import runs as starters
+from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.cosmos_sink import CosmosSink
 
 from .history import indexed_functions, registered
 

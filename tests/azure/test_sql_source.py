@@ -12,12 +12,12 @@ import pyarrow as pa
 import pytest
 from arrow_odbc import read_arrow_batches_from_odbc
 
-from adapters import sql_source
-from adapters.sql_source import REGION_QUERIES, SqlSource, contract_schema, resolve_reader
-from visitrank.contract import SALES_DETAIL, TABLES
-from visitrank.errors import ContractError
-from visitrank.settings import Settings, SettingsError
-from visitrank.validation import coerce_table
+from visitrank.adapters import sql_source
+from visitrank.adapters.app_settings import Settings, SettingsError
+from visitrank.adapters.sql_source import REGION_QUERIES, SqlSource, contract_schema, resolve_reader
+from visitrank.contract.coercion import coerce_table
+from visitrank.contract.errors import ContractError
+from visitrank.contract.tables import SALES_DETAIL, TABLES
 
 from .conftest import write_sqlite
 

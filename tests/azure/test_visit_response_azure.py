@@ -14,14 +14,14 @@ from typing import Any
 import polars as pl
 import pytest
 
-from adapters.blob_staging import BlobStaging
 from orchestrators.weekly_run import run_summary
 from scoring.config import ScoringConfig
 from scoring.pipeline import score_region
-from visitrank import region_job
-from visitrank.demo_data import DemoSpec, generate_tables
-from visitrank.settings import Settings, app_settings
-from visitrank.staging import StagedInputs, stage_inputs
+from visitrank.adapters import local_stage
+from visitrank.adapters.app_settings import Settings, app_settings
+from visitrank.adapters.blob_staging import BlobStaging
+from visitrank.adapters.local_stage import StagedInputs, stage_inputs
+from visitrank.lab.demo_data import DemoSpec, generate_tables
 
 from .conftest import write_sqlite
 from .test_activities import WEEK, call_activity
@@ -58,7 +58,7 @@ def test_score_activity_reports_the_local_runs_visit_response(
         )
         response = outcome["visitResponse"]
         assert set(response) == SUMMARY_KEYS
-        local = region_job.load_region(staged.work_dir, area)
+        local = local_stage.load_region(staged.work_dir, area)
         assert local.visits is not None and local.visits.height > 0
         assert response == score_region(local, staged.window, config).response
         summary = run_summary(plan, [outcome], None)
@@ -108,7 +108,7 @@ def test_a_measured_signal_is_the_same_in_azure_and_locally(
         outcome = call_activity(
             "score_region", {**window, "config": plan["config"], "areaId": area}
         )
-        local = score_region(region_job.load_region(staged.work_dir, area), staged.window, config)
+        local = score_region(local_stage.load_region(staged.work_dir, area), staged.window, config)
         assert outcome["visitResponse"] == local.response
         signals += bool(outcome["visitResponse"]["signal"])
         staged_outlets = BlobStaging.from_settings(app_settings()).read_frame(

@@ -1,0 +1,88 @@
+"""Validation of ``POST /api/runs`` bodies and the "one run per week" rule.
+
+Pure functions, so the HTTP layer only translates their results into responses.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Final
+
+from visitrank.pipeline.weekly import week_instance_id
+
+ALLOWED_KEYS: Final = frozenset({"weekStart", "regions", "dryRun", "force"})
+ACTIVE: Final = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
+FINISHED: Final = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+
+
+class RunRequestError(ValueError):
+    """A run request body that cannot be accepted; the message is returned with HTTP 400."""
+
+
+def parse_run_request(body: Any, today: date) -> dict[str, Any]:
+    """Validate a run request; returns {weekStart, regions?, dryRun, force}.
+
+    weekStart: a Monday as YYYY-MM-DD (default: the Monday of ``today``'s week);
+    regions: a non-empty list of distinct positive integer AreaIds (default: all);
+    dryRun: score and route but do not write to Cosmos; force: rerun a finished week.
+    """
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise RunRequestError("body must be a JSON object")
+    unknown = sorted(set(body) - ALLOWED_KEYS)
+    if unknown:
+        raise RunRequestError(f"unknown field(s) {unknown}; allowed: {sorted(ALLOWED_KEYS)}")
+    request: dict[str, Any] = {}
+    week = body.get("weekStart")
+    if week is None:
+        week_start = date.fromordinal(today.toordinal() - today.weekday())
+    else:
+        if not isinstance(week, str):
+            raise RunRequestError("weekStart must be a date string YYYY-MM-DD")
+        try:
+            week_start = date.fromisoformat(week)
+        except ValueError:
+            raise RunRequestError(f"weekStart {week!r} is not a date (YYYY-MM-DD)") from None
+        if week_start.weekday() != 0:
+            raise RunRequestError(f"weekStart {week} is not a Monday")
+    request["weekStart"] = week_start.isoformat()
+    regions = body.get("regions")
+    if regions is not None:
+        valid = (
+            isinstance(regions, list)
+            and regions
+            and all(isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in regions)
+        )
+        if not valid:
+            raise RunRequestError("regions must be a non-empty list of positive integer AreaIds")
+        if len(set(regions)) != len(regions):
+            raise RunRequestError("regions must not repeat an AreaId")
+        request["regions"] = sorted(regions)
+    for flag in ("dryRun", "force"):
+        value = body.get(flag, False)
+        if not isinstance(value, bool):
+            raise RunRequestError(f"{flag} must be true or false")
+        request[flag] = value
+    return request
+
+
+def instance_id_for(request: dict[str, Any], suffix: str) -> str:
+    """The week's instance id; a dry run gets its own id (``suffix``) so it never blocks or
+    replaces the week's real run."""
+    base = week_instance_id(date.fromisoformat(request["weekStart"]))
+    return f"{base}-dryrun-{suffix}" if request.get("dryRun") else base
+
+
+def conflict(runtime_status: str | None, *, force: bool) -> str | None:
+    """Why a new run of an existing instance must be refused (HTTP 409), or None to start.
+
+    A running run is never duplicated; a finished one is rerun only with ``force``.
+    """
+    if runtime_status is None:
+        return None
+    if runtime_status in ACTIVE:
+        return f"the run of this week is {runtime_status.lower()}; wait for it to finish"
+    if runtime_status in FINISHED and not force:
+        return f"the run of this week is {runtime_status.lower()}; send force: true to rerun it"
+    return None

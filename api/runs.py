@@ -1,0 +1,161 @@
+"""Client functions: the Monday timer, the run API and the CRM's read of a rep's week.
+
+* Timer (``%VISITRANK_SCHEDULE%``, Monday 05:00 UTC by default) starts the week's orchestration
+  under a deterministic instance id (``visitrank-<ISO year>-W<week>``), unless that week
+  already has a run: running or finished, the timer never starts a duplicate.
+* ``POST /api/runs`` (function key): ad-hoc run ``{weekStart?, regions?, dryRun?, force?}``;
+  400 on a bad body, 409 while the week's run is active (or finished, without force),
+  202 with the Durable status URLs.
+* ``GET /api/runs/{instanceId}``: runtime status, per-region progress, summary.
+* ``GET /api/reps/{repId}/visits?weekStart=``: the rep's document by point read (id
+  ``<repId>:<weekStart>``, partition ``repId``), 404 when absent: the same read as the CRM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any, Final
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from api.run_requests import (
+    RunRequestError,
+    conflict,
+    instance_id_for,
+    parse_run_request,
+)
+from orchestrators.weekly_run import WEEKLY_RUN
+from visitrank.adapters.app_settings import app_settings
+from visitrank.adapters.cosmos_sink import CosmosSink
+from visitrank.pipeline.weekly import week_instance_id, week_monday
+
+log = logging.getLogger("visitrank.api")
+JSON: Final = "application/json"
+
+bp = df.Blueprint()
+
+
+def json_response(body: Any, status: int) -> func.HttpResponse:
+    """A JSON HttpResponse."""
+    return func.HttpResponse(json.dumps(body, default=str), status_code=status, mimetype=JSON)
+
+
+def error_response(message: str, status: int) -> func.HttpResponse:
+    """A JSON error body ``{"error": message}``."""
+    return json_response({"error": message}, status)
+
+
+def runtime_status_of(status: Any) -> str | None:
+    """The runtime status name of a DurableOrchestrationStatus, None when the instance is
+    unknown (the client returns an empty status for a 404)."""
+    runtime = getattr(status, "runtime_status", None) if status is not None else None
+    if runtime is None:
+        return None
+    return str(getattr(runtime, "value", runtime))
+
+
+def utc_today() -> date:
+    """Today in UTC (client functions may read the clock; orchestrators may not)."""
+    return datetime.now(UTC).date()
+
+
+@bp.function_name("weekly_timer")
+@bp.timer_trigger(schedule="%VISITRANK_SCHEDULE%", arg_name="timer", use_monitor=True)
+@bp.durable_client_input(client_name="client")
+async def weekly_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Start this week's run unless the week already has one (running or finished)."""
+    week = week_monday(utc_today())
+    instance_id = week_instance_id(week)
+    existing = runtime_status_of(await client.get_status(instance_id))
+    if existing is not None:
+        log.info("week %s already has run %s (%s): not started", week, instance_id, existing)
+        return
+    await client.start_new(WEEKLY_RUN, instance_id, {"weekStart": week.isoformat()})
+    log.info("started weekly run %s (past due: %s)", instance_id, timer.past_due)
+
+
+@bp.function_name("start_run")
+@bp.route(route="runs", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def start_run(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Validate the body, refuse a duplicate (409), start the run and return 202."""
+    try:
+        raw = req.get_body()
+        body = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        return error_response("body is not valid JSON", 400)
+    try:
+        request = parse_run_request(body, utc_today())
+    except RunRequestError as error:
+        return error_response(str(error), 400)
+    instance_id = instance_id_for(request, uuid.uuid4().hex[:8])
+    reason = conflict(
+        runtime_status_of(await client.get_status(instance_id)), force=request["force"]
+    )
+    if reason is not None:
+        return json_response({"error": reason, "instanceId": instance_id}, 409)
+    orchestration_input = {k: v for k, v in request.items() if k != "force"}
+    await client.start_new(WEEKLY_RUN, instance_id, orchestration_input)
+    log.info("started run %s: %s", instance_id, orchestration_input)
+    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
+    return response
+
+
+@bp.function_name("get_run")
+@bp.route(route="runs/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def get_run(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Status, per-region progress (custom status) and summary (output) of a run."""
+    instance_id = req.route_params.get("instanceId", "")
+    status = await client.get_status(instance_id)
+    runtime = runtime_status_of(status)
+    if runtime is None:
+        return error_response(f"no run {instance_id!r}", 404)
+    return json_response(
+        {
+            "instanceId": instance_id,
+            "runtimeStatus": runtime,
+            "createdTime": status.created_time,
+            "lastUpdatedTime": status.last_updated_time,
+            "progress": status.custom_status,
+            "summary": status.output,
+        },
+        200,
+    )
+
+
+@cache
+def document_reader() -> CosmosSink:
+    """The process-wide Cosmos client for the read endpoint."""
+    return CosmosSink.from_settings(app_settings())
+
+
+@bp.function_name("get_rep_visits")
+@bp.route(route="reps/{repId}/visits", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_rep_visits(req: func.HttpRequest) -> func.HttpResponse:
+    """The rep's weekly document by point read; 404 when there is none."""
+    raw_rep = req.route_params.get("repId", "")
+    try:
+        rep_id = int(raw_rep)
+    except ValueError:
+        return error_response(f"repId {raw_rep!r} is not an integer", 400)
+    raw_week = req.params.get("weekStart")
+    try:
+        week = date.fromisoformat(raw_week) if raw_week else week_monday(utc_today())
+    except ValueError:
+        return error_response(f"weekStart {raw_week!r} is not a date (YYYY-MM-DD)", 400)
+    if week.weekday() != 0:
+        return error_response(f"weekStart {week.isoformat()} is not a Monday", 400)
+    document = document_reader().read_document(rep_id, week.isoformat())
+    if document is None:
+        return error_response(f"no visit list for rep {rep_id} in week {week.isoformat()}", 404)
+    return json_response({k: v for k, v in document.items() if not k.startswith("_")}, 200)

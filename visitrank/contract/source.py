@@ -1,0 +1,43 @@
+"""Where the contract tables come from, as the steps see it: a small protocol that the file
+source (`visitrank.adapters.file_source`) implements, so the pipeline reads tables without
+knowing files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Protocol
+
+import polars as pl
+
+from visitrank.contract.tables import TableSpec
+
+
+class TableSource(Protocol):
+    """Contract tables, each coerced to its columns and dtypes (a bad value raises a
+    ContractError naming table, column, row and value)."""
+
+    def read(self, spec: TableSpec) -> pl.DataFrame:
+        """One table, whole."""
+        ...
+
+    def columns(self, spec: TableSpec) -> dict[str, str]:
+        """Contract column -> source column, checking only that the table and columns exist."""
+        ...
+
+    def read_batches(self, spec: TableSpec, rows: int) -> Iterator[pl.DataFrame]:
+        """One table in chunks of at most `rows` rows, in source order."""
+        ...
+
+    def read_all(self) -> dict[str, pl.DataFrame]:
+        """Every contract table, keyed by table name."""
+        ...
+
+    def last_sale_date(self) -> date | None:
+        """The latest sale day, None when there are no sales."""
+        ...
+
+
+SetAside = Callable[[dict[str, pl.DataFrame]], None]
+"""Receives the rows a step quarantined, per table (contract columns + Reason), to keep them
+where the driver keeps such rows (a folder of CSV files, a Blob prefix)."""

@@ -1,0 +1,114 @@
+"""The `order` and `order-backtest` commands (wired into `visitrank.local.cli` by `add_parsers`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from scoring.orders import OrderConfig
+from visitrank.local.arguments import iso_date
+from visitrank.local.config_file import load_config
+
+EXIT_OK = 0
+
+
+def _order_config(values: list[str]) -> OrderConfig:
+    """OrderConfig with `--order-set name=value` overrides (values parsed as JSON if they can
+    be, e.g. must_sell={"ON_TRADE": [3001]})."""
+    overrides: dict[str, Any] = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"--order-set {item!r}: expected NAME=VALUE")
+        try:
+            overrides[name.strip()] = json.loads(raw)
+        except ValueError:
+            overrides[name.strip()] = raw
+    return OrderConfig.model_validate(overrides)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", type=Path, required=True)
+    parser.add_argument(
+        "--order-set",
+        dest="order_overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one OrderConfig field (repeatable), e.g. --order-set max_new_items=1",
+    )
+    parser.add_argument(
+        "--no-scoring",
+        action="store_true",
+        help="skip the development opportunities (no scoring run)",
+    )
+    parser.add_argument("--config", type=Path, help="scoring config file (TOML or JSON)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE"
+    )
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Adds `order` and `order-backtest` to the visitrank sub-commands (handler in
+    `func` defaults: `args.func(args)` returns the exit code)."""
+    order = subparsers.add_parser("order", help="proposed order per customer -> OUT/orders.jsonl")
+    _common(order)
+    order.add_argument("--out", type=Path, required=True)
+    order.add_argument("--customer", type=int, help="only this CustomerId")
+    order.add_argument("--as-of", type=iso_date, help="use only data up to this date")
+    order.add_argument("--history", type=Path, help="proposal history (default OUT/...)")
+    order.set_defaults(func=cmd_order)
+
+    backtest = subparsers.add_parser(
+        "order-backtest", help="proposed orders vs the next actual order, with baselines"
+    )
+    _common(backtest)
+    backtest.add_argument("--at", type=iso_date, required=True, help="the cut-off date")
+    backtest.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    backtest.add_argument(
+        "--replay-from",
+        type=iso_date,
+        help="an earlier cut-off: propose there first and use that proposal as the feedback "
+        "history of the cut-off's proposal (method visitrank_feedback)",
+    )
+    backtest.set_defaults(func=cmd_order_backtest)
+
+
+def cmd_order(args: argparse.Namespace) -> int:
+    from visitrank.local.orders import run_orders
+
+    scoring = None if args.no_scoring else load_config(args.config, args.overrides)
+    path, count, as_of = run_orders(
+        args.source,
+        args.out,
+        _order_config(args.order_overrides),
+        scoring,
+        as_of=args.as_of,
+        customer_id=args.customer,
+        history_path=args.history,
+    )
+    print(f"{count} proposed orders as of {as_of.isoformat()}: {path}")
+    return EXIT_OK
+
+
+def cmd_order_backtest(args: argparse.Namespace) -> int:
+    from visitrank.lab.order_backtest import backtest, format_table
+
+    scoring = None if args.no_scoring else load_config(args.config, args.overrides)
+    report = backtest(
+        args.source, args.at, _order_config(args.order_overrides), scoring, args.replay_from
+    )
+    print(
+        f"cut-off {report['at']} (data up to {report['asOf']}), "
+        f"{report['customersWithNextOrder']} customers with a next order"
+    )
+    print(format_table(report))
+    print(
+        "lines by kind (accepted / proposed): "
+        + ", ".join(f"{k['Kind']} {k['Accepted']}/{k['Lines']}" for k in report["byKind"])
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return EXIT_OK

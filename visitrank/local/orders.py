@@ -1,0 +1,69 @@
+"""`visitrank order`: the proposed order per customer, on a folder of contract tables.
+
+Reads the tables (`visitrank.pipeline.orders.load_order_inputs`: cut at the as-of date, rows
+set aside to `OUT/quarantine/`), proposes the orders (`scoring.orders`) and writes
+`OUT/orders.jsonl`, one document per customer.
+
+Feedback: every run appends its lines to `OUT/order_history.parquet`; the next run (a later
+as-of) compares them with the orders that followed and adjusts its probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from functools import partial
+from pathlib import Path
+
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.orders import OrderConfig, propose_orders
+from visitrank.adapters.file_source import FileSource
+from visitrank.adapters.local_stage import write_quarantine
+from visitrank.pipeline.orders import history_lines, load_order_inputs, order_documents
+
+ORDERS = "orders.jsonl"
+HISTORY = "order_history.parquet"
+
+
+def run_orders(
+    source_dir: Path,
+    out_dir: Path,
+    config: OrderConfig,
+    scoring: ScoringConfig | None,
+    *,
+    as_of: date | None = None,
+    customer_id: int | None = None,
+    history_path: Path | None = None,
+) -> tuple[Path, int, date]:
+    """Proposes the orders and writes OUT/orders.jsonl; returns (path, documents, as_of)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loaded = load_order_inputs(
+        FileSource(source_dir), as_of, partial(write_quarantine, folder=out_dir / "quarantine")
+    )
+    history_path = history_path or out_dir / HISTORY
+    history = pl.read_parquet(history_path) if history_path.is_file() else None
+    usable = history.filter(pl.col("AsOf") < loaded.as_of) if history is not None else None
+    proposal = propose_orders(
+        loaded.inputs,
+        loaded.as_of,
+        config,
+        scoring,
+        history=usable,
+        customer_ids=[customer_id] if customer_id is not None else None,
+    )
+    documents = order_documents(proposal)
+    path = out_dir / ORDERS
+    with path.open("w", encoding="utf-8") as handle:
+        for document in documents:
+            handle.write(json.dumps(document, ensure_ascii=False) + "\n")
+    new = history_lines(proposal)
+    if history is not None:
+        # A rerun of the same as-of replaces its lines (per customer proposed again).
+        kept = history.join(
+            new.select("CustomerId", "AsOf").unique(), on=["CustomerId", "AsOf"], how="anti"
+        )
+        new = pl.concat([kept, new])
+    new.sort("AsOf", "CustomerId", "ItemId").write_parquet(history_path)
+    return path, len(documents), loaded.as_of

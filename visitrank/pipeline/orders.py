@@ -1,0 +1,158 @@
+"""The proposed orders' steps: their inputs from clean contract tables, the documents, the
+feedback history's lines.
+
+The tables are cut at the as-of date *as they are loaded* (`load_tables`: sales after it, their
+lines and later visits are never handed on), the rest is quarantined, and the clean tables are
+shaped into `scoring.orders.OrderInputs` (`order_inputs`, the same for a whole folder and for
+one region read from SQL). Each customer's proposal becomes one document (`order_documents`,
+docs/orders.md); its lines feed the next run's feedback (`history_lines`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.orders import OrderConfig, OrderInputs, OrderProposal
+from scoring.orders.feedback import HISTORY_SCHEMA
+from visitrank.contract.quarantine import quarantine
+from visitrank.contract.source import SetAside, TableSource
+from visitrank.contract.tables import SALES, SALES_DETAIL, TABLES, VISIT
+
+QUANTITY_DIGITS = 2
+PROBABILITY_DIGITS = 3
+
+
+def cut_at(tables: dict[str, pl.DataFrame], as_of: date) -> dict[str, pl.DataFrame]:
+    """The tables without any sale, sales line or visit after `as_of`. Lines are kept only
+    when one of their sale's headers is on or before `as_of` (a line of a later sale is not
+    read at all, rather than quarantined as `unknown_sale`)."""
+    out = dict(tables)
+    sales = tables[SALES.name].filter(pl.col("SaleDate") <= as_of)
+    later = tables[SALES.name].filter(pl.col("SaleDate") > as_of).select("SaleId")
+    out[SALES.name] = sales
+    out[SALES_DETAIL.name] = tables[SALES_DETAIL.name].join(
+        later.join(sales.select("SaleId"), on="SaleId", how="anti").unique(),
+        on="SaleId",
+        how="anti",
+    )
+    out[VISIT.name] = tables[VISIT.name].filter(pl.col("VisitDate") <= as_of)
+    return out
+
+
+def load_tables(source: TableSource, as_of: date | None) -> tuple[dict[str, pl.DataFrame], date]:
+    """Every contract table, cut at `as_of` on load (default: the last sales day)."""
+    if as_of is None:
+        as_of = source.last_sale_date() or date.today()
+    tables = {name: source.read(spec) for name, spec in TABLES.items()}
+    return cut_at(tables, as_of), as_of
+
+
+@dataclass(frozen=True)
+class LoadedOrders:
+    """Clean order inputs at `as_of` and what was set aside."""
+
+    inputs: OrderInputs
+    as_of: date
+    quarantined: dict[str, dict[str, int]]
+
+
+def load_order_inputs(
+    source: TableSource, as_of: date | None, set_aside: SetAside | None = None
+) -> LoadedOrders:
+    """Read, cut at `as_of`, quarantine (the set-aside rows to `set_aside`) and shape the
+    order inputs."""
+    tables, as_of = load_tables(source, as_of)
+    checked = quarantine(tables)
+    if set_aside is not None:
+        set_aside(checked.rows)
+    return LoadedOrders(order_inputs(checked.tables, as_of), as_of, checked.counts())
+
+
+def order_inputs(clean: dict[str, pl.DataFrame], as_of: date) -> OrderInputs:
+    """The proposed orders' inputs from quarantined tables: items with their CategoryId, the
+    sales lines up to `as_of`, each customer's last visit up to `as_of`."""
+    items = clean["MV_SetupItem"].join(
+        clean["MV_SetupSubCategory"].select("SubCategoryId", "CategoryId"),
+        on="SubCategoryId",
+        how="left",
+    )
+    lines = (
+        clean[SALES.name]
+        .filter(pl.col("SaleDate") <= as_of)
+        .select("SaleId", "CustomerId", "SaleDate")
+        .join(
+            clean[SALES_DETAIL.name].select("SaleId", "ItemId", "Quantity", "Amount"), on="SaleId"
+        )
+        .drop("SaleId")
+    )
+    last_visits = (
+        clean[VISIT.name]
+        .filter(pl.col("VisitDate") <= as_of)
+        .group_by("CustomerId")
+        .agg(LastVisitDate=pl.col("VisitDate").max())
+    )
+    return OrderInputs(clean["MV_SetupCustomer"], items, lines, last_visits)
+
+
+def order_history_start(as_of: date, orders: OrderConfig, scoring: ScoringConfig) -> date:
+    """The first sales day the proposed orders of ``as_of`` can use.
+
+    ``propose_orders`` builds its candidates at ``as_of`` and again ``calibration_weeks``
+    earlier; each build looks back over the longest of the order look-back, the item
+    seasonality (``season_weeks``) and the scoring's history (development part). Reading from
+    here gives the same proposal as reading all history."""
+    weeks = max(orders.lookback_weeks, orders.season_weeks, scoring.history_weeks)
+    return as_of - timedelta(days=7 * (weeks + orders.calibration_weeks) - 1)
+
+
+def order_documents(proposal: OrderProposal) -> list[dict[str, Any]]:
+    """One document per customer (docs/orders.md): customerId, asOf, expectedOrderDate,
+    orderIntervalDays, lines[itemId, itemName, quantity, kind, probability, reason], and
+    emptyReason when lines is empty (why the customer gets no proposal)."""
+    lines = (
+        proposal.lines.sort("CustomerId", "Rank")
+        .group_by("CustomerId", maintain_order=True)
+        .agg(
+            lines=pl.struct(
+                itemId="ItemId",
+                itemName="ItemName",
+                quantity=pl.col("Quantity").round(QUANTITY_DIGITS),
+                kind="Kind",
+                probability=pl.col("Probability").round(PROBABILITY_DIGITS),
+                reason="Reason",
+            )
+        )
+    )
+    customers = proposal.customers
+    if "EmptyReason" not in customers.columns:
+        customers = customers.with_columns(EmptyReason=pl.lit(None, dtype=pl.String))
+    table = customers.select("CustomerId", "NextOrder", "IntervalDays", "EmptyReason").join(
+        lines, on="CustomerId", how="full", coalesce=True
+    )
+    as_of = proposal.as_of.isoformat()
+    documents = []
+    for row in table.sort("CustomerId").iter_rows(named=True):
+        document = {
+            "id": str(row["CustomerId"]),
+            "customerId": row["CustomerId"],
+            "asOf": as_of,
+            "expectedOrderDate": row["NextOrder"].isoformat() if row["NextOrder"] else None,
+            "orderIntervalDays": row["IntervalDays"],
+            "lines": row["lines"] or [],
+        }
+        if not document["lines"]:
+            document["emptyReason"] = row["EmptyReason"] or "no line selected"
+        documents.append(document)
+    return documents
+
+
+def history_lines(proposal: OrderProposal) -> pl.DataFrame:
+    """The proposal's lines in the feedback history layout."""
+    return proposal.lines.select(
+        "CustomerId", pl.lit(proposal.as_of).alias("AsOf"), "ItemId", "Kind", "Probability"
+    ).cast(HISTORY_SCHEMA)  # type: ignore[arg-type]
