@@ -14,7 +14,7 @@ from typing import Any
 from scoring.inputs import ScoringWindow
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.sql_source import SqlSource
-from visitrank.pipeline.weekly import week_monday, window_to_json
+from visitrank.pipeline.week import week_monday, window_to_json
 
 
 class PlanError(ValueError):

@@ -1,7 +1,8 @@
 """Fan-in activity: rank and route every rep, build the documents, upsert them to Cosmos.
 
-Reads the staged Parquet of the regions that succeeded, then runs the same ``plan_visits`` and
-``build_documents`` as ``visitrank run`` (via ``visitrank.pipeline.weekly.weekly_documents``).
+Reads the staged Parquet of the regions that succeeded, the staged proposed orders and the
+segment evidence, then runs the fan-in step of ``visitrank run``
+(``visitrank.pipeline.fan_in.week_documents``) and upserts its documents.
 Documents of reps that no longer get a list this week are withdrawn (see
 ``visitrank.adapters.cosmos_sink``), but only after a run of all regions in which every region
 succeeded: after a partial run, or a rerun of some regions, the reps of the other regions keep their
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import polars as pl
 from azure.core.exceptions import ResourceNotFoundError
 
 from activities.orders import read_proposal
@@ -40,15 +42,10 @@ from visitrank.adapters.cosmos_sink import CosmosSink
 from visitrank.adapters.order_store import OrderStore
 from visitrank.adapters.segment_store import LATEST
 from visitrank.contract.errors import error_text
-from visitrank.pipeline.documents import attach_learned_steps
+from visitrank.pipeline.fan_in import WeekParts, plan_weeks, week_documents
 from visitrank.pipeline.orders import order_documents
-from visitrank.pipeline.segment_support import attach_segment_support
-from visitrank.pipeline.weekly import (
-    attach_region_orders,
-    merge_reps,
-    weekly_documents,
-    window_from_json,
-)
+from visitrank.pipeline.region import merge_reps
+from visitrank.pipeline.week import window_from_json
 
 log = logging.getLogger("visitrank.publish")
 
@@ -58,26 +55,26 @@ LATEST_SUPPORT_PATHS: dict[str, str] = {
 }
 
 
-def with_segment_evidence(
-    documents: list[dict[str, Any]], staging: BlobStaging, support_paths: dict[str, str] | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The documents with the segment evidence of this run's segmentation (`support_paths`),
-    or, for a run that did not segment (a rerun of some regions, or a failed segmentation), of
-    the latest one, so a rerun never strips the evidence from the lists it republishes; and the
-    error, if the evidence could not be read (never blocks the lists). No segmentation yet: the
-    documents as they are, no error."""
+def segment_evidence(
+    staging: BlobStaging, support_paths: dict[str, str] | None
+) -> tuple[tuple[pl.DataFrame, pl.DataFrame] | None, str | None]:
+    """The segment evidence frames of this run's segmentation (`support_paths`), or, for a run
+    that did not segment (a rerun of some regions, or a failed segmentation), of the latest
+    one, so a rerun never strips the evidence from the lists it republishes; and the error, if
+    the evidence could not be read (never blocks the lists). No segmentation yet: no frames,
+    no error."""
     paths = support_paths or LATEST_SUPPORT_PATHS
     try:
-        frames = [staging.read_frame(paths["outlets"]), staging.read_frame(paths["skus"])]
+        frames = (staging.read_frame(paths["outlets"]), staging.read_frame(paths["skus"]))
     except ResourceNotFoundError as error:
         if support_paths is None:
-            return documents, None  # no segmentation has run yet
+            return None, None  # no segmentation has run yet
         log.exception("segment evidence not attached")
-        return documents, error_text(error)
+        return None, error_text(error)
     except Exception as error:  # segment evidence never blocks the visit lists
         log.exception("segment evidence not attached")
-        return documents, error_text(error)
-    return attach_segment_support(documents, *frames), None
+        return None, error_text(error)
+    return frames, None
 
 
 def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -97,16 +94,6 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     outlets = staging.read_frames([region["paths"]["outlets"] for region in ok])
     skus = staging.read_frames([region["paths"]["skus"] for region in ok])
     reps = merge_reps(staging.read_frame(region["paths"]["reps"]) for region in ok)
-    documents = weekly_documents(
-        outlets,
-        skus,
-        reps,
-        config,
-        window,
-        run_id=payload["runId"],
-        generated_at=payload["generatedAt"],
-    )
-    documents = attach_learned_steps(documents, outlets, ok)
     dry_run = bool(payload.get("dryRun"))
     order_regions = [o for o in payload.get("orders") or [] if o.get("status") == "ok"]
     orders: list[dict[str, Any]] = []
@@ -123,10 +110,24 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         except Exception as error:  # orders never block the visit lists
             log.exception("proposed orders not published")
             orders, orders_error = [], error_text(error)
-    covered = [o["areaId"] for o in order_regions] if orders_error is None else []
-    documents = attach_region_orders(documents, orders, outlets, covered)
-    documents, segments_error = with_segment_evidence(
-        documents, staging, (payload.get("segments") or {}).get("supportPaths")
+    evidence, segments_error = segment_evidence(
+        staging, (payload.get("segments") or {}).get("supportPaths")
+    )
+    covered = frozenset(o["areaId"] for o in order_regions) if orders_error is None else None
+    documents = week_documents(
+        plan_weeks(outlets, config),
+        outlets,
+        skus,
+        reps,
+        window,
+        WeekParts(
+            regions=ok,
+            orders=orders if order_regions else None,
+            order_areas=covered or frozenset(),
+            evidence=evidence,
+        ),
+        run_id=payload["runId"],
+        generated_at=payload["generatedAt"],
     )
     written, withdrawn = 0, []
     if not dry_run:

@@ -17,7 +17,8 @@ from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging, region_prefix
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.quarantine import quarantine
-from visitrank.pipeline.weekly import region_inputs, region_reps, window_from_json
+from visitrank.pipeline.region import region_inputs, rep_table, scored_outcome
+from visitrank.pipeline.week import window_from_json
 
 OUTLETS = "outlets.parquet"
 SKUS = "skus.parquet"
@@ -47,22 +48,14 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[s
     paths = {
         "outlets": staging.write_frame(f"{prefix}/{OUTLETS}", scores.outlets),
         "skus": staging.write_frame(f"{prefix}/{SKUS}", scores.skus),
-        "reps": staging.write_frame(f"{prefix}/{REPS}", region_reps(checked.tables)),
+        "reps": staging.write_frame(f"{prefix}/{REPS}", rep_table(checked.tables)),
     }
     for table, rows in checked.rows.items():
         if rows.height:
             staging.write_frame(f"{prefix}/quarantine/{table}.parquet", rows)
     return {
-        "areaId": area_id,
-        "status": "ok",
+        **scored_outcome(area_id, inputs, scores),
         "paths": paths,
-        "outlets": scores.outlets.height,
-        "lines": inputs.lines.height,
-        "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
-        "skusToPush": scores.skus.height,
-        "visitResponse": scores.response,
-        "gapPersistence": scores.persistence,
-        "pushFloor": scores.assortment,
         "inputRows": {name: frame.height for name, frame in tables.items()},
         "quarantined": checked.counts(),
         "seconds": round(time.perf_counter() - started, 3),

@@ -44,7 +44,7 @@ from visitrank.pipeline.segments import (
     run_summary,
     segment_with_history,
 )
-from visitrank.pipeline.weekly import merge_quarantine_counts
+from visitrank.pipeline.status import merge_quarantine_counts
 
 SEGMENTS = "segment_outlets"
 POTENTIAL_FILE = "segment_potential.parquet"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Final
 
-from visitrank.pipeline.weekly import week_instance_id
+from visitrank.pipeline.week import week_instance_id
 
 ALLOWED_KEYS: Final = frozenset({"weekStart", "regions", "dryRun", "force"})
 ACTIVE: Final = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})

@@ -32,7 +32,7 @@ from api.run_requests import (
 from orchestrators.weekly_run import WEEKLY_RUN
 from visitrank.adapters.app_settings import app_settings
 from visitrank.adapters.cosmos_sink import CosmosSink
-from visitrank.pipeline.weekly import week_instance_id, week_monday
+from visitrank.pipeline.week import week_instance_id, week_monday
 
 log = logging.getLogger("visitrank.api")
 JSON: Final = "application/json"

@@ -28,7 +28,7 @@ import azure.durable_functions as df
 from activities.blueprint import ORDERS, PLAN, PUBLISH, SCORE
 from activities.segments import SEGMENTS
 from visitrank.pipeline.documents import LEARNED_STEPS
-from visitrank.pipeline.weekly import merge_quarantine_counts, run_status, weekly_status
+from visitrank.pipeline.status import merge_quarantine_counts, run_status, weekly_status
 
 WEEKLY_RUN: Final = "weekly_run"
 REGION_RUN: Final = "region_run"

@@ -10,12 +10,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
 from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import write_quarantine
 from visitrank.lab.demo_data import DemoSpec, write_demo
 from visitrank.local.cli_orders import add_parsers
 from visitrank.local.orders import run_orders
+from visitrank.local.run import run_local
 from visitrank.pipeline.orders import load_order_inputs
 
 AS_OF = date(2026, 10, 4)
@@ -130,3 +132,24 @@ def test_replay_feeds_the_first_proposals_outcome_into_the_second(demo: Path) ->
     assert report["feedback"]["scoredLines"] == got.height
     assert report["feedback"]["linesChanged"] > 0
     assert report["commonLines"]["top_frequency"]["lines"] > 0
+
+
+def test_failing_orders_never_block_the_lists(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the proposed orders raise; as in the Azure run the lists are written
+    without any `proposedOrder` key (no proposal computed, not "nothing to propose"), the run is
+    "partial" and the summary names the error."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("orders exploded")
+
+    monkeypatch.setattr("visitrank.local.run.run_orders", broken)
+    result = run_local(demo, tmp_path / "out", ScoringConfig(), order_config=OrderConfig())
+    assert result.status == "partial"
+    assert result.summary["failedRegions"] == []
+    assert result.summary["ordersError"] == "RuntimeError: orders exploded"
+    assert result.summary["proposedOrders"] == 0
+    visits = [json.loads(line)["visits"] for line in result.lists_path.read_text().splitlines()]
+    assert any(visits)
+    assert all("proposedOrder" not in visit for doc in visits for visit in doc)

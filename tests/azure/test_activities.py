@@ -197,10 +197,11 @@ def test_segment_dry_run_keeps_latest_and_cosmos(
 def test_publish_evidence_comes_from_this_run_or_the_latest_segmentation(
     staging: BlobStaging,
 ) -> None:
-    """`with_segment_evidence` against Azurite: this run's frames, else the latest ones (a rerun
+    """`segment_evidence` against Azurite: this run's frames, else the latest ones (a rerun
     of some regions keeps the evidence), none when no segmentation ever ran, and a reported
     error (the lists still go out) when this run's frames cannot be read."""
-    from activities.publish import LATEST_SUPPORT_PATHS, with_segment_evidence
+    from activities.publish import LATEST_SUPPORT_PATHS, segment_evidence
+    from visitrank.pipeline.segment_support import attach_segment_support
 
     docs = [{"repId": 7, "visits": [{"customerId": 1, "reason": "r", "skus": [{"itemId": 10}]}]}]
     outlets = pl.DataFrame({"CustomerId": [1], "SegmentId": ["S1"], "SegmentName": ["Premium"]})
@@ -223,16 +224,17 @@ def test_publish_evidence_comes_from_this_run_or_the_latest_segmentation(
     clear_latest()
     try:
         # no segmentation has run yet: the documents as they are, no error
-        assert with_segment_evidence(docs, staging, None) == (docs, None)
+        assert segment_evidence(staging, None) == (None, None)
         # this run's paths cannot be read: lists unchanged, the error reported
         missing = {"outlets": "segments/none/o.parquet", "skus": "segments/none/s.parquet"}
-        same, error = with_segment_evidence(docs, staging, missing)
-        assert same == docs and error is not None and "ResourceNotFoundError" in error
+        frames, error = segment_evidence(staging, missing)
+        assert frames is None and error is not None and "ResourceNotFoundError" in error
         # a run that did not segment uses the latest segmentation's frames
         staging.write_frame(LATEST_SUPPORT_PATHS["outlets"], outlets)
         staging.write_frame(LATEST_SUPPORT_PATHS["skus"], skus)
-        attached, error = with_segment_evidence(docs, staging, None)
-        assert error is None
+        frames, error = segment_evidence(staging, None)
+        assert error is None and frames is not None
+        attached = attach_segment_support(docs, *frames)
         (visit,) = attached[0]["visits"]
         assert visit["behaviourSegment"] == {"segmentId": "S1", "name": "Premium"}
         assert visit["skus"][0]["segmentSupport"]["segmentGapValue"] == 4.0

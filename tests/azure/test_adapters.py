@@ -172,7 +172,7 @@ def test_backoff_does_not_retry_other_errors() -> None:
 def test_proposed_orders_attach_only_to_covered_regions() -> None:
     import polars as pl
 
-    from visitrank.pipeline.weekly import attach_region_orders
+    from visitrank.pipeline.fan_in import attach_region_orders
 
     documents = [{"id": "7:w", "visits": [{"customerId": 1}, {"customerId": 2}, {"customerId": 3}]}]
     outlets = pl.DataFrame({"CustomerId": [1, 2, 3], "AreaId": [1, 1, 2]})

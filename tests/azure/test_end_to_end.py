@@ -26,7 +26,7 @@ from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.quarantine import quarantine
 from visitrank.lab.demo_data import write_demo
 from visitrank.local.run import run_local
-from visitrank.pipeline.weekly import region_inputs
+from visitrank.pipeline.region import region_inputs
 
 from .conftest import DEMO
 from .history import START, History, flat_actions, registered, replay

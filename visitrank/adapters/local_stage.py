@@ -42,6 +42,7 @@ from visitrank.contract.quarantine import (
     reason_counts,
 )
 from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES
+from visitrank.pipeline.region import items_with_category, rep_table
 
 LINE_SCHEMA = {
     "CustomerId": pl.Int64,
@@ -222,11 +223,7 @@ def _stage(
     window = ScoringWindow.for_week(week_start, last_sale_date, config)
 
     customers = clean[CUSTOMER.name]
-    items = clean["MV_SetupItem"].join(
-        clean["MV_SetupSubCategory"].select("SubCategoryId", "CategoryId"),
-        on="SubCategoryId",
-        how="left",
-    )
+    items = items_with_category(clean)
     # the window's clean headers with their region, joined once; every chunk of lines joins it
     headers = (
         sales.lazy()
@@ -255,14 +252,7 @@ def _stage(
     last_visits.collect().write_parquet(work_dir / LAST_VISITS)
     visits.collect().write_parquet(work_dir / VISITS)
 
-    eligible = customers.filter(pl.col("Routable")).group_by("RepId").agg(EligibleOutlets=pl.len())
-    reps = (
-        clean["MV_SetupRep"]
-        .select("RepId", "RepName")
-        .join(customers.select("RepId").unique(), on="RepId", how="semi")
-        .join(eligible, on="RepId", how="left")
-        .with_columns(pl.col("EligibleOutlets").fill_null(0).cast(pl.Int64))
-    )
+    reps = rep_table(clean)
     header_counts = checked.counts()
     return StagedInputs(
         work_dir=work_dir,

@@ -23,6 +23,7 @@ from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.pipeline import score_region
 from visitrank.adapters import local_stage
+from visitrank.pipeline.region import scored_outcome
 
 OUTLETS_FILE = "outlets.parquet"
 SKUS_FILE = "skus.parquet"
@@ -82,15 +83,7 @@ def run_region(task: RegionTask) -> dict[str, Any]:
     scores.skus.write_parquet(out / SKUS_FILE)
     steps["write"] = time.perf_counter() - written
     return {
-        "areaId": task.area_id,
-        "status": "ok",
-        "outlets": scores.outlets.height,
-        "lines": inputs.lines.height,
-        "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
-        "skusToPush": scores.skus.height,
-        "visitResponse": scores.response,
-        "gapPersistence": scores.persistence,
-        "pushFloor": scores.assortment,
+        **scored_outcome(task.area_id, inputs, scores),
         "seconds": round(time.perf_counter() - started, 3),
         "steps": {name: round(value, 3) for name, value in steps.items()},
         "workerPeakRssMb": peak_rss_mb(),

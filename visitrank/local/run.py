@@ -31,13 +31,9 @@ from visitrank.local import region_job
 from visitrank.local.orders import run_orders
 from visitrank.local.region_pool import Progress, fan_out, plan_in_pool, worker_pool
 from visitrank.local.segments import inputs_from_staged, run_segments, segment_and_export
-from visitrank.pipeline.documents import attach_learned_steps, build_documents
-from visitrank.pipeline.orders_documents import attach_proposed_orders
-from visitrank.pipeline.segment_support import (
-    attach_segment_support,
-    support_frames,
-    support_summary,
-)
+from visitrank.pipeline.fan_in import WeekParts, plan_weeks, week_documents
+from visitrank.pipeline.segment_support import support_frames, support_summary
+from visitrank.pipeline.status import weekly_status
 
 log = logging.getLogger("visitrank")
 
@@ -134,46 +130,25 @@ def run_local(
             else:
                 outlets = pl.DataFrame()
                 skus = pl.DataFrame()
-            reps = staged.reps.join(
-                outlets.select("RepId").unique()
-                if succeeded
-                else staged.reps.select("RepId").clear(),
-                on="RepId",
-                how="semi",
-            )
         with timed(timings, "rank_and_route"):
-            visits, days = (
-                plan_in_pool(pool, outlets, config, workers)
-                if succeeded
-                else (pl.DataFrame(), pl.DataFrame())
+            planned = plan_weeks(
+                outlets, config, lambda frame, cfg: plan_in_pool(pool, frame, cfg, workers)
             )
-    with timed(timings, "documents"):
-        documents = (
-            build_documents(
-                visits,
-                days,
-                outlets,
-                skus,
-                reps,
-                week_start=window.week_start,
-                as_of=window.as_of,
-                run_id=run_id,
-                generated_at=run_started.isoformat(timespec="seconds"),
-            )
-            if succeeded
-            else []
-        )
-        documents = attach_learned_steps(documents, outlets, outcomes)
-    proposed_orders = 0
-    if order_config is not None and documents:
+    orders: list[dict[str, Any]] | None = None
+    orders_error: str | None = None
+    if order_config is not None and outlets.height:
         with timed(timings, "orders"):
-            orders_path, proposed_orders, _ = run_orders(
-                source_dir, out_dir, order_config, config, as_of=window.as_of
-            )
-            orders = [json.loads(line) for line in orders_path.read_text("utf-8").splitlines()]
-            documents = attach_proposed_orders(documents, orders)
+            try:
+                orders_path, _, _ = run_orders(
+                    source_dir, out_dir, order_config, config, as_of=window.as_of
+                )
+                orders = [json.loads(line) for line in orders_path.read_text("utf-8").splitlines()]
+            except Exception as error:  # the orders never block the visit lists
+                log.exception("proposed orders failed: the lists are written without them")
+                orders, orders_error = [], error_text(error)
     segment_counts: dict[str, Any] | None = None
-    if segment_config is not None and documents:
+    evidence = None
+    if segment_config is not None and outlets.height:
         with timed(timings, "segments"):
             try:
                 inputs = inputs_from_staged(staged, segment_config)
@@ -184,14 +159,29 @@ def run_local(
                         source_dir, out_dir / SEGMENTS_DIR, segment_config, as_of=window.as_of
                     )
                 )
-                documents = attach_segment_support(documents, *support_frames(segmented.result))
-                segment_counts = {
-                    "segments": segmented.summary["segments"],
-                    **support_summary(documents),
-                }
+                evidence = support_frames(segmented.result)
+                segment_counts = {"segments": segmented.summary["segments"]}
             except Exception as error:  # segment evidence never blocks the visit lists
                 log.exception("segmentation failed: the lists are written without its evidence")
                 segment_counts = {"error": error_text(error)}
+    with timed(timings, "documents"):
+        documents = week_documents(
+            planned,
+            outlets,
+            skus,
+            staged.reps,
+            window,
+            WeekParts(
+                regions=outcomes,
+                orders=orders,
+                order_areas=frozenset(succeeded) if orders_error is None else frozenset(),
+                evidence=evidence,
+            ),
+            run_id=run_id,
+            generated_at=run_started.isoformat(timespec="seconds"),
+        )
+        if evidence is not None and segment_counts is not None:
+            segment_counts.update(support_summary(documents))
     with timed(timings, "write_lists"):
         lists_path = out_dir / VISIT_LISTS
         with lists_path.open("w", encoding="utf-8") as handle:
@@ -199,9 +189,14 @@ def run_local(
                 handle.write(json.dumps(document, ensure_ascii=False) + "\n")
     shutil.rmtree(work_dir, ignore_errors=True)
 
-    status = "complete" if not failed else ("partial" if succeeded else "failed")
-    if status == "complete" and segment_counts is not None and "error" in segment_counts:
-        status = "partial"  # as the Azure run: the lists are complete, the segmentation is not
+    status = weekly_status(
+        outcomes,
+        None
+        if segment_counts is None
+        else {"status": "failed" if "error" in segment_counts else "ok"},
+        [],
+        orders_error,
+    )
     summary = {
         "runId": run_id,
         "status": status,
@@ -214,7 +209,8 @@ def run_local(
         "visits": sum(len(d["visits"]) for d in documents),
         "inputRows": staged.input_rows,
         "quarantined": staged.quarantine_counts,
-        "proposedOrders": proposed_orders,
+        "proposedOrders": len(orders or []),
+        "ordersError": orders_error,
         "segmentSupport": segment_counts,
         "quarantinedRows": sum(sum(r.values()) for r in staged.quarantine_counts.values()),
         "regions": outcomes,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
-def compact_order(order: dict[str, Any]) -> list[dict[str, Any]]:
+def compact_order(order: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The order document's lines as {itemId, quantity, kind, probability} (names and
     reasons stay in the order document, readable at /api/customers/{id}/order)."""
     return [
@@ -22,7 +22,7 @@ def compact_order(order: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def attach_proposed_orders(
-    documents: Iterable[dict[str, Any]], orders: Iterable[dict[str, Any]]
+    documents: Iterable[dict[str, Any]], orders: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """Copies of the weekly rep documents with `visits[].proposedOrder` (the compact lines of
     the visit's customer's order document; [] when it has none). Inputs are not modified."""

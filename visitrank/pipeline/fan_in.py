@@ -1,0 +1,118 @@
+"""The fan-in: every rep's week planned from the scored outlets of the regions that succeeded,
+then one document per rep with everything the week carries (learned steps' verdicts, proposed
+orders, segment evidence). Both drivers call `plan_weeks` and `week_documents`; only how the
+reps' weeks are planned (`planner`: in-process, or split over the local worker pool) and where
+the parts come from differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from scoring.config import ScoringConfig
+from scoring.inputs import ScoringWindow
+from scoring.weekly_plan import plan_visits
+from visitrank.pipeline.documents import attach_learned_steps, build_documents
+from visitrank.pipeline.orders_documents import attach_proposed_orders
+from visitrank.pipeline.segment_support import attach_segment_support
+
+Planner = Callable[[pl.DataFrame, ScoringConfig], tuple[pl.DataFrame, pl.DataFrame]]
+"""Plans every rep's week from the scored outlets: (visits, days), as `plan_visits`."""
+
+
+@dataclass(frozen=True)
+class WeekParts:
+    """What the week's documents are built from, besides the scored outlets and SKUs.
+
+    `regions`: the outcomes of the regions that succeeded (their learned steps' verdicts);
+    `orders`: the order documents of the regions in `order_areas` (None: orders not proposed
+    this run, so no visit gets a `proposedOrder` key); `evidence`: the segmentation's support
+    frames (`segment_support.support_frames`), None when there is none."""
+
+    regions: Sequence[Mapping[str, Any]] = ()
+    orders: Sequence[Mapping[str, Any]] | None = None
+    order_areas: frozenset[int] = field(default_factory=frozenset)
+    evidence: tuple[pl.DataFrame, pl.DataFrame] | None = None
+
+
+@dataclass(frozen=True)
+class PlannedWeeks:
+    """Every rep's planned week: the visits (ranked, routed into days) and the days."""
+
+    visits: pl.DataFrame
+    days: pl.DataFrame
+
+
+def plan_weeks(
+    outlets: pl.DataFrame, config: ScoringConfig, planner: Planner = plan_visits
+) -> PlannedWeeks:
+    """Ranks and routes every rep's week (`planner`; nothing to plan without outlets)."""
+    if outlets.height == 0:
+        return PlannedWeeks(pl.DataFrame(), pl.DataFrame())
+    visits, days = planner(outlets, config)
+    return PlannedWeeks(visits, days)
+
+
+def week_documents(
+    planned: PlannedWeeks,
+    outlets: pl.DataFrame,
+    skus: pl.DataFrame,
+    reps: pl.DataFrame,
+    window: ScoringWindow,
+    parts: WeekParts,
+    *,
+    run_id: str,
+    generated_at: str,
+) -> list[dict[str, Any]]:
+    """One document per rep with scored outlets (reps of a failed region get none), with the
+    learned steps' verdicts, the proposed orders and the segment evidence."""
+    if outlets.height == 0:
+        return []
+    reps = reps.join(outlets.select("RepId").unique(), on="RepId", how="semi")
+    documents = build_documents(
+        planned.visits,
+        planned.days,
+        outlets,
+        skus,
+        reps,
+        week_start=window.week_start,
+        as_of=window.as_of,
+        run_id=run_id,
+        generated_at=generated_at,
+    )
+    documents = attach_learned_steps(documents, outlets, parts.regions)
+    if parts.orders is not None:
+        documents = attach_region_orders(documents, parts.orders, outlets, parts.order_areas)
+    if parts.evidence is not None:
+        documents = attach_segment_support(documents, *parts.evidence)
+    return documents
+
+
+def attach_region_orders(
+    documents: list[dict[str, Any]],
+    orders: Iterable[Mapping[str, Any]],
+    outlets: pl.DataFrame,
+    covered_areas: Iterable[int],
+) -> list[dict[str, Any]]:
+    """The rep documents with ``visits[].proposedOrder`` (``attach_proposed_orders``) for the
+    visits of outlets in ``covered_areas`` (regions whose proposed orders succeeded).
+
+    A visit of a region whose orders failed gets no ``proposedOrder`` key at all, so "no
+    proposal computed" is never confused with "nothing to propose" (``[]``). Inputs are not
+    modified."""
+    areas = set(covered_areas)
+    if not areas or not documents:
+        return [dict(document) for document in documents]
+    attached = attach_proposed_orders(documents, orders)
+    if "AreaId" not in outlets.columns:
+        return attached
+    uncovered = set(outlets.filter(~pl.col("AreaId").is_in(sorted(areas)))["CustomerId"].to_list())
+    for document in attached:
+        for visit in document.get("visits", []):
+            if visit["customerId"] in uncovered:
+                del visit["proposedOrder"]
+    return attached

@@ -1,0 +1,126 @@
+"""One region's scoring inputs and rep table from its quarantined contract tables.
+
+The same frames whichever driver reads the region: the local run stages them for all regions
+at once (`visitrank.adapters.local_stage`, which calls `items_with_category` and `rep_table`),
+the Azure scoring activity shapes one region read from SQL (`region_inputs`, `rep_table`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import polars as pl
+
+from scoring.inputs import RegionInputs, ScoringWindow, history_visits
+from scoring.pipeline import RegionScores
+
+REP_SCHEMA = {"RepId": pl.Int64, "RepName": pl.String, "EligibleOutlets": pl.Int64}
+
+
+def items_with_category(clean: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """The items with the CategoryId of their subcategory (the scoring's item table)."""
+    return clean["MV_SetupItem"].join(
+        clean["MV_SetupSubCategory"].select("SubCategoryId", "CategoryId"),
+        on="SubCategoryId",
+        how="left",
+    )
+
+
+def region_inputs(clean: Mapping[str, pl.DataFrame], window: ScoringWindow) -> RegionInputs:
+    """The scoring inputs of one region from its quarantined tables.
+
+    Same frames as ``visitrank.adapters.local_stage.stage_inputs`` writes and
+    ``region_job.load_region``
+    reads back: items with their CategoryId, sales lines in the history window, each
+    customer's last visit before the week and the visits of the history window (for the visit
+    response).
+    """
+    customers = clean["MV_SetupCustomer"]
+    items = clean["MV_SetupItem"].join(
+        clean["MV_SetupSubCategory"].select("SubCategoryId", "CategoryId"),
+        on="SubCategoryId",
+        how="left",
+    )
+    lines = (
+        clean["MV_Sales"]
+        .lazy()
+        .filter(pl.col("SaleDate").is_between(window.history_start, window.as_of))
+        .select("SaleId", "CustomerId", "SaleDate")
+        .join(
+            clean["MV_SalesDetail"].lazy().select("SaleId", "ItemId", "Quantity", "Amount"),
+            on="SaleId",
+        )
+        .join(customers.lazy().select("CustomerId", "AreaId"), on="CustomerId")
+        .drop("SaleId")
+        .sort("AreaId", "CustomerId")
+        .collect()
+    )
+    last_visits = (
+        clean["MV_Visit"]
+        .lazy()
+        .filter(pl.col("VisitDate") < window.week_start)
+        .group_by("CustomerId")
+        .agg(LastVisitDate=pl.col("VisitDate").max())
+        .join(customers.lazy().select("CustomerId"), on="CustomerId", how="semi")
+        .collect()
+    )
+    visits = (
+        history_visits(clean["MV_Visit"].lazy(), window)
+        .join(customers.lazy().select("CustomerId"), on="CustomerId", how="semi")
+        .collect()
+    )
+    return RegionInputs(
+        customers=customers.sort("CustomerId"),
+        items=items,
+        lines=lines,
+        last_visits=last_visits,
+        visits=visits,
+    )
+
+
+def rep_table(clean: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """RepId, RepName, EligibleOutlets for the reps owning customers of this region
+    (as ``stage_inputs`` computes them for all regions)."""
+    customers = clean["MV_SetupCustomer"]
+    eligible = customers.filter(pl.col("Routable")).group_by("RepId").agg(EligibleOutlets=pl.len())
+    return (
+        clean["MV_SetupRep"]
+        .select("RepId", "RepName")
+        .join(customers.select("RepId").unique(), on="RepId", how="semi")
+        .join(eligible, on="RepId", how="left")
+        .with_columns(pl.col("EligibleOutlets").fill_null(0).cast(pl.Int64))
+    )
+
+
+def merge_reps(per_region: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """One row per rep; a rep with outlets in several regions gets the sum of eligible ones."""
+    frames = [frame for frame in per_region if frame.height]
+    if not frames:
+        return pl.DataFrame(
+            schema={"RepId": pl.Int64, "RepName": pl.String, "EligibleOutlets": pl.Int64}
+        )
+    return (
+        pl.concat(frames, how="vertical_relaxed")
+        .group_by("RepId")
+        .agg(pl.col("RepName").first(), pl.col("EligibleOutlets").sum())
+        .sort("RepId")
+    )
+
+
+def scored_outcome(area_id: int, inputs: RegionInputs, scores: RegionScores) -> dict[str, Any]:
+    """What the scoring of one region reports, whichever driver ran it: counts and the learned
+    steps' summaries (`visitResponse`, `gapPersistence`: None when the step is off) and the
+    push floor derived from the assortment (`pushFloor`). The drivers add where the frames
+    went and how long it took."""
+    return {
+        "areaId": area_id,
+        "status": "ok",
+        "outlets": scores.outlets.height,
+        "lines": inputs.lines.height,
+        "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
+        "skusToPush": scores.skus.height,
+        "visitResponse": scores.response,
+        "gapPersistence": scores.persistence,
+        "pushFloor": scores.assortment,
+    }
