@@ -26,7 +26,8 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
     Output: runId, generatedAt, weekStart/asOf/windowStart/historyStart, regions, allRegions
     (no subset was requested), dryRun and
-    the scoring and order configs (so every activity of the run uses the same ones).
+    the scoring, order and segmentation configs (so every activity of the run uses the same
+    ones).
     """
     started = datetime.fromisoformat(payload["startedAt"])
     week_start = (
@@ -55,4 +56,5 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "dryRun": bool(payload.get("dryRun", False)),
         "config": config.model_dump(),
         "orderConfig": settings.order_config().model_dump(),
+        "segmentationConfig": settings.segmentation_config().model_dump(mode="json"),
     }

@@ -23,7 +23,7 @@ Stages, each the port of the engine module named (read those for the method):
                kept as non-routable, which is reproduced here)
   aggregate    window totals per outlet x SKU                    scoring/pipeline.py
   segment      SKU clusters and outlet segments, k-means         scoring/sku_clusters.py,
-               exactly as the engine calls scikit-learn            scoring/segments.py
+               exactly as the engine calls scikit-learn            scoring/peer_segments.py
   expectation  grid, own history, leave-one-out benchmarks       scoring/benchmark.py,
                                                                    robust.py, own_history.py
   index        index and gap value                               scoring/indexation.py
@@ -61,7 +61,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from scoring.config import ScoringConfig
-from scoring.segments import choose_k  # numpy + scikit-learn model selection, no polars
+from scoring.peer_segments import choose_k  # numpy + scikit-learn model selection, no polars
 
 SCALE = 10_000  # fixed point of the exact sums (scoring/exact.py)
 UNIT = 1.0 / SCALE  # polars divides by a scalar as a product with its reciprocal (module doc)
@@ -339,7 +339,7 @@ def behaviour_clusters(shares: pd.DataFrame, config: ScoringConfig) -> pd.DataFr
     return pd.DataFrame({"CustomerId": ids, "Behaviour": relabel[model.labels_]})
 
 
-def segment_outlets(
+def peer_segments(
     customers: pd.DataFrame, totals: pd.DataFrame, clusters: pd.DataFrame, config: ScoringConfig
 ) -> pd.DataFrame:
     """CustomerId, AreaId, Channel, Revenue, VolumeTier, Behaviour, Segment per customer."""
@@ -1009,7 +1009,7 @@ def score_region(
         config = assortment_config(totals, config)
     with timed(timings, "segment"):
         clusters = cluster_skus(items, region.lines, window.history_start, window.as_of, config)
-        segments = segment_outlets(region.customers, totals, clusters, config)
+        segments = peer_segments(region.customers, totals, clusters, config)
     with timed(timings, "expectation"):
         grid = outlet_sku_grid(segments, totals, items)
         if config.own_history:

@@ -69,8 +69,13 @@ def region_payload(plan: dict[str, Any], area_id: int) -> dict[str, Any]:
 
 
 def segment_payload(plan: dict[str, Any]) -> dict[str, Any]:
-    """The segmentation activity's input: ids, dates and the dry-run flag."""
-    return {**{key: plan[key] for key in WINDOW_KEYS}, "dryRun": plan["dryRun"]}
+    """The segmentation activity's input: ids, dates, the dry-run flag and the segmentation's
+    config overrides (``VISITRANK_SEGMENTATION_CONFIG``, echoed by the plan)."""
+    return {
+        **{key: plan[key] for key in WINDOW_KEYS},
+        "dryRun": plan["dryRun"],
+        "segmentation": plan.get("segmentationConfig") or {},
+    }
 
 
 def order_payload(plan: dict[str, Any], area_id: int) -> dict[str, Any]:

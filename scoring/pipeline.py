@@ -23,9 +23,9 @@ from scoring.indexation import index_scores
 from scoring.inputs import RegionInputs, ScoringWindow
 from scoring.learned import learned_shares
 from scoring.own_history import own_expectation, own_subcategory_expectation, prior_shares
+from scoring.peer_segments import peer_segments
 from scoring.priority import opportunities, outlet_priorities, skus_to_push
 from scoring.recency import recency_weights
-from scoring.segments import segment_outlets
 from scoring.sku_clusters import cluster_skus
 from scoring.visit_response import region_response, with_response_factors
 
@@ -93,7 +93,7 @@ def score_region(
         clusters = cluster_skus(
             inputs.items, inputs.lines, window.history_start, window.as_of, config
         )
-        segments = segment_outlets(inputs.customers, totals, clusters, config)
+        segments = peer_segments(inputs.customers, totals, clusters, config)
     with step("expectation"):
         grid = outlet_sku_grid(segments, totals, inputs.items)
         if config.own_history:

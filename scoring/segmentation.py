@@ -9,10 +9,10 @@ Method (pure: frames and a frozen `SegmentationConfig` in, frames out):
    subcategory or SKU) in the look-back window; negative lines (returns) are clipped to 0, so
    shares are in [0, 1] and sum to 1 — the outlet's size does not count, only its mix.
 2. **Embedding**: the Hellinger embedding (square roots of the shares, as
-   `scoring.segments.embed`) held sparse; optionally minus its channel's average
+   `scoring.peer_segments.embed`) held sparse; optionally minus its channel's average
    (`adjust_for_channel`), so segments describe taste *across* channels instead of rediscovering
    the channel; then PCA to `dims` directions fitted on a seeded sample.
-3. **k**: `scoring.segments.choose_k` on the sample (the largest k in 2..`k_max` whose
+3. **k**: `scoring.peer_segments.choose_k` on the sample (the largest k in 2..`k_max` whose
    clustering is stable across subsamples and separated), or `segments` when fixed.
 4. **Sample, then assign**: k-means is fitted on at most `sample_size` outlets; every outlet is
    then assigned to its nearest centre in chunks, so a million outlets cost one matrix product.
@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from scoring.config import ScoringConfig
 from scoring.exact import SHARE_SCALE, exact_sum
-from scoring.segments import choose_k
+from scoring.peer_segments import choose_k
 
 Level = Literal["sku", "brand", "subcategory", "category"]
 INACTIVE_SEGMENT = "inactive"  # SegmentId of an outlet without purchases in the window
@@ -146,7 +146,7 @@ class Clustering:
 
 @dataclass(frozen=True)
 class Segmentation:
-    """The frames of one segmentation run (see `segment_outlets`)."""
+    """The frames of one segmentation run (see `behaviour_segments`)."""
 
     outlets: pl.DataFrame  # one row per customer: SegmentId (or "inactive"), Distance, ...
     segments: pl.DataFrame  # one row per segment: size, revenue, mix, price index, tags
@@ -562,7 +562,7 @@ def auto_name(row: dict[str, Any], config: SegmentationConfig) -> str:
     return f"{position} · {row['TopKeyName']}" if row["TopKeyName"] else position
 
 
-def segment_outlets(
+def behaviour_segments(
     customers: pl.DataFrame,
     purchases: pl.DataFrame,
     items: pl.DataFrame,

@@ -17,8 +17,8 @@ import polars as pl
 import pytest
 
 from scoring.config import ScoringConfig
+from scoring.peer_segments import peer_segments
 from scoring.pipeline import window_totals
-from scoring.segments import segment_outlets
 from scoring.sku_clusters import cluster_skus
 from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
 from visitrank.adapters import local_stage
@@ -344,7 +344,7 @@ def test_segmenting_a_region_is_repeatable(
     )
     # the same rows, in a different order each time: the order must not matter either
     results = [
-        segment_outlets(
+        peer_segments(
             inputs.customers,
             totals.sample(fraction=1.0, shuffle=True, seed=i),
             clusters,

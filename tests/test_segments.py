@@ -5,7 +5,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from scoring.config import ScoringConfig
-from scoring.segments import INACTIVE, behaviour_clusters, choose_k, segment_outlets, stability
+from scoring.peer_segments import INACTIVE, behaviour_clusters, choose_k, peer_segments, stability
 
 
 def two_taste_shares(n: int = 20) -> pl.DataFrame:
@@ -50,7 +50,7 @@ def test_segments_tiers_and_inactive() -> None:
         {"CustomerId": [1, 2, 4], "ItemId": [1, 1, 1], "Revenue": [10.0, 50.0, 5.0]}
     )
     clusters = pl.DataFrame({"ItemId": [1], "SkuCluster": ["c1|value|flat"]})
-    out = segment_outlets(customers, outlet_sku, clusters, ScoringConfig(volume_tiers=2))
+    out = peer_segments(customers, outlet_sku, clusters, ScoringConfig(volume_tiers=2))
     rows = {r["CustomerId"]: r for r in out.iter_rows(named=True)}
     assert rows[1]["VolumeTier"] == 1  # smaller of the two active on-trade outlets
     assert rows[2]["VolumeTier"] == 2

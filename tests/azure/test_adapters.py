@@ -44,6 +44,7 @@ def test_settings_defaults_and_overrides() -> None:
         ("VISITRANK_SCORING_CONFIG", "[1]", "JSON object"),
         ("VISITRANK_SCORING_CONFIG", '{"nope": 1}', "not a valid ScoringConfig"),
         ("VISITRANK_ORDER_CONFIG", '{"max_lines": 0}', "not a valid OrderConfig"),
+        ("VISITRANK_SEGMENTATION_CONFIG", '{"k_max": "many"}', "not a valid SegmentationConfig"),
     ],
 )
 def test_settings_reject_bad_values(name: str, value: str, message: str) -> None:
@@ -188,3 +189,10 @@ def test_proposed_orders_attach_only_to_covered_regions() -> None:
     assert "proposedOrder" not in documents[0]["visits"][0]  # inputs untouched
     (bare,) = attach_region_orders(documents, orders, outlets, [])
     assert all("proposedOrder" not in visit for visit in bare["visits"])
+
+
+def test_settings_carry_the_segmentation_config_to_the_plan() -> None:
+    """Azure can set the behaviour segmentation, like the scoring and the orders."""
+    settings = Settings.from_env({"VISITRANK_SEGMENTATION_CONFIG": '{"k_max": 5}'})
+    assert settings.segmentation_config().k_max == 5
+    assert Settings.from_env({}).segmentation_config().k_max == 8

@@ -25,6 +25,7 @@ from .history import START, History, flat_actions, replay
 INSTANCE = "visitrank-2026-W48"
 CONFIG = {"visits_per_week": 30}
 ORDER_CONFIG = {"max_lines": 40}
+SEGMENTATION_CONFIG = {"k_max": 6}
 SEGMENTS_OK = {
     "status": "ok",
     "k": 3,
@@ -55,6 +56,7 @@ def plan_result(regions: list[int]) -> dict[str, Any]:
         "dryRun": False,
         "config": CONFIG,
         "orderConfig": ORDER_CONFIG,
+        "segmentationConfig": SEGMENTATION_CONFIG,
     }
 
 
@@ -177,6 +179,7 @@ def test_plan_result_fans_out_regions_segmentation_and_orders() -> None:
         "windowStart": "2026-05-25",
         "historyStart": "2025-01-01",
         "dryRun": False,
+        "segmentation": SEGMENTATION_CONFIG,
     }
     assert [i["areaId"] for i in orders] == [1, 2, 5]
     assert all(

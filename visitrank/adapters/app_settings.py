@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
+from scoring.segmentation import SegmentationConfig
 
 DEFAULT_SCHEDULE: Final = "0 0 5 * * 1"
 """NCRONTAB (with seconds): every Monday at 05:00 UTC (Flex Consumption ignores time zones)."""
@@ -59,6 +60,8 @@ class Settings:
         schedule: the timer's NCRONTAB expression (resolved by the host as %VISITRANK_SCHEDULE%).
         scoring_overrides: ScoringConfig fields to override, from a JSON object.
         order_overrides: OrderConfig fields to override (the proposed orders), a JSON object.
+        segmentation_overrides: SegmentationConfig fields to override (the behaviour
+            segments), a JSON object.
     """
 
     sql_connection_string: str | None = None
@@ -78,6 +81,7 @@ class Settings:
     schedule: str = DEFAULT_SCHEDULE
     scoring_overrides: Mapping[str, Any] = field(default_factory=dict)
     order_overrides: Mapping[str, Any] = field(default_factory=dict)
+    segmentation_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def scoring_config(self) -> ScoringConfig:
         """The scoring config: defaults updated by ``VISITRANK_SCORING_CONFIG``."""
@@ -86,6 +90,11 @@ class Settings:
     def order_config(self) -> OrderConfig:
         """The proposed-order config: defaults updated by ``VISITRANK_ORDER_CONFIG``."""
         return OrderConfig.model_validate(dict(self.order_overrides))
+
+    def segmentation_config(self) -> SegmentationConfig:
+        """The behaviour segmentation's config: defaults updated by
+        ``VISITRANK_SEGMENTATION_CONFIG``."""
+        return SegmentationConfig.model_validate(dict(self.segmentation_overrides))
 
     def require_sql(self) -> str:
         """The SQL connection string, or SettingsError naming the missing setting."""
@@ -125,6 +134,9 @@ class Settings:
             schedule=_text(env, "VISITRANK_SCHEDULE") or DEFAULT_SCHEDULE,
             scoring_overrides=_json_object(env, "VISITRANK_SCORING_CONFIG", ScoringConfig),
             order_overrides=_json_object(env, "VISITRANK_ORDER_CONFIG", OrderConfig),
+            segmentation_overrides=_json_object(
+                env, "VISITRANK_SEGMENTATION_CONFIG", SegmentationConfig
+            ),
         )
 
 

@@ -42,7 +42,7 @@ from visitrank.contract.quarantine import (
     reason_counts,
 )
 from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES
-from visitrank.pipeline.region import items_with_category, rep_table
+from visitrank.pipeline.region import items_with_category, last_visits_before, rep_table
 
 LINE_SCHEMA = {
     "CustomerId": pl.Int64,
@@ -239,13 +239,7 @@ def _stage(
     if pending.exists():
         shutil.move(pending, quarantine_dir / f"{DETAIL}.csv")
 
-    last_visits = (
-        clean["MV_Visit"]
-        .lazy()
-        .filter(pl.col("VisitDate") < window.week_start)
-        .group_by("CustomerId")
-        .agg(LastVisitDate=pl.col("VisitDate").max())
-    )
+    last_visits = last_visits_before(clean["MV_Visit"].lazy(), window)
     visits = history_visits(clean["MV_Visit"].lazy(), window)
     customers.sort("AreaId", "CustomerId").write_parquet(work_dir / CUSTOMERS)
     items.write_parquet(work_dir / ITEMS)

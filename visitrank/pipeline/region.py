@@ -27,6 +27,15 @@ def items_with_category(clean: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     )
 
 
+def last_visits_before(visits: pl.LazyFrame, window: ScoringWindow) -> pl.LazyFrame:
+    """CustomerId, LastVisitDate: each customer's last visit before the planned week."""
+    return (
+        visits.filter(pl.col("VisitDate") < window.week_start)
+        .group_by("CustomerId")
+        .agg(LastVisitDate=pl.col("VisitDate").max())
+    )
+
+
 def region_inputs(clean: Mapping[str, pl.DataFrame], window: ScoringWindow) -> RegionInputs:
     """The scoring inputs of one region from its quarantined tables.
 
@@ -57,11 +66,7 @@ def region_inputs(clean: Mapping[str, pl.DataFrame], window: ScoringWindow) -> R
         .collect()
     )
     last_visits = (
-        clean["MV_Visit"]
-        .lazy()
-        .filter(pl.col("VisitDate") < window.week_start)
-        .group_by("CustomerId")
-        .agg(LastVisitDate=pl.col("VisitDate").max())
+        last_visits_before(clean["MV_Visit"].lazy(), window)
         .join(customers.lazy().select("CustomerId"), on="CustomerId", how="semi")
         .collect()
     )

@@ -34,8 +34,8 @@ from scoring.segmentation import (
     INACTIVE_SEGMENT,
     Segmentation,
     SegmentationConfig,
+    behaviour_segments,
     catalogue,
-    segment_outlets,
     window_purchases,
     window_weeks,
 )
@@ -168,7 +168,7 @@ def segment_with_history(
     edits: dict[str, Any] | None,
 ) -> tuple[Segmentation, dict[str, Any]]:
     """Segment, then give the segments their persistent ids and labels."""
-    raw = segment_outlets(
+    raw = behaviour_segments(
         inputs.customers,
         inputs.purchases,
         inputs.items,

@@ -1,4 +1,4 @@
-"""Outlet segments: channel x volume tier x purchase behaviour.
+"""Peer segments (the benchmark's comparable outlets): channel x volume tier x purchase behaviour.
 
 Two outlets of the same channel and size can buy very differently (a premium cocktail bar and a
 value pub); benchmarking one against the other flags false gaps. The behaviour cluster groups
@@ -115,7 +115,7 @@ def cluster_features(ids: pl.Series, features: np.ndarray, config: ScoringConfig
     return pl.DataFrame({"CustomerId": ids, "Behaviour": relabel[model.labels_]})
 
 
-def segment_outlets(
+def peer_segments(
     customers: pl.DataFrame,
     outlet_sku: pl.DataFrame,
     sku_clusters: pl.DataFrame,
