@@ -1,4 +1,4 @@
-"""Orders activity: one region's proposed orders (issue 7), staged in Blob for the publish step.
+"""Orders activity: one region's proposed orders, staged in Blob for the publish step.
 
 Why per region (like the scoring) rather than one activity for all outlets: ``propose_orders``
 runs the region scoring twice (at the as-of date and ``calibration_weeks`` earlier, for the

@@ -8,7 +8,7 @@ Documents of reps that no longer get a list this week are withdrawn (see
 succeeded: after a partial run, or a rerun of some regions, the reps of the other regions keep their
 document rather than losing it.
 
-Proposed orders (issue 7): the staged proposals of the regions whose ``propose_orders``
+Proposed orders: the staged proposals of the regions whose ``propose_orders``
 succeeded become one document per customer (``visitrank.pipeline.orders.order_documents``, plus
 ``runId`` and ``weekStart``), upserted to the Cosmos ``orders`` container (read by
 ``GET /api/customers/{customerId}/order``); the rep documents get a compact ``proposedOrder``
@@ -17,7 +17,7 @@ per visit (``attach_region_orders``). A visit of a region whose orders failed ha
 published without any and the error is reported (``ordersError``): orders never block the
 visit lists.
 
-Segmentation (issue 6): with the segmentation's ``supportPaths`` (or, when this run did not
+Segmentation: with the segmentation's ``supportPaths`` (or, when this run did not
 segment, the latest segmentation's), every visit gets its behavioural segment and every pushed
 SKU the segment's evidence (``visitrank.pipeline.segment_support``, the same as ``visitrank run``).
 Like orders, segment evidence never blocks the visit lists: if it cannot be read the documents

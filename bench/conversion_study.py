@@ -1,6 +1,6 @@
 """Can the history tell which flagged gaps a *visit* converts? A study on generated worlds.
 
-#4 asked for a per-pair conversion propensity learned from `MV_Visit` and the sales: does a
+Sales ops asked for a per-pair conversion propensity learned from `MV_Visit` and the sales: does a
 flagged gap close more after a visit than without one? This study measures whether the visits
 and sales alone can say so, on demo worlds without a visit effect (the answer must be "no") and
 with planted conversions (`demo-data --conversion`: each visit closes each open planted gap with

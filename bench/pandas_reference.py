@@ -1,4 +1,4 @@
-"""The scoring of issue #5's comparison config, written in plain pandas + scikit-learn.
+"""The scoring of the performance comparison's config, written in plain pandas + scikit-learn.
 
 A reference implementation, as a data scientist would write the same method with pandas
 (groupby / merge / transform, numpy where pandas has no verb) and no polars, to measure the

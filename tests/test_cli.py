@@ -205,3 +205,21 @@ def test_run_with_orders_attaches_each_customers_proposed_order(
     assert any(visit["proposedOrder"] for visit in visits)
     summary = json.loads((out / "run_summary.json").read_text("utf-8"))
     assert summary["proposedOrders"] == len(orders)
+
+
+def test_run_honours_the_orders_and_segmentation_sections(
+    demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One run configuration for every command: `run --orders` uses the orders section and
+    the segmentation its section (both were ignored by `run` before)."""
+    out = tmp_path / "out"
+    argv = ["run", "--source", demo_dir, "--out", out, "--workers", RUN_WORKERS, "--orders"]
+    overrides = ["--set", "orders.max_lines=2", "--set", "segmentation.k_max=2"]
+    code, _, stderr = cli([*argv, *overrides], capsys)
+    assert code == EXIT_OK, stderr
+    orders = [json.loads(line) for line in (out / "orders.jsonl").read_text("utf-8").splitlines()]
+    usual = [sum(line["kind"] == "usual" for line in order["lines"]) for order in orders]
+    assert max(usual) == 2, usual  # max_lines caps the usual references (novelties on top)
+    segments = json.loads((out / "segments" / "segments_summary.json").read_text("utf-8"))
+    assert segments["k"] <= 2
+    assert segments["config"]["k_max"] == 2

@@ -1,4 +1,4 @@
-"""The proposed order (issue 7): interval logic, quantities, novelty budget, feedback."""
+"""The proposed order: interval logic, quantities, novelty budget, feedback."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def test_order_command_writes_one_document_per_customer(demo: Path, tmp_path: Pa
     customer = int(pl.read_parquet(demo / "MV_Sales.parquet")["CustomerId"][0])
     args = parser.parse_args(
         ["order", "--source", str(demo), "--out", str(tmp_path), "--as-of", "2026-10-04",
-         "--customer", str(customer), "--no-scoring", "--order-set", "lookback_weeks=16"]
+         "--customer", str(customer), "--no-scoring", "--set", "orders.lookback_weeks=16"]
     )  # fmt: skip
     assert args.func(args) == 0
     documents = [json.loads(line) for line in (tmp_path / "orders.jsonl").read_text().splitlines()]

@@ -1,4 +1,4 @@
-"""Segment evidence on the visit lists (issue 6), on hand-made frames and through the local run."""
+"""Segment evidence on the visit lists, on hand-made frames and through the local run."""
 
 import json
 from pathlib import Path

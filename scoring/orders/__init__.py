@@ -1,4 +1,4 @@
-"""The proposed order per customer (issue 7): usual references with their quantities,
+"""The proposed order per customer: usual references with their quantities,
 development opportunities and range extensions within a novelty budget, must-sell items, and
 the feedback loop. Pure: frames and a frozen `OrderConfig` in, frames out (see docs/orders.md).
 """

@@ -1,4 +1,4 @@
-"""The frozen, typed configuration of the proposed order (issue 7), with documented defaults.
+"""The frozen, typed configuration of the proposed order, with documented defaults.
 
 Every threshold, count and weight of the order proposal lives here so that a proposal is fully
 described by its config. Defaults were chosen on the demo data at a cut-off (2026-06-01) that

@@ -45,6 +45,8 @@ def test_settings_defaults_and_overrides() -> None:
         ("VISITRANK_SCORING_CONFIG", '{"nope": 1}', "not a valid ScoringConfig"),
         ("VISITRANK_ORDER_CONFIG", '{"max_lines": 0}', "not a valid OrderConfig"),
         ("VISITRANK_SEGMENTATION_CONFIG", '{"k_max": "many"}', "not a valid SegmentationConfig"),
+        ("VISITRANK_CONFIG", '{"routing": {}}', "unknown config sections"),
+        ("VISITRANK_CONFIG", '{"orders": {"max_lines": 0}}', "invalid orders config"),
     ],
 )
 def test_settings_reject_bad_values(name: str, value: str, message: str) -> None:
@@ -196,3 +198,19 @@ def test_settings_carry_the_segmentation_config_to_the_plan() -> None:
     settings = Settings.from_env({"VISITRANK_SEGMENTATION_CONFIG": '{"k_max": 5}'})
     assert settings.segmentation_config().k_max == 5
     assert Settings.from_env({}).segmentation_config().k_max == 8
+
+
+def test_one_run_configuration_setting_then_the_per_section_ones() -> None:
+    """`VISITRANK_CONFIG` holds every section, as a config file; a per-section setting wins
+    over it for its fields (the same loader as `--config` and `--set`)."""
+    settings = Settings.from_env(
+        {
+            "VISITRANK_CONFIG": '{"scoring": {"visits_per_week": 20, "noise_z": 2.5},'
+            ' "orders": {"max_lines": 12}, "segmentation": {"k_max": 4}}',
+            "VISITRANK_SCORING_CONFIG": '{"visits_per_week": 25}',
+        }
+    )
+    config = settings.run_config()
+    assert (config.scoring.visits_per_week, config.scoring.noise_z) == (25, 2.5)
+    assert config.orders.max_lines == 12
+    assert settings.segmentation_config().k_max == 4

@@ -225,7 +225,7 @@ def test_crm_point_reads_equal_the_local_engine_visit_by_visit(
         assert [s["itemId"] for v in document["visits"] for s in v["skus"]] == [
             s["itemId"] for v in local["visits"] for s in v["skus"]
         ]
-        # the segment evidence (issue 6) is the same as well
+        # the segment evidence is the same as well
         assert [v["behaviourSegment"] for v in document["visits"]] == [
             v["behaviourSegment"] for v in local["visits"]
         ]

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
+from visitrank.pipeline.run_config import RunConfig, RunConfigError, run_config, sections_of
 
 DEFAULT_SCHEDULE: Final = "0 0 5 * * 1"
 """NCRONTAB (with seconds): every Monday at 05:00 UTC (Flex Consumption ignores time zones)."""
@@ -58,7 +59,10 @@ class Settings:
         cosmos_verify_tls: False only for the local emulator's self-signed certificate.
         cosmos_max_workers: bounded parallelism of document upserts.
         schedule: the timer's NCRONTAB expression (resolved by the host as %VISITRANK_SCHEDULE%).
-        scoring_overrides: ScoringConfig fields to override, from a JSON object.
+        config_values: the run configuration (``VISITRANK_CONFIG``): a JSON object with one
+            object per section (``scoring``, ``orders``, ``segmentation``), as a config file.
+        scoring_overrides: ScoringConfig fields to override, from a JSON object (applied after
+            ``config_values``; also for the two settings below).
         order_overrides: OrderConfig fields to override (the proposed orders), a JSON object.
         segmentation_overrides: SegmentationConfig fields to override (the behaviour
             segments), a JSON object.
@@ -79,22 +83,35 @@ class Settings:
     cosmos_verify_tls: bool = True
     cosmos_max_workers: int = 8
     schedule: str = DEFAULT_SCHEDULE
+    config_values: Mapping[str, Any] = field(default_factory=dict)
     scoring_overrides: Mapping[str, Any] = field(default_factory=dict)
     order_overrides: Mapping[str, Any] = field(default_factory=dict)
     segmentation_overrides: Mapping[str, Any] = field(default_factory=dict)
 
+    def run_config(self) -> RunConfig:
+        """The run configuration: defaults, updated by ``VISITRANK_CONFIG``, then by the
+        per-section settings (``VISITRANK_SCORING_CONFIG``, ``VISITRANK_ORDER_CONFIG``,
+        ``VISITRANK_SEGMENTATION_CONFIG``): the same loader as a config file."""
+        sections = sections_of(self.config_values)
+        for section, overrides in (
+            ("scoring", self.scoring_overrides),
+            ("orders", self.order_overrides),
+            ("segmentation", self.segmentation_overrides),
+        ):
+            sections[section] = {**sections.get(section, {}), **overrides}
+        return run_config(sections)
+
     def scoring_config(self) -> ScoringConfig:
-        """The scoring config: defaults updated by ``VISITRANK_SCORING_CONFIG``."""
-        return ScoringConfig.model_validate(dict(self.scoring_overrides))
+        """The scoring section of :meth:`run_config`."""
+        return self.run_config().scoring
 
     def order_config(self) -> OrderConfig:
-        """The proposed-order config: defaults updated by ``VISITRANK_ORDER_CONFIG``."""
-        return OrderConfig.model_validate(dict(self.order_overrides))
+        """The proposed orders' section of :meth:`run_config`."""
+        return self.run_config().orders
 
     def segmentation_config(self) -> SegmentationConfig:
-        """The behaviour segmentation's config: defaults updated by
-        ``VISITRANK_SEGMENTATION_CONFIG``."""
-        return SegmentationConfig.model_validate(dict(self.segmentation_overrides))
+        """The behaviour segmentation's section of :meth:`run_config`."""
+        return self.run_config().segmentation
 
     def require_sql(self) -> str:
         """The SQL connection string, or SettingsError naming the missing setting."""
@@ -132,6 +149,7 @@ class Settings:
             cosmos_verify_tls=_bool(env, "VISITRANK_COSMOS_VERIFY_TLS", default=True),
             cosmos_max_workers=_int(env, "VISITRANK_COSMOS_MAX_WORKERS", 8),
             schedule=_text(env, "VISITRANK_SCHEDULE") or DEFAULT_SCHEDULE,
+            config_values=_run_config_values(env, "VISITRANK_CONFIG"),
             scoring_overrides=_json_object(env, "VISITRANK_SCORING_CONFIG", ScoringConfig),
             order_overrides=_json_object(env, "VISITRANK_ORDER_CONFIG", OrderConfig),
             segmentation_overrides=_json_object(
@@ -205,6 +223,23 @@ def _json_object(env: Mapping[str, str], name: str, model: type[BaseModel]) -> d
         model.model_validate(value)
     except ValueError as error:
         raise SettingsError(f"{name} is not a valid {model.__name__}: {error}") from None
+    return value
+
+
+def _run_config_values(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    raw = _text(env, name)
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"{name} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object of config sections, got {raw!r}")
+    try:
+        run_config(value)
+    except RunConfigError as error:
+        raise SettingsError(f"{name} is not a valid run configuration: {error}") from None
     return value
 
 

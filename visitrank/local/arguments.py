@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
+from pathlib import Path
+
+from visitrank.adapters.config_file import load_run_config
+from visitrank.pipeline.run_config import RunConfig
 
 
 def iso_date(text: str) -> date:
@@ -20,3 +24,29 @@ def monday(text: str) -> date:
     if day.weekday() != 0:
         raise argparse.ArgumentTypeError(f"{text} is a {day:%A}, not a Monday")
     return day
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` and repeatable `--set section.field=value` (one run configuration for
+    every command: scoring, orders and segmentation sections)."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML or JSON file of config overrides, one table per section "
+        "([scoring], [orders], [segmentation])",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override one config field (repeatable), e.g. --set scoring.visits_per_week=25 "
+        "or --set orders.max_new_items=1 (the section may be left out when the field name "
+        "is unique)",
+    )
+
+
+def run_config_from(args: argparse.Namespace) -> RunConfig:
+    """The run configuration of a parsed command line."""
+    return load_run_config(args.config, args.overrides)

@@ -10,32 +10,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from scoring.orders import OrderConfig
-from scoring.segmentation import SegmentationConfig
 from visitrank.contract.errors import ContractError
 from visitrank.local import cli_segments
-from visitrank.local.arguments import monday
+from visitrank.local.arguments import add_config_args, monday, run_config_from
 from visitrank.local.cli_backtest import add_parser as add_backtest_parser
 from visitrank.local.cli_orders import add_parsers as add_order_parsers
-from visitrank.local.config_file import ConfigFileError, load_config
+from visitrank.pipeline.run_config import RunConfigError
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 2
 EXIT_PARTIAL = 3
 
 log = logging.getLogger("visitrank")
-
-
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="TOML or JSON file of config overrides")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override one config field (repeatable), e.g. --set visits_per_week=25",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,17 +140,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from visitrank.local.progress import progress_reporter
     from visitrank.local.run import run_local
 
-    config = load_config(args.config, args.overrides)
+    config = run_config_from(args)
     with progress_reporter() as progress:
         result = run_local(
             args.source,
             args.out,
-            config,
+            config.scoring,
             week_start=args.week_start,
             workers=args.workers,
             progress=progress,
-            order_config=OrderConfig() if args.orders else None,
-            segment_config=SegmentationConfig() if args.segments else None,
+            order_config=config.orders if args.orders else None,
+            segment_config=config.segmentation if args.segments else None,
         )
     s = result.summary
     print(
@@ -182,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from visitrank.lab.evaluate import evaluate_files, format_report
 
-    config = load_config(args.config, args.overrides)
+    config = run_config_from(args).scoring
     source = args.source or args.truth.resolve().parent.parent
     report = evaluate_files(args.truth, args.lists, source, config)
     print(format_report(report))
@@ -206,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = handlers.get(args.command) or args.func
         return int(handler(args))
-    except (ContractError, ConfigFileError) as error:
+    except (ContractError, RunConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
 

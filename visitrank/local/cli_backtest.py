@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from visitrank.local.arguments import iso_date
-from visitrank.local.config_file import load_config
+from visitrank.local.arguments import add_config_args, iso_date, run_config_from
 
 EXIT_OK = 0
 
@@ -25,10 +24,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--json", type=Path, help="also write the figures, intervals and verdicts as JSON here"
     )
-    parser.add_argument("--config", type=Path, help="TOML or JSON file of config overrides")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE"
-    )
+    add_config_args(parser)
     parser.set_defaults(func=cmd_backtest)
 
 
@@ -37,7 +33,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     if args.horizon < 1:
         raise SystemExit(f"--horizon must be at least 1 week, got {args.horizon}")
-    config = load_config(args.config, args.overrides)
+    config = run_config_from(args).scoring
     report = backtest(args.source, args.at, args.horizon, config)
     print(
         f"backtest at {report['at']} (scored with data up to {report['asOf']}), horizon "

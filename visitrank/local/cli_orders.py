@@ -7,47 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scoring.orders import OrderConfig
-from visitrank.local.arguments import iso_date
-from visitrank.local.config_file import load_config
+from visitrank.local.arguments import add_config_args, iso_date, run_config_from
 
 EXIT_OK = 0
-
-
-def _order_config(values: list[str]) -> OrderConfig:
-    """OrderConfig with `--order-set name=value` overrides (values parsed as JSON if they can
-    be, e.g. must_sell={"ON_TRADE": [3001]})."""
-    overrides: dict[str, Any] = {}
-    for item in values:
-        name, sep, raw = item.partition("=")
-        if not sep:
-            raise argparse.ArgumentTypeError(f"--order-set {item!r}: expected NAME=VALUE")
-        try:
-            overrides[name.strip()] = json.loads(raw)
-        except ValueError:
-            overrides[name.strip()] = raw
-    return OrderConfig.model_validate(overrides)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", type=Path, required=True)
     parser.add_argument(
-        "--order-set",
-        dest="order_overrides",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override one OrderConfig field (repeatable), e.g. --order-set max_new_items=1",
-    )
-    parser.add_argument(
         "--no-scoring",
         action="store_true",
         help="skip the development opportunities (no scoring run)",
     )
-    parser.add_argument("--config", type=Path, help="scoring config file (TOML or JSON)")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE"
-    )
+    add_config_args(parser)
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -79,11 +51,12 @@ def add_parsers(subparsers: Any) -> None:
 def cmd_order(args: argparse.Namespace) -> int:
     from visitrank.local.orders import run_orders
 
-    scoring = None if args.no_scoring else load_config(args.config, args.overrides)
+    config = run_config_from(args)
+    scoring = None if args.no_scoring else config.scoring
     path, count, as_of = run_orders(
         args.source,
         args.out,
-        _order_config(args.order_overrides),
+        config.orders,
         scoring,
         as_of=args.as_of,
         customer_id=args.customer,
@@ -96,10 +69,9 @@ def cmd_order(args: argparse.Namespace) -> int:
 def cmd_order_backtest(args: argparse.Namespace) -> int:
     from visitrank.lab.order_backtest import backtest, format_table
 
-    scoring = None if args.no_scoring else load_config(args.config, args.overrides)
-    report = backtest(
-        args.source, args.at, _order_config(args.order_overrides), scoring, args.replay_from
-    )
+    config = run_config_from(args)
+    scoring = None if args.no_scoring else config.scoring
+    report = backtest(args.source, args.at, config.orders, scoring, args.replay_from)
     print(
         f"cut-off {report['at']} (data up to {report['asOf']}), "
         f"{report['customersWithNextOrder']} customers with a next order"

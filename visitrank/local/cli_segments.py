@@ -4,13 +4,13 @@ visitrank.pipeline.segments)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from scoring.segmentation import SegmentationConfig
+from visitrank.adapters.config_file import load_run_config
+from visitrank.local.arguments import add_config_args
+from visitrank.pipeline.run_config import RunConfigError
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 2
@@ -29,33 +29,19 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--k", type=int, help="fixed number of segments (default: by stability)")
     parser.add_argument("--tags", type=Path, help="edited segment_tags.json to apply")
     parser.add_argument("--truth", type=Path, help="truth/outlets.csv: report ARI vs Taste")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override one SegmentationConfig field, e.g. --set min_carry=0.4",
-    )
+    add_config_args(parser)
     parser.set_defaults(handler=run)
 
 
 def config_from_args(args: argparse.Namespace) -> SegmentationConfig:
-    """SegmentationConfig from --level, --k and --set (values parsed as JSON, else text)."""
-    values: dict[str, Any] = {}
-    for item in args.overrides:
-        name, sep, raw = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
-        try:
-            values[name.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[name.strip()] = raw
+    """The segmentation section of the run configuration (`--config`, `--set`), with `--level`
+    and `--k` applied on top."""
+    overrides = list(args.overrides)
     if args.level:
-        values["level"] = args.level
+        overrides.append(f"segmentation.level={args.level}")
     if args.k is not None:
-        values["segments"] = args.k
-    return SegmentationConfig.model_validate(values)
+        overrides.append(f"segmentation.segments={args.k}")
+    return load_run_config(args.config, overrides).segmentation
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args)
-    except (ValueError, ValidationError) as error:
+    except RunConfigError as error:
         print(f"error: {error}")
         return EXIT_INPUT_ERROR
     try:

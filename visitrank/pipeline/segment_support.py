@@ -1,5 +1,5 @@
 """Segment evidence on the visit lists: what the outlet's behavioural segment says about the
-SKUs a visit pushes (issue 6: the visit lists' SKU suggestions use the segment potential).
+SKUs a visit pushes (the visit lists' SKU suggestions use the segment potential).
 
 The weekly scoring decides *which* SKUs to push (index against comparable outlets, gap worth the
 visit). The behavioural segmentation (`scoring.segmentation`) independently lists, per outlet,
