@@ -223,3 +223,20 @@ def test_run_honours_the_orders_and_segmentation_sections(
     segments = json.loads((out / "segments" / "segments_summary.json").read_text("utf-8"))
     assert segments["k"] <= 2
     assert segments["config"]["k_max"] == 2
+
+
+def test_sales_with_a_header_only_exit_2_instead_of_planning_an_empty_week(
+    demo: DemoSummary, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No sale at all: the run cannot know which week the data stand at (the clock is never a
+    substitute for the data's last sales day) and says so, naming the table."""
+    source = source_copy(demo, tmp_path / "src", skip="MV_Sales")
+    pl.read_parquet(demo.table_paths["MV_Sales"]).clear().write_parquet(source / "MV_Sales.parquet")
+    for command in (
+        ["run", "--source", source, "--out", tmp_path / "out", "--no-segments"],
+        ["order", "--source", source, "--out", tmp_path / "orders", "--no-scoring"],
+    ):
+        code, _, stderr = cli(command, capsys)
+        assert code == EXIT_INPUT_ERROR, (command, stderr)
+        assert "MV_Sales" in stderr and "no sale at all" in stderr, stderr
+    assert not (tmp_path / "out" / VISIT_LISTS).exists()

@@ -209,7 +209,8 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
-def _json_object(env: Mapping[str, str], name: str, model: type[BaseModel]) -> dict[str, Any]:
+def _json_dict(env: Mapping[str, str], name: str, what: str) -> dict[str, Any]:
+    """The setting as a JSON object ({} when unset); SettingsError naming it otherwise."""
     raw = _text(env, name)
     if raw is None:
         return {}
@@ -218,7 +219,12 @@ def _json_object(env: Mapping[str, str], name: str, model: type[BaseModel]) -> d
     except json.JSONDecodeError as error:
         raise SettingsError(f"{name} is not valid JSON: {error}") from None
     if not isinstance(value, dict):
-        raise SettingsError(f"{name} must be a JSON object of {model.__name__} fields")
+        raise SettingsError(f"{name} must be a JSON object of {what}, got {raw!r}")
+    return value
+
+
+def _json_object(env: Mapping[str, str], name: str, model: type[BaseModel]) -> dict[str, Any]:
+    value = _json_dict(env, name, f"{model.__name__} fields")
     try:
         model.model_validate(value)
     except ValueError as error:
@@ -227,15 +233,7 @@ def _json_object(env: Mapping[str, str], name: str, model: type[BaseModel]) -> d
 
 
 def _run_config_values(env: Mapping[str, str], name: str) -> dict[str, Any]:
-    raw = _text(env, name)
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise SettingsError(f"{name} is not valid JSON: {error}") from None
-    if not isinstance(value, dict):
-        raise SettingsError(f"{name} must be a JSON object of config sections, got {raw!r}")
+    value = _json_dict(env, name, "config sections")
     try:
         run_config(value)
     except RunConfigError as error:

@@ -31,7 +31,7 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
-from scoring.inputs import RegionInputs, ScoringWindow, history_visits, next_monday
+from scoring.inputs import RegionInputs, ScoringWindow, history_visits
 from visitrank.adapters.file_source import FileSource
 from visitrank.contract.quarantine import (
     RULE_ORDER,
@@ -43,6 +43,7 @@ from visitrank.contract.quarantine import (
 )
 from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES
 from visitrank.pipeline.region import items_with_category, last_visits_before, rep_table
+from visitrank.pipeline.week import default_week
 
 LINE_SCHEMA = {
     "CustomerId": pl.Int64,
@@ -219,7 +220,7 @@ def _stage(
     last_sale = sales["SaleDate"].max()
     last_sale_date = last_sale if isinstance(last_sale, date) else None
     if week_start is None:
-        week_start = next_monday(last_sale_date or date.today())
+        week_start = default_week(last_sale_date)
     window = ScoringWindow.for_week(week_start, last_sale_date, config)
 
     customers = clean[CUSTOMER.name]

@@ -29,6 +29,7 @@ from scoring.weekly_plan import routing_params
 from visitrank.adapters.file_source import FileSource
 from visitrank.contract.quarantine import quarantine
 from visitrank.lab.demo_data import open_opportunities
+from visitrank.pipeline.week import data_today
 
 RANDOM_SEEDS = 10
 
@@ -125,7 +126,12 @@ def evaluate(
     sku_value = float(hit_pairs.join(truth, on=["CustomerId", "ItemId"])["Value"].sum())
     planted_at_visits = planted_pairs.join(visits, on="CustomerId", how="semi")
 
-    as_of = date.fromisoformat(documents[0]["asOf"]) if documents else date.today()
+    last_sale = clean["MV_Sales"]["SaleDate"].max()
+    as_of = (
+        date.fromisoformat(documents[0]["asOf"])
+        if documents
+        else data_today(last_sale if isinstance(last_sale, date) else None)
+    )
     week_start = date.fromisoformat(documents[0]["weekStart"]) if documents else as_of
     window_start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
     revenue = (

@@ -22,6 +22,7 @@ from scoring.orders.feedback import HISTORY_SCHEMA
 from visitrank.contract.quarantine import quarantine
 from visitrank.contract.source import SetAside, TableSource
 from visitrank.contract.tables import SALES, SALES_DETAIL, TABLES, VISIT
+from visitrank.pipeline.week import data_today
 
 QUANTITY_DIGITS = 2
 PROBABILITY_DIGITS = 3
@@ -47,7 +48,7 @@ def cut_at(tables: dict[str, pl.DataFrame], as_of: date) -> dict[str, pl.DataFra
 def load_tables(source: TableSource, as_of: date | None) -> tuple[dict[str, pl.DataFrame], date]:
     """Every contract table, cut at `as_of` on load (default: the last sales day)."""
     if as_of is None:
-        as_of = source.last_sale_date() or date.today()
+        as_of = data_today(source.last_sale_date())
     tables = {name: source.read(spec) for name, spec in TABLES.items()}
     return cut_at(tables, as_of), as_of
 

@@ -42,6 +42,7 @@ from scoring.segmentation import (
 from visitrank.contract.quarantine import quarantine
 from visitrank.contract.source import SetAside
 from visitrank.pipeline.segment_charts import dna_chart_bytes
+from visitrank.pipeline.week import data_today
 
 STATE_FILE = "segments_state.json"
 STATE_OUTLETS = "segments_state_outlets.parquet"
@@ -147,7 +148,7 @@ def inputs_from_tables(
         set_aside(checked.rows)
     clean = checked.tables
     last = clean["MV_Sales"]["SaleDate"].max()
-    end = as_of or (last if isinstance(last, date) else date.today())
+    end = as_of or data_today(last if isinstance(last, date) else None)
     start = end - timedelta(days=7 * config.lookback_weeks - 1)
     return SegmentInputs(
         customers=clean["MV_SetupCustomer"],

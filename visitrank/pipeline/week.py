@@ -7,7 +7,25 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from scoring.inputs import ScoringWindow
+from scoring.inputs import ScoringWindow, next_monday
+from visitrank.contract.errors import ContractError
+
+
+def data_today(last_sale: date | None) -> date:
+    """The data's "today": its last sales day. The clock never stands in for it: with no sale
+    at all there is nothing to score, propose or segment, and the run says so."""
+    if last_sale is None:
+        raise ContractError.at(
+            "MV_Sales",
+            "no sale at all: nothing to plan from (export the sales, or check the file holds "
+            "more than its header)",
+        )
+    return last_sale
+
+
+def default_week(last_sale: date | None) -> date:
+    """The week to plan when none is asked for: the Monday after the last sales day."""
+    return next_monday(data_today(last_sale))
 
 
 def week_monday(day: date) -> date:
