@@ -35,7 +35,7 @@ def plan_run_activity(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 def score_region_fn(payload: dict[str, Any]) -> dict[str, Any]:
     """Score one region and stage its frames in Blob."""
-    return score_region_activity(payload, app_settings())
+    return dict(score_region_activity(payload, app_settings()))
 
 
 @bp.function_name(PUBLISH)
@@ -49,4 +49,4 @@ def publish_run_activity(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 def propose_orders_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Propose one region's orders and stage them in Blob."""
-    return propose_region_orders(payload, app_settings())
+    return dict(propose_region_orders(payload, app_settings()))

@@ -29,13 +29,13 @@ from typing import Any, Final
 import polars as pl
 from azure.core.exceptions import ResourceNotFoundError
 
-from scoring.config import ScoringConfig
-from scoring.orders import OrderConfig, OrderProposal, propose_orders
+from scoring.orders import OrderProposal, propose_orders
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging, region_prefix
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.quarantine import quarantine
-from visitrank.pipeline.orders import history_lines, order_history_start, order_inputs
+from visitrank.pipeline.orders import merged_history, order_history_start, order_inputs
+from visitrank.pipeline.payloads import OrderOutcome, OrderTask
 
 ORDER_LINES: Final = "order_lines.parquet"
 ORDER_CUSTOMERS: Final = "order_customers.parquet"
@@ -54,18 +54,16 @@ def read_history(staging: BlobStaging, area_id: int) -> pl.DataFrame | None:
         return None
 
 
-def propose_region_orders(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderOutcome:
     """Input: runId, areaId, weekStart, asOf, dryRun, config (scoring) and optional
     orderConfig (OrderConfig fields).
 
     Output: areaId, status "ok", paths {lines, customers}, customers, orders (customers with
     at least one line), lines, lines per kind, seconds. Raises on failure (retry policy)."""
     started = time.perf_counter()
-    area_id = int(payload["areaId"])
-    as_of = date.fromisoformat(payload["asOf"])
-    week_start = date.fromisoformat(payload["weekStart"])
-    scoring = ScoringConfig.model_validate(payload["config"])
-    config = OrderConfig.model_validate(payload.get("orderConfig") or {})
+    task = OrderTask.from_json(payload)
+    area_id, as_of, week_start = task.area_id, task.window.as_of, task.window.week_start
+    scoring, config = task.scoring, task.orders
     source = SqlSource.from_settings(settings)
     tables = source.read_region(area_id, order_history_start(as_of, config, scoring), week_start)
     checked = quarantine(tables)
@@ -75,19 +73,13 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> dict[s
     proposal = propose_orders(
         order_inputs(checked.tables, as_of), as_of, config, scoring, history=usable
     )
-    prefix = region_prefix(payload["runId"], area_id)
+    prefix = region_prefix(task.run_id, area_id)
     paths = {
         "lines": staging.write_frame(f"{prefix}/{ORDER_LINES}", proposal.lines),
         "customers": staging.write_frame(f"{prefix}/{ORDER_CUSTOMERS}", proposal.customers),
     }
-    if not payload.get("dryRun"):
-        new = history_lines(proposal)
-        if history is not None:
-            kept = history.join(
-                new.select("CustomerId", "AsOf").unique(), on=["CustomerId", "AsOf"], how="anti"
-            )
-            new = pl.concat([kept, new])
-        staging.write_frame(history_path(area_id), new.sort("AsOf", "CustomerId", "ItemId"))
+    if not task.dry_run:
+        staging.write_frame(history_path(area_id), merged_history(history, proposal))
     kinds = proposal.lines.group_by("Kind").len().sort("Kind")
     return {
         "areaId": area_id,

@@ -14,7 +14,8 @@ from typing import Any
 from scoring.inputs import ScoringWindow
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.sql_source import SqlSource
-from visitrank.pipeline.week import week_monday, window_to_json
+from visitrank.pipeline.payloads import RunPlan
+from visitrank.pipeline.week import week_monday
 
 
 class PlanError(ValueError):
@@ -24,10 +25,9 @@ class PlanError(ValueError):
 def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Input: runId, startedAt (orchestration time, ISO), weekStart?, regions?, dryRun?.
 
-    Output: runId, generatedAt, weekStart/asOf/windowStart/historyStart, regions, allRegions
-    (no subset was requested), dryRun and
-    the scoring, order and segmentation configs (so every activity of the run uses the same
-    ones).
+    Output: the run's plan (``RunPlan.to_json``): runId, generatedAt, the window dates,
+    regions, allRegions (no subset was requested), dryRun and the run configuration's sections
+    (so every activity of the run uses the same ones).
     """
     started = datetime.fromisoformat(payload["startedAt"])
     week_start = (
@@ -35,7 +35,7 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         if payload.get("weekStart")
         else week_monday(started.date())
     )
-    config = settings.scoring_config()
+    config = settings.run_config()
     source = SqlSource.from_settings(settings)
     available = source.regions()
     requested = payload.get("regions")
@@ -46,15 +46,15 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         regions = sorted(set(requested))
     else:
         regions = available
-    window = ScoringWindow.for_week(week_start, source.last_sale_date(week_start), config)
-    return {
-        "runId": payload["runId"],
-        "generatedAt": started.isoformat(timespec="seconds"),
-        **window_to_json(window),
-        "regions": regions,
-        "allRegions": not requested,
-        "dryRun": bool(payload.get("dryRun", False)),
-        "config": config.model_dump(),
-        "orderConfig": settings.order_config().model_dump(),
-        "segmentationConfig": settings.segmentation_config().model_dump(mode="json"),
-    }
+    last_sale = source.last_sale_date(week_start)
+    window = ScoringWindow.for_week(week_start, last_sale, config.scoring)
+    plan = RunPlan(
+        run_id=payload["runId"],
+        generated_at=started.isoformat(timespec="seconds"),
+        window=window,
+        regions=tuple(regions),
+        all_regions=not requested,
+        dry_run=bool(payload.get("dryRun", False)),
+        config=config,
+    )
+    return plan.to_json()

@@ -11,21 +11,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from scoring.config import ScoringConfig
 from scoring.pipeline import score_region
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging, region_prefix
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.quarantine import quarantine
+from visitrank.pipeline.payloads import RegionOutcome, RegionTask
 from visitrank.pipeline.region import region_inputs, rep_table, scored_outcome
-from visitrank.pipeline.week import window_from_json
 
 OUTLETS = "outlets.parquet"
 SKUS = "skus.parquet"
 REPS = "reps.parquet"
 
 
-def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def score_region_activity(payload: dict[str, Any], settings: Settings) -> RegionOutcome:
     """Input: runId, areaId, the window dates and config (from the plan).
 
     Output: areaId, status "ok", the blob paths of outlets/skus/reps, row counts, the region's
@@ -34,9 +33,8 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[s
     Raises on any failure so the orchestrator's retry policy runs.
     """
     started = time.perf_counter()
-    area_id = int(payload["areaId"])
-    window = window_from_json(payload)
-    config = ScoringConfig.model_validate(payload["config"])
+    task = RegionTask.from_json(payload)
+    area_id, window, config = task.area_id, task.window, task.scoring
     source = SqlSource.from_settings(settings)
     tables = source.read_region(area_id, window.history_start, window.week_start)
     checked = quarantine(tables)
@@ -44,7 +42,7 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> dict[s
     scores = score_region(inputs, window, config)
 
     staging = BlobStaging.from_settings(settings)
-    prefix = region_prefix(payload["runId"], area_id)
+    prefix = region_prefix(task.run_id, area_id)
     paths = {
         "outlets": staging.write_frame(f"{prefix}/{OUTLETS}", scores.outlets),
         "skus": staging.write_frame(f"{prefix}/{SKUS}", scores.skus),

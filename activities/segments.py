@@ -28,13 +28,13 @@ import polars as pl
 from scoring.segmentation import (
     INACTIVE_SEGMENT,
     Segmentation,
-    SegmentationConfig,
     catalogue,
     window_purchases,
 )
 from visitrank.adapters.app_settings import Settings, app_settings
 from visitrank.adapters.segment_store import LATEST, TAGS_BLOB
 from visitrank.contract.quarantine import quarantine
+from visitrank.pipeline.payloads import SegmentOutcome, SegmentTask
 from visitrank.pipeline.segment_support import support_frames
 from visitrank.pipeline.segments import (
     STATE_FILE,
@@ -173,13 +173,13 @@ def segment_documents(result: Segmentation, run_id: str, as_of: str) -> list[dic
 
 def segment_run(
     payload: dict[str, Any], source: RegionSource, store: FileStore, sink: DocumentSink | None
-) -> dict[str, Any]:
+) -> SegmentOutcome:
     """The activity's work with its I/O injected (see the module docstring)."""
     started = time.perf_counter()
-    config = SegmentationConfig.model_validate(payload.get("segmentation") or {})
-    as_of = date.fromisoformat(payload["asOf"])
+    task = SegmentTask.from_json(payload)
+    config, as_of = task.segmentation, task.window.as_of
     start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
-    inputs = load_inputs(source, start, as_of, date.fromisoformat(payload["weekStart"]))
+    inputs = load_inputs(source, start, as_of, task.window.week_start)
 
     result, state = segment_with_history(
         inputs,
@@ -197,10 +197,10 @@ def segment_run(
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
         files[SUPPORT_FILES[key]] = buffer.getvalue()
-    paths = store.write_files(payload["runId"], files)
+    paths = store.write_files(task.run_id, files)
     written = 0
-    if sink is not None and not payload.get("dryRun"):
-        written = sink.upsert(segment_documents(result, payload["runId"], payload["asOf"]))
+    if sink is not None and not task.dry_run:
+        written = sink.upsert(segment_documents(result, task.run_id, as_of.isoformat()))
     return {
         "status": "ok",
         "k": result.info["k"],
@@ -218,13 +218,13 @@ def segment_run(
     }
 
 
-def segment_activity(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def segment_activity(payload: dict[str, Any], settings: Settings) -> SegmentOutcome:
     """The activity with the app's SQL source, Blob staging and Cosmos ``segments`` sink."""
     from visitrank.adapters.blob_staging import BlobStaging
     from visitrank.adapters.segment_store import BlobSegmentStore, CosmosSegmentSink
     from visitrank.adapters.sql_source import SqlSource
 
-    dry_run = bool(payload.get("dryRun"))
+    dry_run = SegmentTask.from_json(payload).dry_run
     # a dry run keeps its exports in its own folder: segments/latest/ (what the next real run
     # matches its segments against) stays the last real run's
     store = BlobSegmentStore(
@@ -238,4 +238,4 @@ def segment_activity(payload: dict[str, Any], settings: Settings) -> dict[str, A
 @bp.activity_trigger(input_name="payload")
 def segment_outlets_activity(payload: dict[str, Any]) -> dict[str, Any]:
     """Segment every outlet by purchase mix; exports to Blob, outlet cards to Cosmos."""
-    return segment_activity(payload, app_settings())
+    return dict(segment_activity(payload, app_settings()))

@@ -21,6 +21,7 @@ attaches them to the visits) and the segmentation's potential path.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import azure.durable_functions as df
@@ -28,6 +29,7 @@ import azure.durable_functions as df
 from activities.blueprint import ORDERS, PLAN, PUBLISH, SCORE
 from activities.segments import SEGMENTS
 from visitrank.pipeline.documents import LEARNED_STEPS
+from visitrank.pipeline.payloads import RunPlan
 from visitrank.pipeline.status import merge_quarantine_counts, run_status, weekly_status
 
 WEEKLY_RUN: Final = "weekly_run"
@@ -51,7 +53,6 @@ OUTCOME_KEYS: Final = (
     "error",
 )
 ORDER_OUTCOME_KEYS: Final = ("areaId", "status", "customers", "orders", "lines", "seconds", "error")
-WINDOW_KEYS: Final = ("runId", "weekStart", "asOf", "windowStart", "historyStart")
 
 bp = df.Blueprint()
 
@@ -65,26 +66,40 @@ def region_retry() -> df.RetryOptions:
 
 def region_payload(plan: dict[str, Any], area_id: int) -> dict[str, Any]:
     """The scoring activity's input for one region: ids, dates and config, nothing big."""
-    return {**{key: plan[key] for key in (*WINDOW_KEYS, "config")}, "areaId": area_id}
+    return RunPlan.from_json(plan).region_task(area_id).to_json()
 
 
 def segment_payload(plan: dict[str, Any]) -> dict[str, Any]:
     """The segmentation activity's input: ids, dates, the dry-run flag and the segmentation's
-    config overrides (``VISITRANK_SEGMENTATION_CONFIG``, echoed by the plan)."""
-    return {
-        **{key: plan[key] for key in WINDOW_KEYS},
-        "dryRun": plan["dryRun"],
-        "segmentation": plan.get("segmentationConfig") or {},
-    }
+    section of the run configuration."""
+    return RunPlan.from_json(plan).segment_task().to_json()
 
 
 def order_payload(plan: dict[str, Any], area_id: int) -> dict[str, Any]:
-    """The orders activity's input for one region: the scoring's plus the order config."""
-    return {
-        **region_payload(plan, area_id),
-        "dryRun": plan["dryRun"],
-        "orderConfig": plan.get("orderConfig") or {},
-    }
+    """The orders activity's input for one region: the scoring's plus the orders' section."""
+    return RunPlan.from_json(plan).order_task(area_id).to_json()
+
+
+@dataclass
+class FanOut:
+    """The tasks of one `task_all`, each under a name, so that its results are read back by
+    name (never by position)."""
+
+    tasks: list[Any] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    def add(self, name: str, task: Any) -> None:
+        self.tasks.append(task)
+        self.names.append(name)
+
+    def results(self, values: list[Any]) -> dict[str, list[Any]]:
+        """The results of `task_all(self.tasks)`, grouped by name in the order added."""
+        if len(values) != len(self.tasks):
+            raise ValueError(f"{len(values)} results for {len(self.tasks)} tasks")
+        grouped: dict[str, list[Any]] = {name: [] for name in self.names}
+        for name, value in zip(self.names, values, strict=True):
+            grouped[name].append(value)
+        return grouped
 
 
 def progress(
@@ -167,7 +182,8 @@ def run_summary(
         "quarantinedRows": sum(sum(reasons.values()) for reasons in quarantined.values()),
         "segments": segment_summary,
         "orders": order_summary,
-        "config": plan["config"],
+        # the whole scoring section (the plan carries only its non-default fields)
+        "config": RunPlan.from_json(plan).config.scoring.model_dump(mode="json"),
     }
 
 
@@ -192,21 +208,21 @@ def weekly_run_steps(
         progress("scoring", plan, running, "running" if segmenting else None, running)
     )
     # one task_all: the regions' scoring, the segmentation of all outlets, the regions' orders
-    tasks = [
-        context.call_sub_orchestrator(REGION_RUN, region_payload(plan, area)) for area in regions
-    ]
+    fan_out = FanOut()
+    for area in regions:
+        fan_out.add(
+            REGION_RUN, context.call_sub_orchestrator(REGION_RUN, region_payload(plan, area))
+        )
     if segmenting:
         # all outlets at once: only in a run of all regions (a rerun of some regions keeps
         # the week's segmentation)
-        tasks.append(context.call_sub_orchestrator(SEGMENT_RUN, segment_payload(plan)))
-    if regions:
-        tasks += [
-            context.call_sub_orchestrator(ORDER_RUN, order_payload(plan, area)) for area in regions
-        ]
-    results: list[dict[str, Any]] = (yield context.task_all(tasks)) if tasks else []
-    outcomes = results[: len(regions)]
-    segments = results[len(regions)] if segmenting else None
-    orders = results[len(regions) + int(segmenting) :]
+        fan_out.add(SEGMENT_RUN, context.call_sub_orchestrator(SEGMENT_RUN, segment_payload(plan)))
+    for area in regions:
+        fan_out.add(ORDER_RUN, context.call_sub_orchestrator(ORDER_RUN, order_payload(plan, area)))
+    results = fan_out.results((yield context.task_all(fan_out.tasks)) if fan_out.tasks else [])
+    outcomes: list[dict[str, Any]] = results.get(REGION_RUN, [])
+    segments: dict[str, Any] | None = next(iter(results.get(SEGMENT_RUN, [])), None)
+    orders: list[dict[str, Any]] = results.get(ORDER_RUN, [])
     states = {str(o["areaId"]): o["status"] for o in outcomes}
     segment_state = segments["status"] if segments else None
     order_states = {str(o["areaId"]): o["status"] for o in orders} if regions else None

@@ -355,6 +355,8 @@ def test_azure_activity_stores_exports_and_outlet_cards() -> None:
         "runId": "visitrank-2026-W28",
         "weekStart": "2026-07-06",
         "asOf": "2026-07-05",
+        "windowStart": "2026-01-05",
+        "historyStart": "2025-01-06",
         "segmentation": {"sample_size": 500, "k_sample": 500},
     }
     out = segment_run(payload, source, store, sink)

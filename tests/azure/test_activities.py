@@ -19,6 +19,7 @@ from azure.functions.durable_functions import ActivityTriggerConverter
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
+from visitrank.pipeline.payloads import RunPlan
 
 from .history import registered
 
@@ -53,7 +54,7 @@ def test_plan_lists_regions_and_window(
     assert plan["asOf"] == sales["SaleDate"].max().isoformat()  # last sales day before
     assert date.fromisoformat(plan["windowStart"]) < date.fromisoformat(plan["asOf"])
     assert plan["runId"] == "act-run"
-    assert plan["config"]["visits_per_week"] == 30
+    assert RunPlan.from_json(plan).config.scoring.visits_per_week == 30
 
 
 def test_plan_defaults_to_the_monday_of_the_start(settings: Settings) -> None:

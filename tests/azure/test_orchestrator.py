@@ -18,13 +18,14 @@ from orchestrators.weekly_run import (
     REGION_RUN,
     SEGMENT_RUN,
     WEEKLY_RUN,
+    FanOut,
 )
 
 from .history import START, History, flat_actions, replay
 
 INSTANCE = "visitrank-2026-W48"
-CONFIG = {"visits_per_week": 30}
-ORDER_CONFIG = {"max_lines": 40}
+CONFIG = {"visits_per_week": 25}  # not the defaults: payloads carry non-default fields only
+ORDER_CONFIG = {"max_lines": 30}
 SEGMENTATION_CONFIG = {"k_max": 6}
 SEGMENTS_OK = {
     "status": "ok",
@@ -444,3 +445,12 @@ def test_region_run_before_the_last_attempt_is_still_waiting() -> None:
     state = replay(history, REGION_RUN)
     assert state["isDone"] is False
     assert "output" not in state or state["output"] is None
+
+
+def test_fan_out_results_are_read_by_name() -> None:
+    fan_out = FanOut()
+    for name, task in [("a", 1), ("b", 2), ("a", 3)]:
+        fan_out.add(name, task)
+    assert fan_out.results(["ra1", "rb", "ra3"]) == {"a": ["ra1", "ra3"], "b": ["rb"]}
+    with pytest.raises(ValueError, match="2 results for 3 tasks"):
+        fan_out.results(["x", "y"])

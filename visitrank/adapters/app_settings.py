@@ -92,7 +92,7 @@ class Settings:
         """The run configuration: defaults, updated by ``VISITRANK_CONFIG``, then by the
         per-section settings (``VISITRANK_SCORING_CONFIG``, ``VISITRANK_ORDER_CONFIG``,
         ``VISITRANK_SEGMENTATION_CONFIG``): the same loader as a config file."""
-        sections = sections_of(self.config_values)
+        sections = sections_of(self.config_values, flat_is_scoring=False)
         for section, overrides in (
             ("scoring", self.scoring_overrides),
             ("orders", self.order_overrides),
@@ -235,7 +235,7 @@ def _json_object(env: Mapping[str, str], name: str, model: type[BaseModel]) -> d
 def _run_config_values(env: Mapping[str, str], name: str) -> dict[str, Any]:
     value = _json_dict(env, name, "config sections")
     try:
-        run_config(value)
+        run_config(value, flat_is_scoring=False)
     except RunConfigError as error:
         raise SettingsError(f"{name} is not a valid run configuration: {error}") from None
     return value

@@ -21,7 +21,7 @@ from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig, propose_orders
 from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import write_quarantine
-from visitrank.pipeline.orders import history_lines, load_order_inputs, order_documents
+from visitrank.pipeline.orders import load_order_inputs, merged_history, order_documents
 
 ORDERS = "orders.jsonl"
 HISTORY = "order_history.parquet"
@@ -58,12 +58,5 @@ def run_orders(
     with path.open("w", encoding="utf-8") as handle:
         for document in documents:
             handle.write(json.dumps(document, ensure_ascii=False) + "\n")
-    new = history_lines(proposal)
-    if history is not None:
-        # A rerun of the same as-of replaces its lines (per customer proposed again).
-        kept = history.join(
-            new.select("CustomerId", "AsOf").unique(), on=["CustomerId", "AsOf"], how="anti"
-        )
-        new = pl.concat([kept, new])
-    new.sort("AsOf", "CustomerId", "ItemId").write_parquet(history_path)
+    merged_history(history, proposal).write_parquet(history_path)
     return path, len(documents), loaded.as_of

@@ -157,3 +157,15 @@ def history_lines(proposal: OrderProposal) -> pl.DataFrame:
     return proposal.lines.select(
         "CustomerId", pl.lit(proposal.as_of).alias("AsOf"), "ItemId", "Kind", "Probability"
     ).cast(HISTORY_SCHEMA)  # type: ignore[arg-type]
+
+
+def merged_history(history: pl.DataFrame | None, proposal: OrderProposal) -> pl.DataFrame:
+    """The feedback history with the proposal's lines added; a rerun of the same as-of replaces
+    its lines (per customer proposed again)."""
+    new = history_lines(proposal)
+    if history is not None:
+        kept = history.join(
+            new.select("CustomerId", "AsOf").unique(), on=["CustomerId", "AsOf"], how="anti"
+        )
+        new = pl.concat([kept, new])
+    return new.sort("AsOf", "CustomerId", "ItemId")

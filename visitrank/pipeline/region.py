@@ -8,12 +8,12 @@ the Azure scoring activity shapes one region read from SQL (`region_inputs`, `re
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import polars as pl
 
 from scoring.inputs import RegionInputs, ScoringWindow, history_visits
 from scoring.pipeline import RegionScores
+from visitrank.pipeline.payloads import RegionOutcome
 
 REP_SCHEMA = {"RepId": pl.Int64, "RepName": pl.String, "EligibleOutlets": pl.Int64}
 
@@ -113,7 +113,7 @@ def merge_reps(per_region: Iterable[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def scored_outcome(area_id: int, inputs: RegionInputs, scores: RegionScores) -> dict[str, Any]:
+def scored_outcome(area_id: int, inputs: RegionInputs, scores: RegionScores) -> RegionOutcome:
     """What the scoring of one region reports, whichever driver ran it: counts and the learned
     steps' summaries (`visitResponse`, `gapPersistence`: None when the step is off) and the
     push floor derived from the assortment (`pushFloor`). The drivers add where the frames

@@ -73,10 +73,13 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, name, value
 
 
-def sections_of(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """A mapping of sections (`{"scoring": {...}, "orders": {...}}`), or a flat mapping of
-    scoring fields (the format before sections existed), as section values."""
-    if not values or any(key in SECTIONS for key in values):
+def sections_of(
+    values: Mapping[str, Any], *, flat_is_scoring: bool = True
+) -> dict[str, dict[str, Any]]:
+    """A mapping of sections (`{"scoring": {...}, "orders": {...}}`), or, with
+    `flat_is_scoring`, a flat mapping of scoring fields (the config files written before
+    sections existed), as section values."""
+    if not values or not flat_is_scoring or any(key in SECTIONS for key in values):
         unknown = sorted(set(values) - set(SECTIONS))
         if unknown:
             raise RunConfigError(f"unknown config sections {unknown} (sections: {list(SECTIONS)})")
@@ -89,10 +92,15 @@ def sections_of(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {"scoring": dict(values)}
 
 
-def run_config(values: Mapping[str, Any] | None = None, overrides: Iterable[str] = ()) -> RunConfig:
+def run_config(
+    values: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    flat_is_scoring: bool = True,
+) -> RunConfig:
     """The defaults, updated by `values` (see `sections_of`) and then by the overrides, each
     section validated by its model."""
-    merged = sections_of(values or {})
+    merged = sections_of(values or {}, flat_is_scoring=flat_is_scoring)
     for text in overrides:
         section, name, value = parse_override(text)
         merged.setdefault(section, {})[name] = value

@@ -1,0 +1,61 @@
+"""The typed messages of a run and their JSON at the Durable boundary."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from scoring.config import ScoringConfig
+from scoring.inputs import ScoringWindow
+from scoring.orders import OrderConfig
+from scoring.segmentation import SegmentationConfig
+from visitrank.pipeline.payloads import OrderTask, RegionTask, RunPlan, SegmentTask
+from visitrank.pipeline.run_config import RunConfig
+
+WINDOW = ScoringWindow(
+    week_start=date(2026, 11, 23),
+    as_of=date(2026, 11, 20),
+    window_start=date(2026, 5, 23),
+    history_start=date(2025, 11, 22),
+)
+CONFIG = RunConfig(
+    scoring=ScoringConfig(visits_per_week=25),
+    orders=OrderConfig(max_lines=12),
+    segmentation=SegmentationConfig(k_max=5),
+)
+PLAN = RunPlan("run-1", "2026-11-23T05:00:00+00:00", WINDOW, (3, 1), True, False, CONFIG)
+
+
+def test_the_plan_round_trips_through_json() -> None:
+    data = json.loads(json.dumps(PLAN.to_json()))
+    assert RunPlan.from_json(data) == PLAN
+
+
+def test_payloads_carry_only_the_fields_that_differ_from_the_defaults() -> None:
+    data = PLAN.to_json()
+    assert data["config"] == {"visits_per_week": 25}
+    assert data["orderConfig"] == {"max_lines": 12}
+    assert data["segmentationConfig"] == {"k_max": 5}
+    assert data["regions"] == [3, 1]
+    assert data["asOf"] == "2026-11-20"
+    assert len(json.dumps(data)) < 1000
+
+
+def test_the_tasks_of_a_plan_carry_their_sections() -> None:
+    region = PLAN.region_task(3)
+    assert RegionTask.from_json(region.to_json()) == region
+    assert region.to_json() == {
+        "runId": "run-1",
+        "weekStart": "2026-11-23",
+        "asOf": "2026-11-20",
+        "windowStart": "2026-05-23",
+        "historyStart": "2025-11-22",
+        "config": {"visits_per_week": 25},
+        "areaId": 3,
+    }
+    order = PLAN.order_task(1)
+    assert OrderTask.from_json(order.to_json()) == order
+    assert order.orders.max_lines == 12 and order.scoring.visits_per_week == 25
+    segment = PLAN.segment_task()
+    assert SegmentTask.from_json(segment.to_json()) == segment
+    assert segment.to_json()["segmentation"] == {"k_max": 5}

@@ -1,0 +1,226 @@
+"""The typed messages between the steps of a run, and their JSON at the Durable boundary.
+
+The orchestrator and the activities exchange small JSON (Durable replays it from history); in
+code they are these frozen dataclasses and typed dicts, built and read in one place, so a key
+that one side writes and the other never reads (or reads and never gets) cannot hide in a
+`dict[str, Any]`. The configuration sections travel as their non-default fields only, which
+keeps every payload small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NotRequired, TypedDict
+
+from pydantic import BaseModel
+
+from scoring.config import ScoringConfig
+from scoring.inputs import ScoringWindow
+from scoring.orders import OrderConfig
+from scoring.segmentation import SegmentationConfig
+from visitrank.pipeline.run_config import RunConfig
+from visitrank.pipeline.week import window_from_json, window_to_json
+
+
+def section_json(section: BaseModel) -> dict[str, Any]:
+    """A configuration section as JSON: its fields that differ from the defaults."""
+    return section.model_dump(mode="json", exclude_defaults=True)
+
+
+@dataclass(frozen=True)
+class RegionTask:
+    """Score one region: `score_region` activity input."""
+
+    run_id: str
+    area_id: int
+    window: ScoringWindow
+    scoring: ScoringConfig
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            **window_to_json(self.window),
+            "config": section_json(self.scoring),
+            "areaId": self.area_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RegionTask:
+        return cls(
+            run_id=str(data["runId"]),
+            area_id=int(data["areaId"]),
+            window=window_from_json(data),
+            scoring=ScoringConfig.model_validate(data.get("config") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class OrderTask:
+    """Propose one region's orders: `propose_orders` activity input."""
+
+    run_id: str
+    area_id: int
+    window: ScoringWindow
+    scoring: ScoringConfig
+    orders: OrderConfig
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **RegionTask(self.run_id, self.area_id, self.window, self.scoring).to_json(),
+            "dryRun": self.dry_run,
+            "orderConfig": section_json(self.orders),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OrderTask:
+        region = RegionTask.from_json(data)
+        return cls(
+            run_id=region.run_id,
+            area_id=region.area_id,
+            window=region.window,
+            scoring=region.scoring,
+            orders=OrderConfig.model_validate(data.get("orderConfig") or {}),
+            dry_run=bool(data.get("dryRun", False)),
+        )
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """Segment every outlet: `segment_outlets` activity input."""
+
+    run_id: str
+    window: ScoringWindow
+    dry_run: bool
+    segmentation: SegmentationConfig
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            **window_to_json(self.window),
+            "dryRun": self.dry_run,
+            "segmentation": section_json(self.segmentation),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SegmentTask:
+        return cls(
+            run_id=str(data["runId"]),
+            window=window_from_json(data),
+            dry_run=bool(data.get("dryRun", False)),
+            segmentation=SegmentationConfig.model_validate(data.get("segmentation") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The plan of a weekly run (`plan_run` activity output): which week and dates, which
+    regions (`all_regions`: no subset was asked for), and the run configuration every
+    activity of the run uses."""
+
+    run_id: str
+    generated_at: str
+    window: ScoringWindow
+    regions: tuple[int, ...]
+    all_regions: bool
+    dry_run: bool
+    config: RunConfig = field(default_factory=RunConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "generatedAt": self.generated_at,
+            **window_to_json(self.window),
+            "regions": list(self.regions),
+            "allRegions": self.all_regions,
+            "dryRun": self.dry_run,
+            "config": section_json(self.config.scoring),
+            "orderConfig": section_json(self.config.orders),
+            "segmentationConfig": section_json(self.config.segmentation),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunPlan:
+        return cls(
+            run_id=str(data["runId"]),
+            generated_at=str(data["generatedAt"]),
+            window=window_from_json(data),
+            regions=tuple(int(area) for area in data.get("regions", [])),
+            all_regions=bool(data.get("allRegions", False)),
+            dry_run=bool(data.get("dryRun", False)),
+            config=RunConfig(
+                scoring=ScoringConfig.model_validate(data.get("config") or {}),
+                orders=OrderConfig.model_validate(data.get("orderConfig") or {}),
+                segmentation=SegmentationConfig.model_validate(
+                    data.get("segmentationConfig") or {}
+                ),
+            ),
+        )
+
+    def region_task(self, area_id: int) -> RegionTask:
+        return RegionTask(self.run_id, area_id, self.window, self.config.scoring)
+
+    def order_task(self, area_id: int) -> OrderTask:
+        return OrderTask(
+            self.run_id,
+            area_id,
+            self.window,
+            self.config.scoring,
+            self.config.orders,
+            self.dry_run,
+        )
+
+    def segment_task(self) -> SegmentTask:
+        return SegmentTask(self.run_id, self.window, self.dry_run, self.config.segmentation)
+
+
+class RegionOutcome(TypedDict):
+    """What the scoring of one region reports (`score_region` activity output, or the
+    orchestrator's "failed" outcome after the last retry)."""
+
+    areaId: int
+    status: str
+    outlets: NotRequired[int]
+    lines: NotRequired[int]
+    outletsWithOpportunity: NotRequired[int]
+    skusToPush: NotRequired[int]
+    visitResponse: NotRequired[dict[str, Any] | None]
+    gapPersistence: NotRequired[dict[str, Any] | None]
+    pushFloor: NotRequired[dict[str, Any] | None]
+    paths: NotRequired[dict[str, str]]
+    inputRows: NotRequired[dict[str, int]]
+    quarantined: NotRequired[dict[str, dict[str, int]]]
+    seconds: NotRequired[float]
+    error: NotRequired[str]
+
+
+class OrderOutcome(TypedDict):
+    """What one region's proposed orders report (`propose_orders` activity output)."""
+
+    areaId: int
+    status: str
+    paths: NotRequired[dict[str, str]]
+    customers: NotRequired[int]
+    orders: NotRequired[int]
+    lines: NotRequired[int]
+    kinds: NotRequired[dict[str, int]]
+    seconds: NotRequired[float]
+    error: NotRequired[str]
+
+
+class SegmentOutcome(TypedDict):
+    """What the segmentation of all outlets reports (`segment_outlets` activity output)."""
+
+    status: str
+    k: NotRequired[int]
+    kChosenBy: NotRequired[str]
+    segments: NotRequired[list[dict[str, Any]]]
+    retired: NotRequired[list[str]]
+    outlets: NotRequired[int]
+    potentialRows: NotRequired[int]
+    potentialPath: NotRequired[str]
+    supportPaths: NotRequired[dict[str, str]]
+    written: NotRequired[int]
+    seconds: NotRequired[float]
+    error: NotRequired[str]
