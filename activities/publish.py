@@ -45,6 +45,7 @@ from visitrank.contract.errors import error_text
 from visitrank.pipeline.fan_in import WeekParts, plan_weeks, week_documents
 from visitrank.pipeline.orders import order_documents
 from visitrank.pipeline.region import merge_reps
+from visitrank.pipeline.summary import document_counts
 from visitrank.pipeline.week import window_from_json
 
 log = logging.getLogger("visitrank.publish")
@@ -83,8 +84,9 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     ``orders``: the ok order outcomes (areaId, paths) and ``segments``: {status, potentialPath}
     or null.
 
-    Output: documents, visits, repsWithVisits, withdrawn repIds, written (0 on a dry run),
-    orderDocuments, ordersWritten, visitsWithProposedOrder, ordersError (null when none),
+    Output: the documents' counts (``pipeline.summary.document_counts``: documents, visits,
+    repsWithVisits, visitsWithProposedOrder, segmentEvidence), withdrawn repIds, written (0 on a
+    dry run), orderDocuments, ordersWritten, ordersError (null when none),
     segmentPotentialPath, segmentsError (null when none).
     """
     window = window_from_json(payload)
@@ -141,16 +143,11 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
                 payload["generatedAt"],
             )
     return {
-        "documents": len(documents),
-        "visits": sum(len(document["visits"]) for document in documents),
-        "repsWithVisits": sum(1 for document in documents if document["visits"]),
+        **document_counts(documents),
         "written": written,
         "withdrawn": withdrawn,
         "orderDocuments": len(orders),
         "ordersWritten": orders_written,
-        "visitsWithProposedOrder": sum(
-            "proposedOrder" in visit for document in documents for visit in document["visits"]
-        ),
         "ordersError": orders_error,
         "segmentPotentialPath": (payload.get("segments") or {}).get("potentialPath"),
         "segmentsError": segments_error,

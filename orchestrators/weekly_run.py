@@ -31,6 +31,14 @@ from activities.segments import SEGMENTS
 from visitrank.pipeline.documents import LEARNED_STEPS
 from visitrank.pipeline.payloads import RunPlan
 from visitrank.pipeline.status import merge_quarantine_counts, run_status, weekly_status
+from visitrank.pipeline.summary import (
+    NO_DOCUMENTS,
+    DocumentCounts,
+    merge_input_rows,
+    orders_section,
+    segments_section,
+)
+from visitrank.pipeline.summary import run_summary as summarise
 
 WEEKLY_RUN: Final = "weekly_run"
 REGION_RUN: Final = "region_run"
@@ -39,20 +47,6 @@ ORDER_RUN: Final = "order_run"
 FIRST_RETRY_MS: Final = 30_000
 MAX_ATTEMPTS: Final = 3
 RUN_REQUEST_KEYS: Final = ("weekStart", "regions", "dryRun")
-OUTCOME_KEYS: Final = (
-    "areaId",
-    "status",
-    "outlets",
-    "lines",
-    "outletsWithOpportunity",
-    "skusToPush",
-    "visitResponse",
-    "gapPersistence",
-    "pushFloor",
-    "seconds",
-    "error",
-)
-ORDER_OUTCOME_KEYS: Final = ("areaId", "status", "customers", "orders", "lines", "seconds", "error")
 
 bp = df.Blueprint()
 
@@ -122,21 +116,6 @@ def progress(
     return status
 
 
-NOTHING_PUBLISHED: Final = {
-    "documents": 0,
-    "visits": 0,
-    "repsWithVisits": 0,
-    "written": 0,
-    "withdrawn": [],
-    "orderDocuments": 0,
-    "ordersWritten": 0,
-    "visitsWithProposedOrder": 0,
-    "ordersError": None,
-    "segmentPotentialPath": None,
-    "segmentsError": None,
-}
-
-
 def run_summary(
     plan: dict[str, Any],
     outcomes: list[dict[str, Any]],
@@ -144,47 +123,49 @@ def run_summary(
     segments: dict[str, Any] | None = None,
     orders: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The orchestration output: counts, per-region outcome, quarantine counts, and the
-    segmentation's and proposed orders' outcomes."""
-    quarantined = merge_quarantine_counts(
-        outcome.get("quarantined", {}) for outcome in outcomes if outcome["status"] == "ok"
-    )
-    published = {**NOTHING_PUBLISHED, **(published or {})}
+    """The orchestration output: the run summary of ``visitrank.pipeline.summary`` (the same
+    shape as the local run's), from the plan, the fan-out's outcomes and what publish did."""
+    typed = RunPlan.from_json(plan)
+    published = published or {}
     orders = orders or []
-    order_summary = {
-        "status": run_status(orders) if orders else "skipped",
-        "regions": [{k: o[k] for k in ORDER_OUTCOME_KEYS if k in o} for o in orders],
-        "failedRegions": [o["areaId"] for o in orders if o["status"] != "ok"],
-        "documents": published.pop("orderDocuments"),
-        "written": published.pop("ordersWritten"),
-        "visitsWithProposedOrder": published.pop("visitsWithProposedOrder"),
-        "error": published.pop("ordersError"),
-    }
-    segment_summary = {
-        **(segments or {"status": "skipped"}),
-        "publishedPotentialPath": published.pop("segmentPotentialPath"),
-        "evidenceError": published.pop("segmentsError"),
-    }
-    return {
-        "runId": plan["runId"],
-        "status": weekly_status(
-            outcomes, segments, orders, order_summary["error"], segment_summary["evidenceError"]
+    ok = [outcome for outcome in outcomes if outcome["status"] == "ok"]
+    counts = DocumentCounts(
+        documents=published.get("documents", 0),
+        visits=published.get("visits", 0),
+        repsWithVisits=published.get("repsWithVisits", 0),
+        visitsWithProposedOrder=published.get("visitsWithProposedOrder", 0),
+        segmentEvidence=published.get("segmentEvidence", NO_DOCUMENTS["segmentEvidence"]),
+    )
+    orders_error = published.get("ordersError")
+    evidence_error = published.get("segmentsError")
+    segment_outcome = (
+        {**segments, "publishedPotentialPath": published.get("segmentPotentialPath")}
+        if segments is not None
+        else None
+    )
+    return summarise(
+        run_id=typed.run_id,
+        status=weekly_status(outcomes, segments, orders, orders_error, evidence_error),
+        window=typed.window,
+        generated_at=typed.generated_at,
+        counts=counts,
+        regions=outcomes,
+        input_rows=merge_input_rows(outcome.get("inputRows", {}) for outcome in ok),
+        quarantined=merge_quarantine_counts(outcome.get("quarantined", {}) for outcome in ok),
+        orders=orders_section(
+            status=run_status(orders) if orders else "skipped",
+            documents=published.get("orderDocuments", 0),
+            written=published.get("ordersWritten", 0),
+            visits_with_proposed_order=counts["visitsWithProposedOrder"],
+            error=orders_error,
+            regions=orders,
         ),
-        "dryRun": plan["dryRun"],
-        "weekStart": plan["weekStart"],
-        "asOf": plan["asOf"],
-        "windowStart": plan["windowStart"],
-        "generatedAt": plan["generatedAt"],
-        **published,
-        "regions": [{k: o[k] for k in OUTCOME_KEYS if k in o} for o in outcomes],
-        "failedRegions": [o["areaId"] for o in outcomes if o["status"] != "ok"],
-        "quarantined": quarantined,
-        "quarantinedRows": sum(sum(reasons.values()) for reasons in quarantined.values()),
-        "segments": segment_summary,
-        "orders": order_summary,
-        # the whole scoring section (the plan carries only its non-default fields)
-        "config": RunPlan.from_json(plan).config.scoring.model_dump(mode="json"),
-    }
+        segments=segments_section(segment_outcome, counts["segmentEvidence"], evidence_error),
+        config=typed.config,
+        dry_run=typed.dry_run,
+        written=published.get("written", 0),
+        withdrawn=published.get("withdrawn", []),
+    )
 
 
 def weekly_run_steps(

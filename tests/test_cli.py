@@ -14,7 +14,7 @@ from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
 from visitrank.adapters.file_source import FileSource
 from visitrank.contract.tables import TABLES
 from visitrank.lab.demo_data import DemoSummary
-from visitrank.local.cli import EXIT_INPUT_ERROR, EXIT_OK, main
+from visitrank.local.cli import EXIT_INPUT_ERROR, EXIT_OK, EXIT_PARTIAL, main
 from visitrank.local.run import RUN_SUMMARY, VISIT_LISTS
 
 Result = tuple[int, str, str]
@@ -204,7 +204,8 @@ def test_run_with_orders_attaches_each_customers_proposed_order(
         assert [line["itemId"] for line in visit["proposedOrder"]] == expected
     assert any(visit["proposedOrder"] for visit in visits)
     summary = json.loads((out / "run_summary.json").read_text("utf-8"))
-    assert summary["proposedOrders"] == len(orders)
+    assert summary["orders"]["documents"] == len(orders)
+    assert summary["orders"]["status"] == "ok" and summary["orders"]["error"] is None
 
 
 def test_run_honours_the_orders_and_segmentation_sections(
@@ -240,3 +241,25 @@ def test_sales_with_a_header_only_exit_2_instead_of_planning_an_empty_week(
         assert code == EXIT_INPUT_ERROR, (command, stderr)
         assert "MV_Sales" in stderr and "no sale at all" in stderr, stderr
     assert not (tmp_path / "out" / VISIT_LISTS).exists()
+
+
+def test_failing_orders_exit_3_and_say_so(
+    demo_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run whose proposed orders failed is "partial": exit 3 and a line naming the error,
+    although every region scored and the lists are written."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("orders exploded")
+
+    monkeypatch.setattr("visitrank.local.run.run_orders", broken)
+    out = tmp_path / "out"
+    argv = ["run", "--source", demo_dir, "--out", out, "--workers", RUN_WORKERS, "--orders"]
+    code, stdout, stderr = cli([*argv, "--no-segments"], capsys)
+    assert code == EXIT_PARTIAL, stderr
+    assert stdout.startswith("partial:")
+    assert "orders FAILED: RuntimeError: orders exploded" in stderr
+    assert (out / VISIT_LISTS).stat().st_size > 0

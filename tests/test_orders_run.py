@@ -148,8 +148,9 @@ def test_failing_orders_never_block_the_lists(
     result = run_local(demo, tmp_path / "out", ScoringConfig(), order_config=OrderConfig())
     assert result.status == "partial"
     assert result.summary["failedRegions"] == []
-    assert result.summary["ordersError"] == "RuntimeError: orders exploded"
-    assert result.summary["proposedOrders"] == 0
+    assert result.summary["orders"]["error"] == "RuntimeError: orders exploded"
+    assert result.summary["orders"]["status"] == "failed"
+    assert result.summary["orders"]["documents"] == 0
     visits = [json.loads(line)["visits"] for line in result.lists_path.read_text().splitlines()]
     assert any(visits)
     assert all("proposedOrder" not in visit for doc in visits for visit in doc)

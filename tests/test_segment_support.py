@@ -112,7 +112,8 @@ def test_local_run_attaches_the_segment_evidence(
     assert {key for key, s in pushed.items() if s["segmentSupport"] is not None} == (
         listed & set(pushed)
     )
-    counts = result.summary["segmentSupport"]
+    assert result.summary["segments"]["status"] == "ok"
+    counts = result.summary["segments"]["evidence"]
     assert counts["pushedSkus"] == len(skus)
     assert 0 < counts["segmentConfirmedSkus"] < len(skus)
     assert (tmp_path / "out" / "segments" / "segments.xlsx").is_file()
@@ -121,7 +122,8 @@ def test_local_run_attaches_the_segment_evidence(
 def test_run_without_segmentation_has_no_segment_evidence(local_run: LocalRun) -> None:
     visits = [v for d in local_run.documents for v in d["visits"]]
     assert visits and all("behaviourSegment" not in v for v in visits)
-    assert local_run.result.summary["segmentSupport"] is None
+    assert local_run.result.summary["segments"]["status"] == "skipped"
+    assert local_run.result.summary["segments"]["evidence"]["visitsWithSegment"] == 0
     assert not (local_run.out_dir / "segments").exists()
 
 
@@ -139,7 +141,8 @@ def test_a_failing_segmentation_never_blocks_the_lists(
     )
     assert result.status == "partial"  # as in Azure: the lists are complete, the evidence is not
     assert result.summary["failedRegions"] == []
-    assert result.summary["segmentSupport"] == {"error": "RuntimeError: segmentation exploded"}
+    assert result.summary["segments"]["status"] == "failed"
+    assert result.summary["segments"]["error"] == "RuntimeError: segmentation exploded"
     docs = [json.loads(line) for line in result.lists_path.read_text().splitlines()]
     assert [d["visits"] for d in docs] == [d["visits"] for d in local_run.documents]
 

@@ -161,8 +161,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"lists: {result.lists_path}")
     if s["failedRegions"]:
         print(f"FAILED regions: {s['failedRegions']} (see run_summary.json)", file=sys.stderr)
-        return EXIT_PARTIAL
-    return EXIT_OK
+    for part in ("orders", "segments"):
+        if s[part]["status"] == "failed":
+            print(f"{part} FAILED: {s[part]['error']} (the lists are written)", file=sys.stderr)
+    return EXIT_OK if s["status"] == "complete" else EXIT_PARTIAL
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

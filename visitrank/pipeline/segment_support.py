@@ -18,7 +18,7 @@ Both the local run and the Azure publish step attach the same evidence from the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import polars as pl
@@ -90,7 +90,7 @@ def attach_segment_support(
     return out
 
 
-def support_summary(documents: Iterable[dict[str, Any]]) -> dict[str, int]:
+def support_summary(documents: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Counts for the run summary: pushed SKUs, those the segment confirms, visits with a
     behavioural segment."""
     visits = [visit for document in documents for visit in document.get("visits", [])]
