@@ -32,7 +32,9 @@ from scoring.segmentation import (
     window_purchases,
 )
 from visitrank.adapters.app_settings import Settings, app_settings
-from visitrank.adapters.segment_store import LATEST, TAGS_BLOB
+from visitrank.adapters.blob_staging import BlobStaging
+from visitrank.adapters.segment_store import LATEST, TAGS_BLOB, BlobSegmentStore, CosmosSegmentSink
+from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.quarantine import quarantine
 from visitrank.pipeline.payloads import SegmentOutcome, SegmentTask
 from visitrank.pipeline.segment_support import support_frames
@@ -220,9 +222,6 @@ def segment_run(
 
 def segment_activity(payload: dict[str, Any], settings: Settings) -> SegmentOutcome:
     """The activity with the app's SQL source, Blob staging and Cosmos ``segments`` sink."""
-    from visitrank.adapters.blob_staging import BlobStaging
-    from visitrank.adapters.segment_store import BlobSegmentStore, CosmosSegmentSink
-    from visitrank.adapters.sql_source import SqlSource
 
     dry_run = SegmentTask.from_json(payload).dry_run
     # a dry run keeps its exports in its own folder: segments/latest/ (what the next real run

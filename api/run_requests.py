@@ -33,38 +33,45 @@ def parse_run_request(body: Any, today: date) -> dict[str, Any]:
     unknown = sorted(set(body) - ALLOWED_KEYS)
     if unknown:
         raise RunRequestError(f"unknown field(s) {unknown}; allowed: {sorted(ALLOWED_KEYS)}")
-    request: dict[str, Any] = {}
-    week = body.get("weekStart")
-    if week is None:
-        week_start = date.fromordinal(today.toordinal() - today.weekday())
-    else:
-        if not isinstance(week, str):
-            raise RunRequestError("weekStart must be a date string YYYY-MM-DD")
-        try:
-            week_start = date.fromisoformat(week)
-        except ValueError:
-            raise RunRequestError(f"weekStart {week!r} is not a date (YYYY-MM-DD)") from None
-        if week_start.weekday() != 0:
-            raise RunRequestError(f"weekStart {week} is not a Monday")
-    request["weekStart"] = week_start.isoformat()
+    request: dict[str, Any] = {"weekStart": _week_start(body.get("weekStart"), today).isoformat()}
     regions = body.get("regions")
     if regions is not None:
-        valid = (
-            isinstance(regions, list)
-            and regions
-            and all(isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in regions)
-        )
-        if not valid:
-            raise RunRequestError("regions must be a non-empty list of positive integer AreaIds")
-        if len(set(regions)) != len(regions):
-            raise RunRequestError("regions must not repeat an AreaId")
-        request["regions"] = sorted(regions)
+        request["regions"] = _regions(regions)
     for flag in ("dryRun", "force"):
         value = body.get(flag, False)
         if not isinstance(value, bool):
             raise RunRequestError(f"{flag} must be true or false")
         request[flag] = value
     return request
+
+
+def _week_start(week: Any, today: date) -> date:
+    """The requested Monday (default: the Monday of ``today``'s week)."""
+    if week is None:
+        return date.fromordinal(today.toordinal() - today.weekday())
+    if not isinstance(week, str):
+        raise RunRequestError("weekStart must be a date string YYYY-MM-DD")
+    try:
+        week_start = date.fromisoformat(week)
+    except ValueError:
+        raise RunRequestError(f"weekStart {week!r} is not a date (YYYY-MM-DD)") from None
+    if week_start.weekday() != 0:
+        raise RunRequestError(f"weekStart {week} is not a Monday")
+    return week_start
+
+
+def _regions(regions: Any) -> list[int]:
+    """The requested AreaIds, sorted: a non-empty list of distinct positive integers."""
+    valid = (
+        isinstance(regions, list)
+        and regions
+        and all(isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in regions)
+    )
+    if not valid:
+        raise RunRequestError("regions must be a non-empty list of positive integer AreaIds")
+    if len(set(regions)) != len(regions):
+        raise RunRequestError("regions must not repeat an AreaId")
+    return sorted(regions)
 
 
 def instance_id_for(request: dict[str, Any], suffix: str) -> str:

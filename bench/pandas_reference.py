@@ -3,7 +3,7 @@
 A reference implementation, as a data scientist would write the same method with pandas
 (groupby / merge / transform, numpy where pandas has no verb) and no polars, to measure the
 polars engine against and to check that the same method gives the same answer
-(`bench/compare_reference.py`, `tests/test_pandas_reference.py`).
+(`bench/compare_reference.py`, `tests/bench/test_pandas_reference.py`).
 
 The comparison config is `ScoringConfig(benchmark="segment_median")` with every other field at
 its default: the recent window (`recent_weeks` = 8, with the recent seasonal factor), the

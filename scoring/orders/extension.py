@@ -51,6 +51,53 @@ def _item_similarity(matrix: sparse.csr_matrix, neighbours: int) -> np.ndarray:
     return sim
 
 
+def _pair_matrix(
+    pairs: pl.DataFrame, cust_ids: np.ndarray, item_ids: np.ndarray
+) -> sparse.csr_matrix:
+    """Customers x items, 1 where `pairs` (CustomerId, ItemId, unique) has the pair."""
+    return sparse.csr_matrix(
+        (
+            np.ones(pairs.height, np.float32),
+            (
+                np.searchsorted(cust_ids, pairs["CustomerId"].to_numpy()),
+                np.searchsorted(item_ids, pairs["ItemId"].to_numpy()),
+            ),
+        ),
+        shape=(len(cust_ids), len(item_ids)),
+    )
+
+
+def _segment_shares(
+    customers: pl.DataFrame, bought: sparse.csr_matrix
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's segment index (customers sorted by id) and the segments x items share
+    of customers who bought the item (segment popularity)."""
+    segments = customers.sort("CustomerId")["Segment"].fill_null("unknown").to_numpy()
+    seg_names, seg_of = np.unique(segments, return_inverse=True)
+    seg_onehot = sparse.csr_matrix(
+        (np.ones(len(seg_of), np.float32), (seg_of, np.arange(len(seg_of)))),
+        shape=(len(seg_names), len(seg_of)),
+    )
+    seg_share = (
+        np.asarray((seg_onehot @ bought).todense())
+        / np.maximum(np.bincount(seg_of, minlength=len(seg_names)), 1)[:, None]
+    )
+    return seg_of, seg_share
+
+
+def _anchors(owned: sparse.csr_matrix, similar: sparse.csr_matrix) -> np.ndarray:
+    """For each candidate row, the bought item closest to it (`owned`: the customer's bought
+    items; `similar`: the items similar to the candidate), for the reason; the first item it
+    buys when none is similar."""
+    closest = owned.multiply(similar).tocsr()
+    closest.eliminate_zeros()
+    anchor = np.asarray(closest.argmax(axis=1)).ravel()
+    owned.sort_indices()
+    at = np.minimum(owned.indptr[:-1], max(owned.nnz - 1, 0))
+    first = np.where(owned.getnnz(axis=1) > 0, owned.indices[at] if owned.nnz else 0, 0)
+    return np.where(closest.getnnz(axis=1) > 0, anchor, first)
+
+
 def extension_candidates(
     basket: pl.DataFrame,
     customers: pl.DataFrame,
@@ -86,10 +133,7 @@ def extension_candidates(
     )
     if pairs.height == 0:
         return _empty()
-    rows = np.searchsorted(cust_ids, pairs["CustomerId"].to_numpy())
-    cols = np.searchsorted(item_ids, pairs["ItemId"].to_numpy())
-    shape = (len(cust_ids), len(item_ids))
-    bought = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=shape)
+    bought = _pair_matrix(pairs, cust_ids, item_ids)
     ever = (
         basket.select("CustomerId", "ItemId")
         .unique()
@@ -98,31 +142,11 @@ def extension_candidates(
             & pl.col("CustomerId").is_in(cust_ids.tolist())
         )
     )
-    ever_m = sparse.csr_matrix(
-        (
-            np.ones(ever.height, np.float32),
-            (
-                np.searchsorted(cust_ids, ever["CustomerId"].to_numpy()),
-                np.searchsorted(item_ids, ever["ItemId"].to_numpy()),
-            ),
-        ),
-        shape=shape,
-    )
+    ever_m = _pair_matrix(ever, cust_ids, item_ids)
     sim = sparse.csr_matrix(_item_similarity(bought, config.neighbours))
     sim_t = sim.T.tocsr()  # row c: the items similar to candidate c
     basket_size = np.maximum(np.asarray(bought.sum(axis=1)).ravel(), 1.0)
-
-    # Segment popularity: customers x items through a segment x items share table.
-    segments = customers.sort("CustomerId")["Segment"].fill_null("unknown").to_numpy()
-    seg_names, seg_of = np.unique(segments, return_inverse=True)
-    seg_onehot = sparse.csr_matrix(
-        (np.ones(len(seg_of), np.float32), (seg_of, np.arange(len(seg_of)))),
-        shape=(len(seg_names), len(seg_of)),
-    )
-    seg_share = (
-        np.asarray((seg_onehot @ bought).todense())
-        / np.maximum(np.bincount(seg_of, minlength=len(seg_names)), 1)[:, None]
-    )
+    seg_of, seg_share = _segment_shares(customers, bought)
 
     weight = config.segment_weight
     out_rows, out_cols, out_aff, out_pop, out_anchor = [], [], [], [], []
@@ -142,16 +166,7 @@ def extension_candidates(
         out_cols.append(c[ok])
         out_aff.append(affinity[r[ok] - lo, c[ok]])
         out_pop.append(popularity[r[ok] - lo, c[ok]])
-        # The bought item closest to each candidate, for the reason (the first item it
-        # buys when none is similar).
-        owned = bought[r[ok]]
-        closest = owned.multiply(sim_t[c[ok]]).tocsr()
-        closest.eliminate_zeros()
-        anchor = np.asarray(closest.argmax(axis=1)).ravel()
-        owned.sort_indices()
-        at = np.minimum(owned.indptr[:-1], max(owned.nnz - 1, 0))
-        first = np.where(owned.getnnz(axis=1) > 0, owned.indices[at] if owned.nnz else 0, 0)
-        out_anchor.append(np.where(closest.getnnz(axis=1) > 0, anchor, first))
+        out_anchor.append(_anchors(bought[r[ok]], sim_t[c[ok]]))
     r_all, c_all = np.concatenate(out_rows), np.concatenate(out_cols)
     anchor = np.concatenate(out_anchor)
     frame = pl.DataFrame(

@@ -12,6 +12,7 @@ Credentials: where no key or connection string is given, the adapters use manage
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -165,7 +166,6 @@ def app_settings() -> Settings:
     The only place that touches ``os.environ``; tests that change the environment call
     ``app_settings.cache_clear()``.
     """
-    import os
 
     return Settings.from_env(os.environ)
 

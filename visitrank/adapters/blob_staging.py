@@ -23,6 +23,7 @@ from typing import Final
 
 import polars as pl
 from azure.core.exceptions import ResourceExistsError
+from azure.identity import DefaultAzureCredential
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from visitrank.adapters.app_settings import Settings, SettingsError
@@ -47,8 +48,6 @@ class BlobStaging:
         if settings.blob_connection_string:
             service = BlobServiceClient.from_connection_string(settings.blob_connection_string)
         elif settings.blob_account_url:
-            from azure.identity import DefaultAzureCredential
-
             service = BlobServiceClient(
                 settings.blob_account_url, credential=DefaultAzureCredential()
             )

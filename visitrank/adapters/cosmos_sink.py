@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey, exceptions
+from azure.identity import DefaultAzureCredential
 
 from visitrank.adapters.app_settings import Settings
 
@@ -65,8 +66,6 @@ def container_proxy(
     rights only)."""
     credential: Any = settings.cosmos_key
     if not credential:
-        from azure.identity import DefaultAzureCredential
-
         credential = DefaultAzureCredential()
     client = CosmosClient(
         settings.require_cosmos(),

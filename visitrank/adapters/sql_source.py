@@ -98,7 +98,7 @@ ARROW_MAX_TEXT_SIZE: Final = 1024
 def arrow_odbc_available() -> bool:
     """True when arrow-odbc (and the ODBC driver manager it loads) can be imported."""
     try:
-        import arrow_odbc  # noqa: F401
+        import arrow_odbc  # noqa: F401, PLC0415 (probing whether the reader can load)
     except (ImportError, OSError):
         return False
     return True
@@ -174,7 +174,7 @@ class SqlSource:
         A bulk table goes through arrow-odbc when that is the reader; if arrow-odbc fails
         (driver, type or size trouble), the table is read again through pyodbc."""
         if self.reader == "arrow" and spec.name in BULK_TABLES:
-            import arrow_odbc
+            import arrow_odbc  # noqa: PLC0415 (optional reader, loaded only when chosen)
 
             try:
                 return coerce_table(spec, self.query_arrow(spec, sql, params))
@@ -190,8 +190,8 @@ class SqlSource:
         """Run ``sql`` through arrow-odbc in ``batch_size`` batches into one frame, the Arrow
         schema forced to ``spec`` where the source type allows (see :func:`contract_schema`);
         uncoerced. arrow-odbc sends every parameter as text: dates as ``YYYY-MM-DD``."""
-        import pyarrow as pa
-        from arrow_odbc import read_arrow_batches_from_odbc
+        import pyarrow as pa  # noqa: PLC0415 (the optional arrow reader's)
+        from arrow_odbc import read_arrow_batches_from_odbc  # noqa: PLC0415
 
         reader = read_arrow_batches_from_odbc(
             query=sql,
@@ -261,7 +261,7 @@ def contract_schema(spec: TableSpec, inferred: pa.Schema) -> pa.Schema:
     the time). Text, and any other pairing, is left as inferred for coerce_table to parse or
     report. Columns are matched by name, ignoring case (PostgreSQL folds unquoted names).
     """
-    import pyarrow as pa
+    import pyarrow as pa  # noqa: PLC0415 (the optional arrow reader's)
 
     targets = {column.casefold(): dtype for column, dtype in spec.columns.items()}
     fields = []

@@ -11,10 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from visitrank.contract.errors import ContractError
+from visitrank.lab.demo_data import DemoSpec, write_demo
+from visitrank.lab.evaluate import evaluate_files, format_report
 from visitrank.local import cli_segments
 from visitrank.local.arguments import add_config_args, monday, run_config_from
 from visitrank.local.cli_backtest import add_parser as add_backtest_parser
 from visitrank.local.cli_orders import add_parsers as add_order_parsers
+from visitrank.local.progress import progress_reporter
+from visitrank.local.run import run_local
 from visitrank.pipeline.run_config import RunConfigError
 
 EXIT_OK = 0
@@ -108,7 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from visitrank.lab.demo_data import DemoSpec, write_demo
 
     spec = DemoSpec(
         outlets=args.outlets,
@@ -137,8 +140,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from visitrank.local.progress import progress_reporter
-    from visitrank.local.run import run_local
 
     config = run_config_from(args)
     with progress_reporter() as progress:
@@ -168,7 +169,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from visitrank.lab.evaluate import evaluate_files, format_report
 
     config = run_config_from(args).scoring
     source = args.source or args.truth.resolve().parent.parent

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from visitrank.lab.backtest import backtest, format_report
 from visitrank.local.arguments import add_config_args, iso_date, run_config_from
 
 EXIT_OK = 0
@@ -29,7 +30,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from visitrank.lab.backtest import backtest, format_report
 
     if args.horizon < 1:
         raise SystemExit(f"--horizon must be at least 1 week, got {args.horizon}")

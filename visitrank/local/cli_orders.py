@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from visitrank.lab.order_backtest import backtest, format_table
 from visitrank.local.arguments import add_config_args, iso_date, run_config_from
+from visitrank.local.orders import run_orders
 
 EXIT_OK = 0
 
@@ -49,7 +51,6 @@ def add_parsers(subparsers: Any) -> None:
 
 
 def cmd_order(args: argparse.Namespace) -> int:
-    from visitrank.local.orders import run_orders
 
     config = run_config_from(args)
     scoring = None if args.no_scoring else config.scoring
@@ -67,7 +68,6 @@ def cmd_order(args: argparse.Namespace) -> int:
 
 
 def cmd_order_backtest(args: argparse.Namespace) -> int:
-    from visitrank.lab.order_backtest import backtest, format_table
 
     config = run_config_from(args)
     scoring = None if args.no_scoring else config.scoring

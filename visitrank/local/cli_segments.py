@@ -9,7 +9,9 @@ from typing import Any
 
 from scoring.segmentation import SegmentationConfig
 from visitrank.adapters.config_file import load_run_config
+from visitrank.contract.errors import ContractError
 from visitrank.local.arguments import add_config_args
+from visitrank.local.segments import run_segments
 from visitrank.pipeline.run_config import RunConfigError
 
 EXIT_OK = 0
@@ -46,8 +48,6 @@ def config_from_args(args: argparse.Namespace) -> SegmentationConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the command; prints k, the segments and (with --truth) the ARI."""
-    from visitrank.contract.errors import ContractError
-    from visitrank.local.segments import run_segments
 
     try:
         config = config_from_args(args)

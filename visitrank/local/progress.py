@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.progress import Progress
+
 log = logging.getLogger("visitrank")
 
 
@@ -20,7 +22,6 @@ def progress_reporter() -> Iterator[Callable[[str, int, int], None]]:
 
         yield report_plain
         return
-    from rich.progress import Progress
 
     with Progress(transient=True) as bar:
         tasks: dict[str, int] = {}

@@ -12,8 +12,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.test_cli import cli
-from tests.test_demo_visit_effect import UNCHANGED
+from tests.lab.test_demo_visit_effect import UNCHANGED
+from tests.local.test_cli import cli
 from visitrank.lab.demo_data import (
     CHANNEL_CONVERSION,
     MAX_CONVERSION,

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.test_cli import cli
+from tests.local.test_cli import cli
 from visitrank.lab.demo_data import VISIT_EFFECT_WEEKS, DemoSpec, generate_tables
 from visitrank.local.cli import EXIT_OK
 

@@ -6,10 +6,10 @@ the behaviour segments on, so the rep documents carry every part (visits, SKUs, 
 orders, segment evidence, learned steps). A restructuring of the code must not change a byte
 of them; a method change that does is re-recorded on purpose:
 
-    VISITRANK_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_golden_documents.py
+    VISITRANK_UPDATE_GOLDEN=1 .venv/bin/pytest tests/pipeline/test_golden_documents.py
 
-and the diff of tests/golden/ is reviewed in the commit. Only the run id and the generation time
-are blanked (they differ on every run by design).
+and the diff of tests/pipeline/golden/ is reviewed in the commit. Only the run id and the
+generation time are blanked (they differ on every run by design).
 """
 
 from __future__ import annotations

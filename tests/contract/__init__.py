@@ -1,0 +1,1 @@
+"""Tests of visitrank.contract: coercion and quarantine."""

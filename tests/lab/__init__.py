@@ -1,0 +1,1 @@
+"""Tests of visitrank.lab: the demo generator and the backtests."""

@@ -1,0 +1,1 @@
+"""Tests of the local driver: the command line and the process-pool run."""

@@ -1,0 +1,1 @@
+"""Tests of visitrank.pipeline: documents, payloads, run configuration, golden documents."""
