@@ -33,9 +33,9 @@ from scoring.orders import OrderProposal, propose_orders
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging, region_prefix
 from visitrank.adapters.sql_source import SqlSource
-from visitrank.contract.quarantine import quarantine
 from visitrank.pipeline.orders import merged_history, order_history_start, order_inputs
 from visitrank.pipeline.payloads import OrderOutcome, OrderTask
+from visitrank.pipeline.region import quarantine_region
 
 ORDER_LINES: Final = "order_lines.parquet"
 ORDER_CUSTOMERS: Final = "order_customers.parquet"
@@ -66,7 +66,7 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderO
     scoring, config = task.scoring, task.orders
     source = SqlSource.from_settings(settings)
     tables = source.read_region(area_id, order_history_start(as_of, config, scoring), week_start)
-    checked = quarantine(tables)
+    checked = quarantine_region(tables, area_id)
     staging = BlobStaging.from_settings(settings)
     history = read_history(staging, area_id)
     usable = history.filter(pl.col("AsOf") < as_of) if history is not None else None

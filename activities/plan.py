@@ -13,8 +13,11 @@ from typing import Any
 
 from scoring.inputs import ScoringWindow
 from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_staging import RUNS_PREFIX, BlobStaging
 from visitrank.adapters.sql_source import SqlSource
-from visitrank.pipeline.payloads import RunPlan
+from visitrank.contract.quarantine import reason_counts
+from visitrank.pipeline.payloads import RunPlan, UnownedRows
+from visitrank.pipeline.region import set_aside_unowned
 from visitrank.pipeline.week import week_monday
 
 
@@ -48,6 +51,11 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         regions = available
     last_sale = source.last_sale_date(week_start)
     window = ScoringWindow.for_week(week_start, last_sale, config.scoring)
+    unowned = (
+        UnownedRows({}, {})
+        if requested
+        else set_aside_unowned_rows(source, settings, payload["runId"], window)
+    )
     plan = RunPlan(
         run_id=payload["runId"],
         generated_at=started.isoformat(timespec="seconds"),
@@ -56,5 +64,23 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         all_regions=not requested,
         dry_run=bool(payload.get("dryRun", False)),
         config=config,
+        unowned=unowned,
     )
     return plan.to_json()
+
+
+def set_aside_unowned_rows(
+    source: SqlSource, settings: Settings, run_id: str, window: ScoringWindow
+) -> UnownedRows:
+    """Reads the rows no region reads (sales, lines and visits of customers without an area),
+    keeps them under the run's quarantine prefix in Blob and counts them, as the local run's
+    quarantine of the whole table does."""
+    rows = set_aside_unowned(source.read_unowned(window.history_start, window.week_start))
+    staging = BlobStaging.from_settings(settings)
+    for table, frame in rows.items():
+        if frame.height:
+            staging.write_frame(f"{RUNS_PREFIX}/{run_id}/quarantine/unowned/{table}.parquet", frame)
+    return UnownedRows(
+        input_rows={table: frame.height for table, frame in rows.items()},
+        quarantined={table: reason_counts(frame) for table, frame in rows.items()},
+    )

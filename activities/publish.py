@@ -28,6 +28,7 @@ are published without it and the error is reported (``segmentsError``, and the r
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -36,6 +37,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from activities.orders import read_proposal
 from activities.segments import SUPPORT_FILES
 from scoring.config import ScoringConfig
+from scoring.inputs import ScoringWindow
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
@@ -91,64 +93,103 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """
     window = window_from_json(payload)
     config = ScoringConfig.model_validate(payload["config"])
-    ok = [region for region in payload["regions"] if region.get("status") == "ok"]
-    staging = BlobStaging.from_settings(settings)
-    outlets = staging.read_frames([region["paths"]["outlets"] for region in ok])
-    skus = staging.read_frames([region["paths"]["skus"] for region in ok])
-    reps = merge_reps(staging.read_frame(region["paths"]["reps"]) for region in ok)
     dry_run = bool(payload.get("dryRun"))
+    staging = BlobStaging.from_settings(settings)
+    ok = [region for region in payload["regions"] if region.get("status") == "ok"]
+    outlets, skus, reps = read_scored(staging, ok)
     order_regions = [o for o in payload.get("orders") or [] if o.get("status") == "ok"]
-    orders: list[dict[str, Any]] = []
-    orders_written, orders_error = 0, None
-    if order_regions:
-        try:
-            proposal = read_proposal(staging, window.as_of, order_regions)
-            orders = [
-                {**order, "runId": payload["runId"], "weekStart": window.week_start.isoformat()}
-                for order in order_documents(proposal)
-            ]
-            if not dry_run:
-                orders_written = OrderStore.from_settings(settings).upsert_orders(orders)
-        except Exception as error:  # orders never block the visit lists
-            log.exception("proposed orders not published")
-            orders, orders_error = [], error_text(error)
-    evidence, segments_error = segment_evidence(
-        staging, (payload.get("segments") or {}).get("supportPaths")
+    orders = publish_orders(staging, settings, payload, window, order_regions, dry_run=dry_run)
+    segments = payload.get("segments") or {}
+    evidence, segments_error = segment_evidence(staging, segments.get("supportPaths"))
+    parts = WeekParts(
+        regions=ok,
+        orders=orders.documents if order_regions else None,
+        order_areas=orders.covered,
+        evidence=evidence,
     )
-    covered = frozenset(o["areaId"] for o in order_regions) if orders_error is None else None
     documents = week_documents(
         plan_weeks(outlets, config),
         outlets,
         skus,
         reps,
         window,
-        WeekParts(
-            regions=ok,
-            orders=orders if order_regions else None,
-            order_areas=covered or frozenset(),
-            evidence=evidence,
-        ),
+        parts,
         run_id=payload["runId"],
         generated_at=payload["generatedAt"],
     )
-    written, withdrawn = 0, []
-    if not dry_run:
-        sink = CosmosSink.from_settings(settings)
-        written = sink.upsert_documents(documents)
-        if payload.get("complete") and ok:
-            withdrawn = sink.withdraw_missing(
-                window.week_start.isoformat(),
-                {document["id"] for document in documents},
-                payload["runId"],
-                payload["generatedAt"],
-            )
+    written, withdrawn = (0, []) if dry_run else upsert(settings, payload, documents, bool(ok))
     return {
         **document_counts(documents),
         "written": written,
         "withdrawn": withdrawn,
-        "orderDocuments": len(orders),
-        "ordersWritten": orders_written,
-        "ordersError": orders_error,
-        "segmentPotentialPath": (payload.get("segments") or {}).get("potentialPath"),
+        "orderDocuments": len(orders.documents),
+        "ordersWritten": orders.written,
+        "ordersError": orders.error,
+        "segmentPotentialPath": segments.get("potentialPath"),
         "segmentsError": segments_error,
     }
+
+
+def read_scored(
+    staging: BlobStaging, regions: list[dict[str, Any]]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The staged outlets, SKUs and reps of the regions that succeeded."""
+    outlets = staging.read_frames([region["paths"]["outlets"] for region in regions])
+    skus = staging.read_frames([region["paths"]["skus"] for region in regions])
+    reps = merge_reps(staging.read_frame(region["paths"]["reps"]) for region in regions)
+    return outlets, skus, reps
+
+
+@dataclass(frozen=True)
+class PublishedOrders:
+    """The order documents, how many were upserted, the regions they cover, or the error."""
+
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    written: int = 0
+    covered: frozenset[int] = frozenset()
+    error: str | None = None
+
+
+def publish_orders(
+    staging: BlobStaging,
+    settings: Settings,
+    payload: dict[str, Any],
+    window: ScoringWindow,
+    regions: list[dict[str, Any]],
+    *,
+    dry_run: bool,
+) -> PublishedOrders:
+    """One order document per customer of the regions whose proposals succeeded, upserted to
+    the Cosmos ``orders`` container (not on a dry run). A failure is reported, never raised:
+    orders never block the visit lists."""
+    if not regions:
+        return PublishedOrders()
+    try:
+        proposal = read_proposal(staging, window.as_of, regions)
+        documents = [
+            {**order, "runId": payload["runId"], "weekStart": window.week_start.isoformat()}
+            for order in order_documents(proposal)
+        ]
+        written = 0 if dry_run else OrderStore.from_settings(settings).upsert_orders(documents)
+    except Exception as error:
+        log.exception("proposed orders not published")
+        return PublishedOrders(error=error_text(error))
+    return PublishedOrders(documents, written, frozenset(o["areaId"] for o in regions))
+
+
+def upsert(
+    settings: Settings, payload: dict[str, Any], documents: list[dict[str, Any]], scored: bool
+) -> tuple[int, list[int]]:
+    """Upserts the week's documents; after a run of every region that all succeeded
+    (``complete``), withdraws the week's documents of reps that no longer get one."""
+    sink = CosmosSink.from_settings(settings)
+    written = sink.upsert_documents(documents)
+    withdrawn: list[int] = []
+    if payload.get("complete") and scored:
+        withdrawn = sink.withdraw_missing(
+            payload["weekStart"],
+            {document["id"] for document in documents},
+            payload["runId"],
+            payload["generatedAt"],
+        )
+    return written, withdrawn

@@ -15,9 +15,13 @@ from scoring.pipeline import score_region
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging, region_prefix
 from visitrank.adapters.sql_source import SqlSource
-from visitrank.contract.quarantine import quarantine
 from visitrank.pipeline.payloads import RegionOutcome, RegionTask
-from visitrank.pipeline.region import region_inputs, rep_table, scored_outcome
+from visitrank.pipeline.region import (
+    quarantine_region,
+    region_inputs,
+    rep_table,
+    scored_outcome,
+)
 
 OUTLETS = "outlets.parquet"
 SKUS = "skus.parquet"
@@ -37,7 +41,7 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> Region
     area_id, window, config = task.area_id, task.window, task.scoring
     source = SqlSource.from_settings(settings)
     tables = source.read_region(area_id, window.history_start, window.week_start)
-    checked = quarantine(tables)
+    checked = quarantine_region(tables, area_id)
     inputs = region_inputs(checked.tables, window)
     scores = score_region(inputs, window, config)
 

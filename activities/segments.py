@@ -35,8 +35,8 @@ from visitrank.adapters.app_settings import Settings, app_settings
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.segment_store import LATEST, TAGS_BLOB, BlobSegmentStore, CosmosSegmentSink
 from visitrank.adapters.sql_source import SqlSource
-from visitrank.contract.quarantine import quarantine
 from visitrank.pipeline.payloads import SegmentOutcome, SegmentTask
+from visitrank.pipeline.region import quarantine_region
 from visitrank.pipeline.segment_support import support_frames
 from visitrank.pipeline.segments import (
     STATE_FILE,
@@ -86,7 +86,7 @@ def load_inputs(source: RegionSource, start: date, as_of: date, week_start: date
     customers, purchases, counts = [], [], []
     items = areas = None
     for area_id in source.regions():
-        checked = quarantine(source.read_region(area_id, start, week_start))
+        checked = quarantine_region(source.read_region(area_id, start, week_start), area_id)
         clean = checked.tables
         customers.append(clean["MV_SetupCustomer"])
         purchases.append(window_purchases(clean["MV_Sales"], clean["MV_SalesDetail"], start, as_of))

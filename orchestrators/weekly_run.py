@@ -150,8 +150,12 @@ def run_summary(
         generated_at=typed.generated_at,
         counts=counts,
         regions=outcomes,
-        input_rows=merge_input_rows(outcome.get("inputRows", {}) for outcome in ok),
-        quarantined=merge_quarantine_counts(outcome.get("quarantined", {}) for outcome in ok),
+        input_rows=merge_input_rows(
+            [*(outcome.get("inputRows", {}) for outcome in ok), typed.unowned.input_rows]
+        ),
+        quarantined=merge_quarantine_counts(
+            [*(outcome.get("quarantined", {}) for outcome in ok), typed.unowned.quarantined]
+        ),
         orders=orders_section(
             status=run_status(orders) if orders else "skipped",
             documents=published.get("orderDocuments", 0),

@@ -17,7 +17,10 @@ from visitrank.adapters.app_settings import Settings, SettingsError
 from visitrank.adapters.sql_source import REGION_QUERIES, SqlSource, contract_schema, resolve_reader
 from visitrank.contract.coercion import coerce_table
 from visitrank.contract.errors import ContractError
+from visitrank.contract.quarantine import quarantine
 from visitrank.contract.tables import SALES_DETAIL, TABLES
+from visitrank.pipeline.region import quarantine_region, set_aside_unowned
+from visitrank.pipeline.status import merge_quarantine_counts
 
 from .conftest import write_sqlite
 
@@ -210,3 +213,53 @@ def test_arrow_failure_falls_back_to_pyodbc(
         source.read_spec(connection, SALES_DETAIL, "SELECT SaleId FROM MV_NoSuchView")
     assert info.value.table == "MV_SalesDetail"
     assert "arrow-odbc failed" in caplog.text
+
+
+def test_regions_read_from_sql_quarantine_a_customer_of_two_areas_as_the_whole_table_does(
+    tmp_path: Path, demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    """A customer listed under two areas, and one listed twice in its own area: read region by
+    region (as the activities do), the customers and their sales are set aside exactly as on
+    the whole table (several_areas, duplicate_key, unknown_customer once), never scored twice;
+    the sales of customers absent from MV_SetupCustomer, which no region reads, the plan reads
+    once (`read_unowned`)."""
+    tables = {name: coerce_table(spec, demo_tables[name]) for name, spec in TABLES.items()}
+    customers = tables["MV_SetupCustomer"]
+    areas = sorted(customers["AreaId"].drop_nulls().unique().to_list())
+    first, second = customers.filter(pl.col("AreaId") == areas[0]).head(2).iter_rows(named=True)
+    other_rep = customers.filter(pl.col("AreaId") == areas[1])["RepId"][0]
+    extra = pl.DataFrame(
+        [{**first, "AreaId": areas[1], "RepId": other_rep}, {**second, "CustomerName": "again"}],
+        schema=customers.schema,
+    )
+    tables["MV_SetupCustomer"] = pl.concat([customers, extra])
+    source = SqlSource(write_sqlite(tmp_path / "erp.db", tables))
+    everything = (date(2000, 1, 1), date(2100, 1, 1))
+    per_region = [quarantine_region(source.read_region(area, *everything), area) for area in areas]
+    regions = merge_quarantine_counts(checked.counts() for checked in per_region)
+    whole = quarantine(tables).counts()
+    assert whole["MV_SetupCustomer"]["several_areas"] == 2
+    assert regions["MV_SetupCustomer"] == whole["MV_SetupCustomer"]
+    first_sales = tables["MV_Sales"].filter(pl.col("CustomerId") == first["CustomerId"]).height
+    assert first_sales > 0
+    orphans = whole["MV_Sales"]["unknown_customer"] - first_sales
+    assert regions["MV_Sales"]["unknown_customer"] == first_sales
+    assert {k: v for k, v in regions["MV_Sales"].items() if k != "unknown_customer"} == {
+        k: v for k, v in whole["MV_Sales"].items() if k != "unknown_customer"
+    }
+    # what no region reads, the plan reads once: together, the whole table's set-aside rows
+    unowned = set_aside_unowned(source.read_unowned(*everything))
+    assert orphans > 0  # the demo plants sales of unknown customers
+    assert unowned["MV_Sales"].height == orphans
+    assert (unowned["MV_Sales"]["Reason"] == "unknown_customer").all()
+    lines_of_lost = whole["MV_SalesDetail"]["header_quarantined"]
+    regions_lost = regions["MV_SalesDetail"].get("header_quarantined", 0)
+    assert regions_lost + unowned["MV_SalesDetail"].height == lines_of_lost
+    first_visits = tables["MV_Visit"].filter(pl.col("CustomerId") == first["CustomerId"]).height
+    assert regions["MV_Visit"].get("unknown_customer", 0) == first_visits
+    clean = pl.concat([checked.tables["MV_SetupCustomer"] for checked in per_region])
+    assert clean["CustomerId"].is_unique().all()
+    assert first["CustomerId"] not in clean["CustomerId"].to_list()
+    assert clean.filter(pl.col("CustomerId") == second["CustomerId"])["CustomerName"].to_list() == [
+        second["CustomerName"]
+    ]

@@ -464,3 +464,28 @@ def test_duplicate_rules_match_their_definition(
     assert result.rows["MV_Visit"].equals(visits)
     areas = expected("MV_SetupArea", [("duplicate_key", ~pl.col("AreaId").is_first_distinct())])
     assert result.rows["MV_SetupArea"].equals(areas)
+
+
+def test_a_customer_listed_in_two_areas_is_quarantined_everywhere() -> None:
+    """Which region such an outlet belongs to is unknowable: every row goes (several_areas),
+    and its sales and visits with it; a customer repeated within one area keeps its first row
+    (duplicate_key). The same rule holds when the rows are read region by region from SQL."""
+    result = quarantine(
+        world(
+            Area=[(1, "Nord"), (2, "Sud")],
+            Customer=[
+                (1, "north", 1, 1, 48.0, 2.0, "ON_TRADE", 1),
+                (2, "once", 1, 1, 48.0, 2.0, "ON_TRADE", 1),
+                (1, "south", 1, 2, 43.0, 5.0, "ON_TRADE", 1),
+                (2, "again", 1, 1, 48.0, 2.0, "ON_TRADE", 1),
+            ],
+        )
+    )
+    assert reasons(result, "MV_SetupCustomer") == [
+        (1, "several_areas"),
+        (1, "several_areas"),
+        (2, "duplicate_key"),
+    ]
+    assert result.tables["MV_SetupCustomer"]["CustomerName"].to_list() == ["once"]
+    assert reasons(result, "MV_Sales") == [(1, "unknown_customer")]
+    assert reasons(result, "MV_Visit") == [(1, "unknown_customer")]

@@ -64,28 +64,62 @@ def _columns(spec: TableSpec, alias: str) -> str:
     return ", ".join(f"{alias}.{column}" for column in spec.columns)
 
 
+HOME_CUSTOMERS: Final = (
+    "(SELECT c.CustomerId FROM MV_SetupCustomer c WHERE c.AreaId = ? AND NOT EXISTS "
+    "(SELECT 1 FROM MV_SetupCustomer o WHERE o.CustomerId = c.CustomerId AND o.AreaId < c.AreaId))"
+)
+"""The customers whose lowest area is the region's: a customer's sales and visits are read by
+exactly one region, and once (a semi-join), even when the customer table lists it twice (the
+quarantine then sets it aside as `several_areas` or `duplicate_key`, and its sales as
+`unknown_customer`, once)."""
+
 REGION_QUERIES: Final[dict[str, str]] = {
-    CUSTOMER.name: f"SELECT {_columns(CUSTOMER, 'c')} FROM MV_SetupCustomer c WHERE c.AreaId = ?",
+    # every row of the customers that have a row in the area: the quarantine must see a
+    # customer's rows of other areas to recognise one listed in several areas
+    CUSTOMER.name: (
+        f"SELECT {_columns(CUSTOMER, 'c')} FROM MV_SetupCustomer c WHERE c.CustomerId IN "
+        "(SELECT a.CustomerId FROM MV_SetupCustomer a WHERE a.AreaId = ?)"
+    ),
     SALES.name: (
-        f"SELECT {_columns(SALES, 's')} FROM MV_Sales s "
-        "JOIN MV_SetupCustomer c ON c.CustomerId = s.CustomerId "
-        "WHERE c.AreaId = ? AND s.SaleDate >= ? AND s.SaleDate < ?"
+        f"SELECT {_columns(SALES, 's')} FROM MV_Sales s WHERE s.CustomerId IN {HOME_CUSTOMERS} "
+        "AND s.SaleDate >= ? AND s.SaleDate < ?"
     ),
     SALES_DETAIL.name: (
         # A semi-join (IN), not a JOIN: a SaleId repeated in the headers (a row quarantine
         # sets aside) must not repeat its lines.
         f"SELECT {_columns(SALES_DETAIL, 'd')} FROM MV_SalesDetail d "
         "WHERE d.SaleId IN (SELECT s.SaleId FROM MV_Sales s "
-        "JOIN MV_SetupCustomer c ON c.CustomerId = s.CustomerId "
-        "WHERE c.AreaId = ? AND s.SaleDate >= ? AND s.SaleDate < ?)"
+        f"WHERE s.CustomerId IN {HOME_CUSTOMERS} AND s.SaleDate >= ? AND s.SaleDate < ?)"
     ),
     VISIT.name: (
-        f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v "
-        "JOIN MV_SetupCustomer c ON c.CustomerId = v.CustomerId "
-        "WHERE c.AreaId = ? AND v.VisitDate < ?"
+        f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v WHERE v.CustomerId IN {HOME_CUSTOMERS} "
+        "AND v.VisitDate < ?"
     ),
 }
 """Per regional table, its query; parameters are (areaId, from, before) or (areaId, before)."""
+
+UNOWNED: Final = (
+    "NOT EXISTS (SELECT 1 FROM MV_SetupCustomer o "
+    "WHERE o.CustomerId = {alias}.CustomerId AND o.AreaId IS NOT NULL)"
+)
+UNOWNED_QUERIES: Final[dict[str, str]] = {
+    SALES.name: (
+        f"SELECT {_columns(SALES, 's')} FROM MV_Sales s WHERE {UNOWNED.format(alias='s')} "
+        "AND s.SaleDate >= ? AND s.SaleDate < ?"
+    ),
+    SALES_DETAIL.name: (
+        f"SELECT {_columns(SALES_DETAIL, 'd')} FROM MV_SalesDetail d "
+        f"WHERE d.SaleId IN (SELECT s.SaleId FROM MV_Sales s WHERE {UNOWNED.format(alias='s')} "
+        "AND s.SaleDate >= ? AND s.SaleDate < ?)"
+    ),
+    VISIT.name: (
+        f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v WHERE {UNOWNED.format(alias='v')} "
+        "AND v.VisitDate < ?"
+    ),
+}
+"""The rows no region reads: sales (in the window), their lines and visits (before the week) of
+customers that have no row with an area in MV_SetupCustomer. The plan reads them once, so that
+they are set aside and counted as the local run does on the whole table."""
 
 BULK_TABLES: Final = frozenset({SALES.name, SALES_DETAIL.name, VISIT.name})
 """Read through arrow-odbc when the reader is "arrow"; everything else always through pyodbc."""
@@ -230,6 +264,20 @@ class SqlSource:
                 connection, VISIT, REGION_QUERIES[VISIT.name], (area_id, before)
             )
         return {name: tables[name] for name in TABLES}
+
+    def read_unowned(self, history_start: date, before: date) -> dict[str, pl.DataFrame]:
+        """The sales, lines and visits that no region reads (``UNOWNED_QUERIES``), coerced."""
+        window = (history_start, before)
+        with self.connect() as connection:
+            return {
+                SALES.name: self.read_spec(connection, SALES, UNOWNED_QUERIES[SALES.name], window),
+                SALES_DETAIL.name: self.read_spec(
+                    connection, SALES_DETAIL, UNOWNED_QUERIES[SALES_DETAIL.name], window
+                ),
+                VISIT.name: self.read_spec(
+                    connection, VISIT, UNOWNED_QUERIES[VISIT.name], (before,)
+                ),
+            }
 
     def regions(self) -> list[int]:
         """The AreaIds that have customers, ascending."""

@@ -80,7 +80,14 @@ RULE_ORDER: Final[dict[str, tuple[str, ...]]] = {
     ITEM.name: ("duplicate_key", "unknown_brand", "unknown_subcategory"),
     CITY.name: ("duplicate_key", "unknown_area"),
     REP.name: ("duplicate_key", "unknown_area"),
-    CUSTOMER.name: ("duplicate_key", "unknown_area", "unknown_rep", "unknown_channel", "no_gps"),
+    CUSTOMER.name: (
+        "several_areas",
+        "duplicate_key",
+        "unknown_area",
+        "unknown_rep",
+        "unknown_channel",
+        "no_gps",
+    ),
     SALES.name: ("conflicting_sale_id", "duplicate_sale_id", "unknown_customer"),
     SALES_DETAIL.name: (
         "header_quarantined",
@@ -286,6 +293,7 @@ def _customers(split: _Splitter) -> None:
     survivors = split.run(
         CUSTOMER,
         [
+            ("several_areas", _in_several_areas(split.source[CUSTOMER.name])),
             ("duplicate_key", _duplicate(split, CUSTOMER)),
             ("unknown_area", split.unknown("AreaId", AREA)),
             ("unknown_rep", split.unknown("RepId", REP)),
@@ -296,6 +304,21 @@ def _customers(split: _Splitter) -> None:
     split.clean[CUSTOMER.name] = survivors.with_columns(
         channel.alias("Channel"), pl.col(REASON).is_null().alias(ROUTABLE)
     ).drop(REASON)
+
+
+def _in_several_areas(customers: pl.DataFrame) -> pl.Expr:
+    """True for every row of a CustomerId listed under more than one AreaId: which region the
+    outlet belongs to is unknowable, so none of its rows is trusted (keeping the first row
+    would depend on the file's order, which a database does not have)."""
+    ambiguous = (
+        customers.group_by("CustomerId")
+        .agg(pl.col("AreaId").n_unique())
+        .filter(pl.col("AreaId") > 1)
+        .get_column("CustomerId")
+    )
+    if ambiguous.is_empty():
+        return pl.lit(False)
+    return pl.col("CustomerId").is_in(ambiguous.implode())
 
 
 def _sales(split: _Splitter) -> DetailRules:

@@ -114,6 +114,22 @@ class SegmentTask:
 
 
 @dataclass(frozen=True)
+class UnownedRows:
+    """The rows no region reads (sales, lines and visits of customers without an area), read
+    once by the plan in a run of every region: rows per table, and set aside per reason."""
+
+    input_rows: dict[str, int]
+    quarantined: dict[str, dict[str, int]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"inputRows": self.input_rows, "quarantined": self.quarantined}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UnownedRows:
+        return cls(dict(data.get("inputRows") or {}), dict(data.get("quarantined") or {}))
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """The plan of a weekly run (`plan_run` activity output): which week and dates, which
     regions (`all_regions`: no subset was asked for), and the run configuration every
@@ -126,6 +142,7 @@ class RunPlan:
     all_regions: bool
     dry_run: bool
     config: RunConfig = field(default_factory=RunConfig)
+    unowned: UnownedRows = field(default_factory=lambda: UnownedRows({}, {}))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +155,10 @@ class RunPlan:
             "config": section_json(self.config.scoring),
             "orderConfig": section_json(self.config.orders),
             "segmentationConfig": section_json(self.config.segmentation),
+            "unowned": {
+                "inputRows": self.unowned.input_rows,
+                "quarantined": self.unowned.quarantined,
+            },
         }
 
     @classmethod
@@ -156,6 +177,7 @@ class RunPlan:
                     data.get("segmentationConfig") or {}
                 ),
             ),
+            unowned=UnownedRows.from_json(data.get("unowned") or {}),
         )
 
     def region_task(self, area_id: int) -> RegionTask:

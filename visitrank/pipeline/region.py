@@ -8,11 +8,14 @@ the Azure scoring activity shapes one region read from SQL (`region_inputs`, `re
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 import polars as pl
 
 from scoring.inputs import RegionInputs, ScoringWindow, history_visits
 from scoring.pipeline import RegionScores
+from visitrank.contract.quarantine import REASON, Quarantined, quarantine
+from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, VISIT
 from visitrank.pipeline.payloads import RegionOutcome
 
 REP_SCHEMA = {"RepId": pl.Int64, "RepName": pl.String, "EligibleOutlets": pl.Int64}
@@ -128,4 +131,40 @@ def scored_outcome(area_id: int, inputs: RegionInputs, scores: RegionScores) -> 
         "visitResponse": scores.response,
         "gapPersistence": scores.persistence,
         "pushFloor": scores.assortment,
+    }
+
+
+def quarantine_region(tables: Mapping[str, pl.DataFrame], area_id: int) -> Quarantined:
+    """The quarantine of one region's tables as read from SQL (`SqlSource.read_region`).
+
+    The region reads every row of its customers, also their rows under other areas, so that a
+    customer listed in several areas is recognised (`several_areas`) as it is on a whole
+    table; the rows of other areas are then left out of this region's set-aside rows, which
+    the region that owns them reports."""
+    checked = quarantine(dict(tables))
+    customers = checked.rows[CUSTOMER.name]
+    foreign = pl.col("AreaId").is_null() | (pl.col("AreaId") != area_id)
+    rows = {**checked.rows, CUSTOMER.name: customers.filter(~foreign)}
+    clean = checked.tables[CUSTOMER.name]
+    if clean.filter(foreign).height:
+        raise ValueError(
+            f"region {area_id}: clean customers of another area: {clean.filter(foreign)}"
+        )
+    return Quarantined(tables=checked.tables, rows=rows)
+
+
+UNOWNED_REASONS: Final = {
+    SALES.name: "unknown_customer",
+    SALES_DETAIL.name: "header_quarantined",
+    VISIT.name: "unknown_customer",
+}
+
+
+def set_aside_unowned(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The rows no region owns (sales, their lines and visits of customers without an area,
+    `SqlSource.read_unowned`) as set-aside rows with the reason the whole-table quarantine
+    gives them: the sale's and visit's customer is unknown, the line's header is set aside."""
+    return {
+        table: frame.with_columns(pl.lit(UNOWNED_REASONS[table]).alias(REASON))
+        for table, frame in tables.items()
     }
