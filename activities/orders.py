@@ -7,8 +7,8 @@ the item seasonality). One activity for everything would be the run's critical p
 sum of all regions' scoring, in one process) and hold every region's lines in one 4 GB
 instance; per region, the work runs in parallel beside the scoring and memory stays one region.
 Consequence: the calibration, the item-item similarity and the item seasonality are fitted on
-the region's customers (``visitrank order`` fits them on all customers at once), so proposals
-can differ slightly from the local command on the same data.
+the region's customers; ``visitrank order`` and the local run do the same
+(``visitrank.pipeline.orders.propose_by_region``), so both drivers propose the same orders.
 
 Reads the region from SQL (same coercion and quarantine as the scoring) from
 ``order_history_start`` to the week start, keeps only sales up to the as-of date, proposes the

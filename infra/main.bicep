@@ -24,6 +24,9 @@ param sqlConnectionString string
 @description('NCRONTAB of the weekly run, in UTC (Flex Consumption ignores WEBSITE_TIME_ZONE).')
 param schedule string = '0 0 5 * * 1'
 
+@description('The run configuration as JSON, one object per section (scoring, orders, segmentation); the same fields as a --config file. Empty: the documented defaults.')
+param runConfig string = '{}'
+
 @description('Days the rep documents live in Cosmos DB before the container TTL removes them.')
 @minValue(7)
 param documentTtlDays int = 120
@@ -308,6 +311,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
         { name: 'VISITRANK_TASK_HUB', value: taskHub }
         { name: 'VISITRANK_SCHEDULE', value: schedule }
+        { name: 'VISITRANK_CONFIG', value: runConfig }
         { name: 'VISITRANK_SQL_CONNECTION_STRING', value: '@Microsoft.KeyVault(SecretUri=${sqlSecret.properties.secretUri})' }
         { name: 'VISITRANK_BLOB_ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
         { name: 'VISITRANK_STAGING_CONTAINER', value: stagingContainer }

@@ -85,6 +85,7 @@ def test_flex_consumption_python_with_managed_identity(template: dict[str, Any])
     assert "AzureWebJobsStorage" not in settings  # identity, not a connection string
     assert "@Microsoft.KeyVault(SecretUri=" in settings["VISITRANK_SQL_CONNECTION_STRING"]
     assert "VISITRANK_COSMOS_KEY" not in settings
+    assert "VISITRANK_CONFIG" in settings  # the run configuration, one setting for all sections
     for name in ("VISITRANK_SCHEDULE", "VISITRANK_TASK_HUB", "VISITRANK_COSMOS_ENDPOINT"):
         assert name in settings
 

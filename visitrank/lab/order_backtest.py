@@ -35,10 +35,10 @@ from scipy import sparse
 from sklearn.neighbors import NearestNeighbors
 
 from scoring.config import ScoringConfig
-from scoring.orders import OrderConfig, OrderProposal, feedback, propose_orders
+from scoring.orders import OrderConfig, OrderProposal, feedback
 from scoring.orders.rhythm import baskets
 from visitrank.adapters.file_source import FileSource
-from visitrank.pipeline.orders import history_lines, load_order_inputs
+from visitrank.pipeline.orders import history_lines, load_order_inputs, propose_by_region
 
 METHODS = (
     "visitrank",
@@ -418,13 +418,13 @@ def replay(
     feedback history (as `visitrank order` run twice on the same output folder would)."""
     if first_as_of >= as_of:
         raise ValueError(f"the first as-of {first_as_of} must be before {as_of}")
-    first = propose_orders(
+    first = propose_by_region(
         load_order_inputs(FileSource(source_dir), first_as_of).inputs, first_as_of, config, scoring
     )
     history = history_lines(first)
     inputs = load_order_inputs(FileSource(source_dir), as_of).inputs
-    plain = propose_orders(inputs, as_of, config, scoring)
-    with_feedback = propose_orders(inputs, as_of, config, scoring, history=history)
+    plain = propose_by_region(inputs, as_of, config, scoring)
+    with_feedback = propose_by_region(inputs, as_of, config, scoring, history=history)
     scored = feedback.outcomes(history, baskets(inputs.lines), as_of)
     return Replay(first, plain, with_feedback, scored, feedback.adjustment_factors(scored, config))
 
@@ -487,7 +487,7 @@ def backtest(
         proposal = run.plain
     else:
         loaded = load_order_inputs(FileSource(source_dir), as_of)
-        proposal = propose_orders(loaded.inputs, as_of, config, scoring)
+        proposal = propose_by_region(loaded.inputs, as_of, config, scoring)
     columns = ("CustomerId", "ItemId", "Quantity", "Rank")
     extra: dict[str, pl.DataFrame] = {}
     if run is not None:

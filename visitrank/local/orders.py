@@ -1,8 +1,9 @@
 """`visitrank order`: the proposed order per customer, on a folder of contract tables.
 
 Reads the tables (`visitrank.pipeline.orders.load_order_inputs`: cut at the as-of date, rows
-set aside to `OUT/quarantine/`), proposes the orders (`scoring.orders`) and writes
-`OUT/orders.jsonl`, one document per customer.
+set aside to `OUT/quarantine/`), proposes the orders region by region as the Azure run does
+(`visitrank.pipeline.orders.propose_by_region`) and writes `OUT/orders.jsonl`, one document
+per customer.
 
 Feedback: every run appends its lines to `OUT/order_history.parquet`; the next run (a later
 as-of) compares them with the orders that followed and adjusts its probabilities.
@@ -18,10 +19,15 @@ from pathlib import Path
 import polars as pl
 
 from scoring.config import ScoringConfig
-from scoring.orders import OrderConfig, propose_orders
+from scoring.orders import OrderConfig
 from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import write_quarantine
-from visitrank.pipeline.orders import load_order_inputs, merged_history, order_documents
+from visitrank.pipeline.orders import (
+    load_order_inputs,
+    merged_history,
+    order_documents,
+    propose_by_region,
+)
 
 ORDERS = "orders.jsonl"
 HISTORY = "order_history.parquet"
@@ -45,7 +51,7 @@ def run_orders(
     history_path = history_path or out_dir / HISTORY
     history = pl.read_parquet(history_path) if history_path.is_file() else None
     usable = history.filter(pl.col("AsOf") < loaded.as_of) if history is not None else None
-    proposal = propose_orders(
+    proposal = propose_by_region(
         loaded.inputs,
         loaded.as_of,
         config,

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from scoring.config import ScoringConfig
-from scoring.orders import OrderConfig, OrderInputs, OrderProposal
+from scoring.orders import OrderConfig, OrderInputs, OrderProposal, propose_orders
 from scoring.orders.feedback import HISTORY_SCHEMA
 from visitrank.contract.quarantine import quarantine
 from visitrank.contract.source import SetAside, TableSource
@@ -169,3 +169,46 @@ def merged_history(history: pl.DataFrame | None, proposal: OrderProposal) -> pl.
         )
         new = pl.concat([kept, new])
     return new.sort("AsOf", "CustomerId", "ItemId")
+
+
+def propose_by_region(
+    inputs: OrderInputs,
+    as_of: date,
+    config: OrderConfig,
+    scoring: ScoringConfig | None = None,
+    history: pl.DataFrame | None = None,
+    customer_ids: list[int] | None = None,
+) -> OrderProposal:
+    """`propose_orders` region by region (the calibration, the item similarity and the
+    seasonality fitted on each region's customers), then together: what the Azure run does,
+    one activity per region, so that both drivers propose the same orders on the same data."""
+    lines, customers = [], []
+    regions = inputs.customers.partition_by("AreaId", as_dict=True, maintain_order=True)
+    for _, region in sorted(regions.items(), key=lambda item: item[0]):
+        ids = region.get_column("CustomerId")
+        wanted = None if customer_ids is None else [c for c in customer_ids if c in set(ids)]
+        if wanted == []:
+            continue
+        in_region = pl.col("CustomerId").is_in(ids.implode())
+        proposal = propose_orders(
+            OrderInputs(
+                region,
+                inputs.items,
+                inputs.lines.filter(in_region),
+                inputs.last_visits.filter(in_region),
+            ),
+            as_of,
+            config,
+            scoring,
+            history=history.filter(in_region) if history is not None else None,
+            customer_ids=wanted,
+        )
+        lines.append(proposal.lines)
+        customers.append(proposal.customers)
+    if not lines:
+        return propose_orders(inputs, as_of, config, scoring, history, customer_ids)
+    return OrderProposal(
+        as_of=as_of,
+        lines=pl.concat(lines, how="vertical_relaxed"),
+        customers=pl.concat(customers, how="vertical_relaxed"),
+    )
