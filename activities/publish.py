@@ -36,8 +36,6 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from activities.orders import read_proposal
 from activities.segments import SUPPORT_FILES
-from scoring.config import ScoringConfig
-from scoring.inputs import ScoringWindow
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
@@ -46,9 +44,9 @@ from visitrank.adapters.segment_store import LATEST
 from visitrank.contract.errors import error_text
 from visitrank.pipeline.fan_in import WeekParts, plan_weeks, week_documents
 from visitrank.pipeline.orders import order_documents
+from visitrank.pipeline.payloads import PublishRequest, RunPlan
 from visitrank.pipeline.region import merge_reps
 from visitrank.pipeline.summary import document_counts
-from visitrank.pipeline.week import window_from_json
 
 log = logging.getLogger("visitrank.publish")
 
@@ -91,15 +89,15 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     dry run), orderDocuments, ordersWritten, ordersError (null when none),
     segmentPotentialPath, segmentsError (null when none).
     """
-    window = window_from_json(payload)
-    config = ScoringConfig.model_validate(payload["config"])
-    dry_run = bool(payload.get("dryRun"))
+    request = PublishRequest.from_json(payload)
+    plan = request.plan
+    window, config, dry_run = plan.window, plan.config.scoring, plan.dry_run
     staging = BlobStaging.from_settings(settings)
-    ok = [region for region in payload["regions"] if region.get("status") == "ok"]
+    ok = [region for region in request.regions if region.get("status") == "ok"]
     outlets, skus, reps = read_scored(staging, ok)
-    order_regions = [o for o in payload.get("orders") or [] if o.get("status") == "ok"]
-    orders = publish_orders(staging, settings, payload, window, order_regions, dry_run=dry_run)
-    segments = payload.get("segments") or {}
+    order_regions = [o for o in request.orders if o.get("status") == "ok"]
+    orders = publish_orders(staging, settings, plan, order_regions, dry_run=dry_run)
+    segments = request.segments or {}
     evidence, segments_error = segment_evidence(staging, segments.get("supportPaths"))
     parts = WeekParts(
         regions=ok,
@@ -114,10 +112,12 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         reps,
         window,
         parts,
-        run_id=payload["runId"],
-        generated_at=payload["generatedAt"],
+        run_id=plan.run_id,
+        generated_at=plan.generated_at,
     )
-    written, withdrawn = (0, []) if dry_run else upsert(settings, payload, documents, bool(ok))
+    written, withdrawn = (
+        (0, []) if dry_run else upsert(settings, plan, documents, complete=request.complete)
+    )
     return {
         **document_counts(documents),
         "written": written,
@@ -153,8 +153,7 @@ class PublishedOrders:
 def publish_orders(
     staging: BlobStaging,
     settings: Settings,
-    payload: dict[str, Any],
-    window: ScoringWindow,
+    plan: RunPlan,
     regions: list[dict[str, Any]],
     *,
     dry_run: bool,
@@ -165,9 +164,10 @@ def publish_orders(
     if not regions:
         return PublishedOrders()
     try:
+        window = plan.window
         proposal = read_proposal(staging, window.as_of, regions)
         documents = [
-            {**order, "runId": payload["runId"], "weekStart": window.week_start.isoformat()}
+            {**order, "runId": plan.run_id, "weekStart": window.week_start.isoformat()}
             for order in order_documents(proposal)
         ]
         written = 0 if dry_run else OrderStore.from_settings(settings).upsert_orders(documents)
@@ -178,18 +178,18 @@ def publish_orders(
 
 
 def upsert(
-    settings: Settings, payload: dict[str, Any], documents: list[dict[str, Any]], scored: bool
+    settings: Settings, plan: RunPlan, documents: list[dict[str, Any]], *, complete: bool
 ) -> tuple[int, list[int]]:
     """Upserts the week's documents; after a run of every region that all succeeded
     (``complete``), withdraws the week's documents of reps that no longer get one."""
     sink = CosmosSink.from_settings(settings)
     written = sink.upsert_documents(documents)
     withdrawn: list[int] = []
-    if payload.get("complete") and scored:
+    if complete:
         withdrawn = sink.withdraw_missing(
-            payload["weekStart"],
+            plan.window.week_start.isoformat(),
             {document["id"] for document in documents},
-            payload["runId"],
-            payload["generatedAt"],
+            plan.run_id,
+            plan.generated_at,
         )
     return written, withdrawn

@@ -28,8 +28,7 @@ import azure.durable_functions as df
 
 from activities.blueprint import ORDERS, PLAN, PUBLISH, SCORE
 from activities.segments import SEGMENTS
-from visitrank.pipeline.documents import LEARNED_STEPS
-from visitrank.pipeline.payloads import RunPlan
+from visitrank.pipeline.payloads import PublishRequest, RunPlan
 from visitrank.pipeline.status import merge_quarantine_counts, run_status, weekly_status
 from visitrank.pipeline.summary import (
     NO_DOCUMENTS,
@@ -215,38 +214,8 @@ def weekly_run_steps(
     ok = [o for o in outcomes if o["status"] == "ok"]
     if ok:
         context.set_custom_status(progress("publishing", plan, states, segment_state, order_states))
-        published = yield context.call_activity(
-            PUBLISH,
-            {
-                **{key: value for key, value in plan.items() if key != "regions"},
-                # the learned steps' verdicts travel along: each rep document says them
-                "regions": [
-                    {
-                        "areaId": o["areaId"],
-                        "status": "ok",
-                        "paths": o["paths"],
-                        **{step: o.get(step) for step in LEARNED_STEPS},
-                    }
-                    for o in ok
-                ],
-                # withdraw stale documents only after a run of every region that all succeeded
-                "complete": len(ok) == len(outcomes) and plan.get("allRegions", False),
-                "orders": [
-                    {"areaId": o["areaId"], "status": "ok", "paths": o["paths"]}
-                    for o in orders
-                    if o["status"] == "ok"
-                ],
-                "segments": (
-                    {
-                        "status": "ok",
-                        "potentialPath": segments.get("potentialPath"),
-                        "supportPaths": segments.get("supportPaths"),
-                    }
-                    if segments and segments["status"] == "ok"
-                    else None
-                ),
-            },
-        )
+        request = PublishRequest.after_fan_out(RunPlan.from_json(plan), outcomes, orders, segments)
+        published = yield context.call_activity(PUBLISH, request.to_json())
     summary = run_summary(plan, outcomes, published, segments, orders)
     context.set_custom_status(
         progress(summary["status"], plan, states, segment_state, order_states)

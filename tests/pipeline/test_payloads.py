@@ -9,7 +9,13 @@ from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
-from visitrank.pipeline.payloads import OrderTask, RegionTask, RunPlan, SegmentTask
+from visitrank.pipeline.payloads import (
+    OrderTask,
+    PublishRequest,
+    RegionTask,
+    RunPlan,
+    SegmentTask,
+)
 from visitrank.pipeline.run_config import RunConfig
 
 WINDOW = ScoringWindow(
@@ -59,3 +65,34 @@ def test_the_tasks_of_a_plan_carry_their_sections() -> None:
     segment = PLAN.segment_task()
     assert SegmentTask.from_json(segment.to_json()) == segment
     assert segment.to_json()["segmentation"] == {"k_max": 5}
+
+
+def test_publish_takes_paths_and_verdicts_of_the_ok_outcomes_only() -> None:
+    ok = {
+        "areaId": 3,
+        "status": "ok",
+        "paths": {"outlets": "o3"},
+        "outlets": 120,
+        "visitResponse": {"signal": False},
+        "gapPersistence": None,
+    }
+    failed = {"areaId": 1, "status": "failed", "error": "boom"}
+    orders = [{"areaId": 3, "status": "ok", "paths": {"lines": "l3"}, "lines": 9}, failed]
+    request = PublishRequest.after_fan_out(PLAN, [ok, failed], orders, {"status": "failed"})
+    assert request.regions == (
+        {
+            "areaId": 3,
+            "status": "ok",
+            "paths": {"outlets": "o3"},
+            "visitResponse": {"signal": False},
+            "gapPersistence": None,
+        },
+    )
+    assert request.complete is False  # region 1 failed: stale documents stay
+    assert request.orders == ({"areaId": 3, "status": "ok", "paths": {"lines": "l3"}},)
+    assert request.segments is None
+    again = PublishRequest.from_json(json.loads(json.dumps(request.to_json())))
+    assert again.regions == request.regions and again.orders == request.orders
+    assert again.plan.run_id == PLAN.run_id and again.plan.config == PLAN.config
+    everything = PublishRequest.after_fan_out(PLAN, [ok], [], None)
+    assert everything.complete is True

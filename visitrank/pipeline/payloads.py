@@ -19,6 +19,7 @@ from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
+from visitrank.pipeline.documents import LEARNED_STEPS
 from visitrank.pipeline.run_config import RunConfig
 from visitrank.pipeline.week import window_from_json, window_to_json
 
@@ -195,6 +196,81 @@ class RunPlan:
 
     def segment_task(self) -> SegmentTask:
         return SegmentTask(self.run_id, self.window, self.dry_run, self.config.segmentation)
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """Publish the week: `publish_run` activity input. `regions`: the regions that scored
+    (areaId, blob paths and the learned steps' verdicts, which each rep document states);
+    `complete`: every region of a run of all regions scored, so stale documents may be
+    withdrawn; `orders`: the regions whose proposals are staged; `segments`: this run's
+    segmentation (potential and support paths), None when it did not segment."""
+
+    plan: RunPlan
+    regions: tuple[dict[str, Any], ...]
+    complete: bool
+    orders: tuple[dict[str, Any], ...] = ()
+    segments: dict[str, Any] | None = None
+
+    @classmethod
+    def after_fan_out(
+        cls,
+        plan: RunPlan,
+        outcomes: list[dict[str, Any]],
+        orders: list[dict[str, Any]],
+        segments: dict[str, Any] | None,
+    ) -> PublishRequest:
+        """What publish needs of the fan-out's outcomes (paths and verdicts, never counts)."""
+        ok = [o for o in outcomes if o["status"] == "ok"]
+        return cls(
+            plan=plan,
+            regions=tuple(
+                {
+                    "areaId": o["areaId"],
+                    "status": "ok",
+                    "paths": o["paths"],
+                    **{step: o.get(step) for step in LEARNED_STEPS},
+                }
+                for o in ok
+            ),
+            # withdraw stale documents only after a run of every region that all succeeded
+            complete=len(ok) == len(outcomes) and plan.all_regions,
+            orders=tuple(
+                {"areaId": o["areaId"], "status": "ok", "paths": o["paths"]}
+                for o in orders
+                if o["status"] == "ok"
+            ),
+            segments=(
+                {
+                    "status": "ok",
+                    "potentialPath": segments.get("potentialPath"),
+                    "supportPaths": segments.get("supportPaths"),
+                }
+                if segments and segments["status"] == "ok"
+                else None
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        plan = {key: value for key, value in self.plan.to_json().items() if key != "regions"}
+        return {
+            **plan,
+            "regions": list(self.regions),
+            "complete": self.complete,
+            "orders": list(self.orders),
+            "segments": self.segments,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PublishRequest:
+        regions = tuple(dict(region) for region in data.get("regions") or [])
+        return cls(
+            plan=RunPlan.from_json({**data, "regions": [r["areaId"] for r in regions]}),
+            regions=regions,
+            complete=bool(data.get("complete", False)),
+            orders=tuple(dict(order) for order in data.get("orders") or []),
+            segments=dict(data["segments"]) if data.get("segments") else None,
+        )
 
 
 class RegionOutcome(TypedDict):
