@@ -4,6 +4,7 @@ the exit codes and messages of bad input."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -263,3 +264,27 @@ def test_failing_orders_exit_3_and_say_so(
     assert stdout.startswith("partial:")
     assert "orders FAILED: RuntimeError: orders exploded" in stderr
     assert (out / VISIT_LISTS).stat().st_size > 0
+
+
+def test_a_failed_run_leaves_no_older_week_looking_current(
+    local_run: LocalRun, demo: DemoSummary, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run over an out folder that holds an earlier week's results, stopped by bad input:
+    the old lists and orders are gone and the summary says "failed" and why; the order
+    feedback history (kept on purpose) stays."""
+    out = tmp_path / "out"
+    shutil.copytree(local_run.out_dir, out)
+    (out / "orders.jsonl").write_text('{"customerId": 1}\n', encoding="utf-8")
+    (out / "order_history.parquet").write_bytes(b"history")
+    assert json.loads((out / RUN_SUMMARY).read_text("utf-8"))["status"] == "complete"
+    source = source_copy(demo, tmp_path / "src", skip="MV_Visit")
+    code, _, stderr = cli(["run", "--source", source, "--out", out, "--workers", 1], capsys)
+    assert code == EXIT_INPUT_ERROR, stderr
+    assert not (out / VISIT_LISTS).exists()
+    assert not (out / "orders.jsonl").exists()
+    assert (out / "order_history.parquet").read_bytes() == b"history"
+    summary = json.loads((out / RUN_SUMMARY).read_text("utf-8"))
+    assert summary["status"] == "failed"
+    assert "MV_Visit" in summary["error"]
+    assert summary["source"] == str(source)
+    assert not any((out / "_work").glob("local-*"))  # the failed run's work folder is gone

@@ -321,7 +321,8 @@ def test_week_start_must_be_a_monday(
     with pytest.raises(ValueError, match=r"2026-11-17 is not a Monday"):
         run_local(demo_dir, tmp_path, run_config, week_start=date(2026, 11, 17), workers=1)
     assert not (tmp_path / VISIT_LISTS).exists()
-    assert not (tmp_path / RUN_SUMMARY).exists()
+    summary = json.loads((tmp_path / RUN_SUMMARY).read_text("utf-8"))  # the run says it failed
+    assert summary["status"] == "failed" and "2026-11-17 is not a Monday" in summary["error"]
 
 
 SEGMENT_REPEATS = 3

@@ -36,7 +36,7 @@ from visitrank.adapters.local_stage import (
 )
 from visitrank.contract.errors import error_text
 from visitrank.local import region_job
-from visitrank.local.orders import run_orders
+from visitrank.local.orders import ORDERS, run_orders
 from visitrank.local.region_pool import Progress, fan_out, plan_in_pool, worker_pool
 from visitrank.local.segments import inputs_from_staged, run_segments, segment_and_export
 from visitrank.pipeline.fan_in import PlannedWeeks, WeekParts, plan_weeks, week_documents
@@ -154,6 +154,41 @@ def run_local(
     evidence (`visitrank.pipeline.segment_support`), as the Azure run does."""
     timings: dict[str, float] = {}
     run = start_run(out_dir)
+    try:
+        return run_steps(
+            source_dir,
+            run,
+            config,
+            week_start=week_start,
+            workers=workers,
+            progress=progress,
+            order_config=order_config,
+            segment_config=segment_config,
+            batch_rows=batch_rows,
+            timings=timings,
+        )
+    except Exception as error:  # never leave a run without its "failed" summary
+        write_failed_summary(run, source_dir, error, timings)
+        raise
+    finally:
+        shutil.rmtree(run.work_dir, ignore_errors=True)
+
+
+def run_steps(
+    source_dir: Path,
+    run: LocalRun,
+    config: ScoringConfig,
+    *,
+    week_start: date | None,
+    workers: int,
+    progress: Progress | None,
+    order_config: OrderConfig | None,
+    segment_config: SegmentationConfig | None,
+    batch_rows: int,
+    timings: dict[str, float],
+) -> RunResult:
+    """The weekly job's steps (see `run_local`)."""
+    out_dir = run.out_dir
     staged = stage(source_dir, run, week_start, config, batch_rows, timings)
     with worker_pool(workers) as pool:
         with timed(timings, "score_regions"):
@@ -172,7 +207,6 @@ def run_local(
         documents = assemble(run, staged, scored, planned, proposed, segmented)
     with timed(timings, "write_lists"):
         lists_path = write_lists(out_dir, documents)
-    shutil.rmtree(run.work_dir, ignore_errors=True)
     configuration = RunConfig(
         scoring=config,
         orders=order_config or OrderConfig(),
@@ -185,12 +219,32 @@ def run_local(
 
 
 def start_run(out_dir: Path) -> LocalRun:
-    """A new run id and its working folder; the previous run's quarantine files are cleared."""
+    """A new run id and its working folder. The previous run's lists, orders, summary and
+    quarantine files are removed first: a run that fails must not leave an older week's
+    results looking current (the order feedback history and the segment state and tags stay,
+    they are history on purpose)."""
     started = datetime.now(UTC)
     run_id = f"local-{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out_dir / "quarantine", ignore_errors=True)
+    for name in (VISIT_LISTS, RUN_SUMMARY, ORDERS):
+        (out_dir / name).unlink(missing_ok=True)
     return LocalRun(run_id, started, out_dir, out_dir / "_work" / run_id)
+
+
+def write_failed_summary(
+    run: LocalRun, source_dir: Path, error: Exception, timings: dict[str, float]
+) -> None:
+    """OUT/run_summary.json of a run that stopped: status "failed" and why."""
+    summary = {
+        "runId": run.run_id,
+        "status": "failed",
+        "error": error_text(error),
+        "generatedAt": run.generated_at,
+        "source": str(source_dir),
+        "timingsSeconds": timings,
+    }
+    (run.out_dir / RUN_SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
 def stage(
