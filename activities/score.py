@@ -18,6 +18,7 @@ from visitrank.adapters.sql_source import SqlSource
 from visitrank.pipeline.payloads import RegionOutcome, RegionTask
 from visitrank.pipeline.region import (
     quarantine_region,
+    region_input_rows,
     region_inputs,
     rep_table,
     scored_outcome,
@@ -58,7 +59,7 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> Region
     return {
         **scored_outcome(area_id, inputs, scores),
         "paths": paths,
-        "inputRows": {name: frame.height for name, frame in tables.items()},
+        "inputRows": region_input_rows(tables, area_id),
         "quarantined": checked.counts(),
         "seconds": round(time.perf_counter() - started, 3),
     }

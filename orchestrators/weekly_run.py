@@ -29,11 +29,15 @@ import azure.durable_functions as df
 from activities.blueprint import ORDERS, PLAN, PUBLISH, SCORE
 from activities.segments import SEGMENTS
 from visitrank.pipeline.payloads import PublishRequest, RunPlan
-from visitrank.pipeline.status import merge_quarantine_counts, run_status, weekly_status
+from visitrank.pipeline.status import (
+    merge_input_rows,
+    merge_quarantine_counts,
+    run_status,
+    weekly_status,
+)
 from visitrank.pipeline.summary import (
     NO_DOCUMENTS,
     DocumentCounts,
-    merge_input_rows,
     orders_section,
     segments_section,
 )
@@ -55,22 +59,6 @@ def region_retry() -> df.RetryOptions:
     return df.RetryOptions(
         first_retry_interval_in_milliseconds=FIRST_RETRY_MS, max_number_of_attempts=MAX_ATTEMPTS
     )
-
-
-def region_payload(plan: dict[str, Any], area_id: int) -> dict[str, Any]:
-    """The scoring activity's input for one region: ids, dates and config, nothing big."""
-    return RunPlan.from_json(plan).region_task(area_id).to_json()
-
-
-def segment_payload(plan: dict[str, Any]) -> dict[str, Any]:
-    """The segmentation activity's input: ids, dates, the dry-run flag and the segmentation's
-    section of the run configuration."""
-    return RunPlan.from_json(plan).segment_task().to_json()
-
-
-def order_payload(plan: dict[str, Any], area_id: int) -> dict[str, Any]:
-    """The orders activity's input for one region: the scoring's plus the orders' section."""
-    return RunPlan.from_json(plan).order_task(area_id).to_json()
 
 
 @dataclass
@@ -185,24 +173,23 @@ def weekly_run_steps(
             "startedAt": context.current_utc_datetime.isoformat(),
         },
     )
-    regions: list[int] = plan["regions"]
+    typed = RunPlan.from_json(plan)
+    regions = list(typed.regions)
     running = {str(a): "running" for a in regions}
-    segmenting = bool(regions) and plan.get("allRegions", False)
+    segmenting = bool(regions) and typed.all_regions
     context.set_custom_status(
         progress("scoring", plan, running, "running" if segmenting else None, running)
     )
     # one task_all: the regions' scoring, the segmentation of all outlets, the regions' orders
-    fan_out = FanOut()
+    fan_out, call = FanOut(), context.call_sub_orchestrator
     for area in regions:
-        fan_out.add(
-            REGION_RUN, context.call_sub_orchestrator(REGION_RUN, region_payload(plan, area))
-        )
+        fan_out.add(REGION_RUN, call(REGION_RUN, typed.region_task(area).to_json()))
     if segmenting:
         # all outlets at once: only in a run of all regions (a rerun of some regions keeps
         # the week's segmentation)
-        fan_out.add(SEGMENT_RUN, context.call_sub_orchestrator(SEGMENT_RUN, segment_payload(plan)))
+        fan_out.add(SEGMENT_RUN, call(SEGMENT_RUN, typed.segment_task().to_json()))
     for area in regions:
-        fan_out.add(ORDER_RUN, context.call_sub_orchestrator(ORDER_RUN, order_payload(plan, area)))
+        fan_out.add(ORDER_RUN, call(ORDER_RUN, typed.order_task(area).to_json()))
     results = fan_out.results((yield context.task_all(fan_out.tasks)) if fan_out.tasks else [])
     outcomes: list[dict[str, Any]] = results.get(REGION_RUN, [])
     segments: dict[str, Any] | None = next(iter(results.get(SEGMENT_RUN, [])), None)
@@ -214,7 +201,7 @@ def weekly_run_steps(
     ok = [o for o in outcomes if o["status"] == "ok"]
     if ok:
         context.set_custom_status(progress("publishing", plan, states, segment_state, order_states))
-        request = PublishRequest.after_fan_out(RunPlan.from_json(plan), outcomes, orders, segments)
+        request = PublishRequest.after_fan_out(typed, outcomes, orders, segments)
         published = yield context.call_activity(PUBLISH, request.to_json())
     summary = run_summary(plan, outcomes, published, segments, orders)
     context.set_custom_status(

@@ -19,8 +19,8 @@ from visitrank.contract.coercion import coerce_table
 from visitrank.contract.errors import ContractError
 from visitrank.contract.quarantine import quarantine
 from visitrank.contract.tables import SALES_DETAIL, TABLES
-from visitrank.pipeline.region import quarantine_region, set_aside_unowned
-from visitrank.pipeline.status import merge_quarantine_counts
+from visitrank.pipeline.region import quarantine_region, region_input_rows, set_aside_unowned
+from visitrank.pipeline.status import merge_input_rows, merge_quarantine_counts
 
 from .conftest import write_sqlite
 
@@ -237,6 +237,8 @@ def test_regions_read_from_sql_quarantine_a_customer_of_two_areas_as_the_whole_t
     everything = (date(2000, 1, 1), date(2100, 1, 1))
     per_region = [quarantine_region(source.read_region(area, *everything), area) for area in areas]
     regions = merge_quarantine_counts(checked.counts() for checked in per_region)
+    read = [region_input_rows(source.read_region(area, *everything), area) for area in areas]
+    assert merge_input_rows(read)["MV_SetupCustomer"] == tables["MV_SetupCustomer"].height
     whole = quarantine(tables).counts()
     assert whole["MV_SetupCustomer"]["several_areas"] == 2
     assert regions["MV_SetupCustomer"] == whole["MV_SetupCustomer"]

@@ -134,6 +134,16 @@ def scored_outcome(area_id: int, inputs: RegionInputs, scores: RegionScores) -> 
     }
 
 
+def region_input_rows(tables: Mapping[str, pl.DataFrame], area_id: int) -> dict[str, int]:
+    """Rows read per table by one region, its customers' rows of other areas left out (the
+    region that owns them counts them), so that the regions' counts add up to the table's."""
+    own = pl.col("AreaId") == area_id
+    return {
+        name: frame.filter(own).height if name == CUSTOMER.name else frame.height
+        for name, frame in tables.items()
+    }
+
+
 def quarantine_region(tables: Mapping[str, pl.DataFrame], area_id: int) -> Quarantined:
     """The quarantine of one region's tables as read from SQL (`SqlSource.read_region`).
 

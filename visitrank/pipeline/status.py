@@ -8,6 +8,23 @@ from typing import Any
 SETUP_TABLE_PREFIX = "MV_Setup"
 
 
+def read_by_every_region(table: str) -> bool:
+    """A setup table every region reads whole (its counts repeat across regions), as opposed
+    to the regional tables (customers, sales, lines, visits), disjoint between regions."""
+    return table.startswith(SETUP_TABLE_PREFIX) and table != "MV_SetupCustomer"
+
+
+def merge_input_rows(per_region: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Rows read per table over the regions: regional tables summed, setup tables counted
+    once (the largest count)."""
+    merged: dict[str, int] = {}
+    for rows in per_region:
+        for table, count in rows.items():
+            before = merged.get(table, 0)
+            merged[table] = max(before, count) if read_by_every_region(table) else before + count
+    return merged
+
+
 def merge_quarantine_counts(
     per_region: Iterable[Mapping[str, Mapping[str, int]]],
 ) -> dict[str, dict[str, int]]:
@@ -21,7 +38,7 @@ def merge_quarantine_counts(
         for table, reasons in counts.items():
             target = merged.setdefault(table, {})
             for reason, count in reasons.items():
-                if table.startswith(SETUP_TABLE_PREFIX) and table != "MV_SetupCustomer":
+                if read_by_every_region(table):
                     target[reason] = max(target.get(reason, 0), int(count))
                 else:
                     target[reason] = target.get(reason, 0) + int(count)

@@ -11,13 +11,12 @@ timingsSeconds).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypedDict
 
 from scoring.inputs import ScoringWindow
 from visitrank.pipeline.run_config import RunConfig
 from visitrank.pipeline.segment_support import support_summary
-from visitrank.pipeline.status import SETUP_TABLE_PREFIX
 
 OUTCOME_KEYS: Final = (
     "areaId",
@@ -66,18 +65,6 @@ NO_DOCUMENTS: Final[DocumentCounts] = {
     "visitsWithProposedOrder": 0,
     "segmentEvidence": {"pushedSkus": 0, "segmentConfirmedSkus": 0, "visitsWithSegment": 0},
 }
-
-
-def merge_input_rows(per_region: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Rows read per table over the regions: regional tables (customers, sales, lines, visits)
-    are disjoint and summed; setup tables are read whole by every region (the largest count)."""
-    merged: dict[str, int] = {}
-    for rows in per_region:
-        for table, count in rows.items():
-            shared = table.startswith(SETUP_TABLE_PREFIX) and table != "MV_SetupCustomer"
-            before = merged.get(table, 0)
-            merged[table] = max(before, count) if shared else before + count
-    return merged
 
 
 def orders_section(
