@@ -50,7 +50,7 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     else:
         regions = available
     last_sale = source.last_sale_date(week_start)
-    window = ScoringWindow.for_week(week_start, last_sale, config.scoring)
+    window = ScoringWindow.for_week(week_start, last_sale, config.scoring, source.first_sale_date())
     unowned = (
         UnownedRows({}, {})
         if requested

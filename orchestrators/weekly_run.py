@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 import azure.durable_functions as df
 
 from activities.blueprint import ORDERS, PLAN, PUBLISH, SCORE
 from activities.segments import SEGMENTS
+from visitrank.pipeline.health import counted_findings, honest_status
 from visitrank.pipeline.payloads import PublishRequest, RunPlan
 from visitrank.pipeline.status import (
     merge_input_rows,
@@ -130,19 +132,31 @@ def run_summary(
         if segments is not None
         else None
     )
+    input_rows = merge_input_rows(
+        [*(outcome.get("inputRows", {}) for outcome in ok), typed.unowned.input_rows]
+    )
+    quarantined = merge_quarantine_counts(
+        [*(outcome.get("quarantined", {}) for outcome in ok), typed.unowned.quarantined]
+    )
+    findings = counted_findings(
+        input_rows=input_rows,
+        quarantined=quarantined,
+        window=typed.window,
+        today=datetime.fromisoformat(typed.generated_at).date(),
+        lookback_weeks=typed.config.scoring.lookback_weeks,
+        documents=counts["documents"],
+        regions_ok=bool(ok) and len(ok) == len(outcomes),
+    )
+    status = weekly_status(outcomes, segments, orders, orders_error, evidence_error)
     return summarise(
         run_id=typed.run_id,
-        status=weekly_status(outcomes, segments, orders, orders_error, evidence_error),
+        status=honest_status(status, findings),
         window=typed.window,
         generated_at=typed.generated_at,
         counts=counts,
         regions=outcomes,
-        input_rows=merge_input_rows(
-            [*(outcome.get("inputRows", {}) for outcome in ok), typed.unowned.input_rows]
-        ),
-        quarantined=merge_quarantine_counts(
-            [*(outcome.get("quarantined", {}) for outcome in ok), typed.unowned.quarantined]
-        ),
+        input_rows=input_rows,
+        quarantined=quarantined,
         orders=orders_section(
             status=run_status(orders) if orders else "skipped",
             documents=published.get("orderDocuments", 0),
@@ -156,6 +170,7 @@ def run_summary(
         dry_run=typed.dry_run,
         written=published.get("written", 0),
         withdrawn=published.get("withdrawn", []),
+        findings=findings,
     )
 
 

@@ -25,18 +25,32 @@ class ScoringWindow:
 
     @classmethod
     def for_week(
-        cls, week_start: date, last_sale_date: date | None, config: ScoringConfig
+        cls,
+        week_start: date,
+        last_sale_date: date | None,
+        config: ScoringConfig,
+        first_sale_date: date | None = None,
     ) -> ScoringWindow:
-        """The window of the week starting on `week_start` (must be a Monday)."""
+        """The window of the week starting on `week_start` (must be a Monday).
+
+        With `first_sale_date`, the windows start no earlier than the first sale: with 4 weeks
+        of data a 26-week look-back would divide 4 weeks of sales by 26 and understate every
+        weekly value 6.5 times, so the look-back shrinks to the weeks that exist (weekly
+        values are per real week)."""
         if week_start.weekday() != 0:
             raise ValueError(f"week_start {week_start.isoformat()} is not a Monday")
         day_before = week_start - timedelta(days=1)
         as_of = day_before if last_sale_date is None else min(day_before, last_sale_date)
+        window_start = as_of - timedelta(days=7 * config.lookback_weeks - 1)
+        history_start = as_of - timedelta(days=7 * config.history_weeks - 1)
+        if first_sale_date is not None and first_sale_date <= as_of:
+            window_start = max(window_start, first_sale_date)
+            history_start = max(history_start, first_sale_date)
         return cls(
             week_start=week_start,
             as_of=as_of,
-            window_start=as_of - timedelta(days=7 * config.lookback_weeks - 1),
-            history_start=as_of - timedelta(days=7 * config.history_weeks - 1),
+            window_start=window_start,
+            history_start=history_start,
         )
 
 

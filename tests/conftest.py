@@ -8,6 +8,7 @@ No emulator is started here; the Azure suite (tests/azure) has its own conftest.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from scoring.config import ScoringConfig
 from visitrank.lab.demo_data import DemoSpec, DemoSummary, write_demo
+from visitrank.local.cli import main
 from visitrank.local.run import RunResult, run_local
 
 DEMO_SPEC = DemoSpec(outlets=400, reps=8, skus=40, weeks=60, areas=2, seed=3)
@@ -25,6 +27,18 @@ RUN_WORKERS = 1
 def read_documents(path: Path) -> list[dict[str, Any]]:
     """The rep documents of a visit_lists.jsonl file."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def run_cli(argv: Sequence[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one `visitrank` command run in this process; argparse
+    errors exit via SystemExit and give its code."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def comparable(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""FileSource: CSV / Parquet reading, preference, errors naming table and folder, round trips."""
+"""FileSource: CSV / Parquet reading, preference, errors naming table and folder, round trips.
+
+(Messy exports, the settings file and Excel workbooks: test_file_dialect.py.)"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import polars as pl
 import pytest
 
 from visitrank.adapters.file_source import FileSource
+from visitrank.adapters.source_settings import FileSettings, SourceSettings
 from visitrank.contract.errors import ContractError
 from visitrank.contract.quarantine import quarantine
 from visitrank.contract.tables import CUSTOMER, ITEM, SALES, SALES_DETAIL, TABLES
@@ -125,12 +128,14 @@ def test_csv_missing_column_names_table_and_found_columns(tmp_path: Path) -> Non
 
 
 def test_invalid_utf8_and_empty_csv_name_the_table(tmp_path: Path) -> None:
+    # b"\xff\xfe" reads as cp1252 ("ÿþ") when detected: pin UTF-8 to get the error
     (tmp_path / "MV_SetupBrand.csv").write_bytes(b"BrandId,BrandName\n1,\xff\xfe\n")
     (tmp_path / "MV_SetupArea.csv").write_bytes(b"")
-    source = FileSource(tmp_path)
+    source = FileSource(tmp_path, SourceSettings(files=FileSettings(encoding="utf-8")))
     with pytest.raises(ContractError, match=r"^MV_SetupBrand: cannot read .* as UTF-8 CSV") as bad:
         source.read(TABLES["MV_SetupBrand"])
     assert bad.value.table == "MV_SetupBrand"
+    assert "byte 0xff at offset 20 is not valid UTF-8" in str(bad.value)
     with pytest.raises(ContractError, match=r"^MV_SetupArea: MV_SetupArea.csv is empty"):
         source.read(TABLES["MV_SetupArea"])
 
@@ -178,8 +183,8 @@ def test_missing_table_names_table_and_folder(tmp_path: Path) -> None:
     with pytest.raises(ContractError) as caught:
         FileSource(tmp_path).read(ITEM)
     assert str(caught.value) == (
-        f"MV_SetupItem table missing: expected MV_SetupItem.parquet or MV_SetupItem.csv "
-        f"in {tmp_path}"
+        f"MV_SetupItem table missing: expected MV_SetupItem.parquet, MV_SetupItem.csv or "
+        f"MV_SetupItem.xlsx in {tmp_path}"
     )
     assert caught.value.table == "MV_SetupItem"
 
@@ -303,7 +308,7 @@ def test_read_batches_errors_name_the_table(tmp_path: Path) -> None:
     (tmp_path / "MV_SetupBrand.csv").write_bytes(b"BrandId,BrandName\n1,ok\n2,\xff\xfe\n")
     (tmp_path / "MV_SetupArea.csv").write_bytes(b"")
     (tmp_path / "MV_SetupCategory.parquet").write_bytes(b"not parquet at all")
-    source = FileSource(tmp_path)
+    source = FileSource(tmp_path, SourceSettings(files=FileSettings(encoding="utf-8")))
     with pytest.raises(ContractError, match=r"^MV_SetupBrand: cannot read .* as UTF-8 CSV"):
         list(source.read_batches(TABLES["MV_SetupBrand"], 1))
     with pytest.raises(ContractError, match=r"^MV_SetupArea: MV_SetupArea.csv is empty"):

@@ -9,7 +9,6 @@ MV_ tables from ``visitrank.lab.demo_data``.
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
@@ -18,12 +17,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.sqlite_erp import write_sqlite
 from visitrank.adapters.app_settings import Settings, app_settings
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
 from visitrank.adapters.order_store import OrderStore
 from visitrank.adapters.segment_store import CosmosSegmentSink
-from visitrank.contract.tables import TABLES
 from visitrank.lab.demo_data import DemoSpec, generate_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,29 +31,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from emulators import EmulatorError, Emulators, running_emulators  # noqa: E402
 
 DEMO = DemoSpec(outlets=200, reps=6, skus=30, weeks=30, areas=2)
-SQL_TYPES = {pl.Int64: "INTEGER", pl.Float64: "REAL", pl.String: "TEXT", pl.Date: "DATE"}
-
-
-def write_sqlite(
-    path: Path, tables: dict[str, pl.DataFrame], text_columns: frozenset[str] = frozenset()
-) -> str:
-    """Create ``path`` with one table per contract table; returns its ODBC connection string.
-
-    ``text_columns`` ("Table.Column") are declared TEXT, like a VARCHAR column in an ERP view.
-    """
-    with sqlite3.connect(path) as db:
-        for name, spec in TABLES.items():
-            columns = ", ".join(
-                f"{c} {'TEXT' if f'{name}.{c}' in text_columns else SQL_TYPES[type(t)]}"
-                for c, t in spec.columns.items()
-            )
-            db.execute(f"DROP TABLE IF EXISTS {name}")
-            db.execute(f"CREATE TABLE {name} ({columns})")
-            rows = tables[name].select(spec.column_names)
-            rows = rows.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d"))
-            marks = ", ".join("?" * len(spec.columns))
-            db.executemany(f"INSERT INTO {name} VALUES ({marks})", rows.iter_rows())
-    return f"Driver=SQLite3;Database={path}"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -121,10 +121,11 @@ def local_lists(local_result: RunResult) -> dict[int, dict[str, Any]]:
 def test_local_and_azure_summaries_have_one_shape(
     weekly: dict[str, Any], local_result: RunResult
 ) -> None:
-    """The two drivers write the same summary (the local one adds its source folder and
-    timings), with the same figures where they measure the same thing."""
+    """The two drivers write the same summary (the local one adds its source, how each table
+    was read, the values mapped and its timings), with the same figures where they measure
+    the same thing."""
     local = local_result.summary
-    assert set(local) - set(weekly) == {"source", "timingsSeconds"}
+    assert set(local) - set(weekly) == {"source", "reading", "valuesMapped", "timingsSeconds"}
     assert set(weekly) <= set(local)
     for section in ("orders", "segments"):
         assert set(local[section]) <= set(weekly[section]) | {"kChosenBy", "k", "outlets"}, section
@@ -138,6 +139,9 @@ def test_local_and_azure_summaries_have_one_shape(
     assert local["quarantined"]["MV_Sales"]["unknown_customer"] > 0  # the demo plants them
     assert local["inputRows"] == weekly["inputRows"]
     assert local["quarantined"] == weekly["quarantined"]
+    assert local["tables"] == weekly["tables"]
+    for table, row in weekly["tables"].items():
+        assert row["rowsIn"] == row["clean"] + row["setAside"], table
     assert [r["areaId"] for r in local["regions"]] == [r["areaId"] for r in weekly["regions"]]
     assert set(local["regions"][0]) == set(weekly["regions"][0])
 

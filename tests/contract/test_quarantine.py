@@ -125,8 +125,13 @@ def test_customer_reference_and_channel_rules() -> None:
         (4, "unknown_channel"),
         (5, "unknown_area"),
     ]
+    # an outlet no known rep owns is kept for the benchmarks but never routed
     clean = result.tables["MV_SetupCustomer"]
-    assert clean.select("CustomerId", "Channel", ROUTABLE).rows() == [(1, "ON_TRADE", True)]
+    assert clean.select("CustomerId", "Channel", ROUTABLE).rows() == [
+        (1, "ON_TRADE", True),
+        (3, "ON_TRADE", False),
+    ]
+    assert result.removed("MV_SetupCustomer") == 3
     # the quarantined row keeps its raw value, for the report
     channels = result.rows["MV_SetupCustomer"].get_column("Channel").to_list()
     assert channels[2] == "WHOLESALE"
@@ -241,7 +246,12 @@ def test_visit_rules() -> None:
         (2, "unknown_customer"),
         (3, "unknown_rep"),
     ]
-    assert result.tables["MV_Visit"].select("VisitId", "CustomerId").rows() == [(1, 1), (4, 2)]
+    # a visit by a rep who left is still a visit the outlet had: reported, kept
+    assert result.tables["MV_Visit"].select("VisitId", "CustomerId").rows() == [
+        (1, 1),
+        (3, 1),
+        (4, 2),
+    ]
 
 
 def test_rep_and_city_with_unknown_area_are_reported_but_kept() -> None:
@@ -353,12 +363,20 @@ def test_conservation_and_clean_referential_integrity(
     assert refs_ok("MV_SetupItem", "SubCategoryId", "MV_SetupSubCategory", "SubCategoryId")
     assert refs_ok("MV_SetupSubCategory", "CategoryId", "MV_SetupCategory", "CategoryId")
     assert refs_ok("MV_SetupCustomer", "AreaId", "MV_SetupArea", "AreaId")
-    assert refs_ok("MV_SetupCustomer", "RepId", "MV_SetupRep", "RepId")
+    # an outlet with no known rep is kept for the benchmarks, never routed
+    routable_reps = set(
+        clean["MV_SetupCustomer"].filter(pl.col(ROUTABLE)).get_column("RepId").to_list()
+    )
+    assert routable_reps <= keys("MV_SetupRep", "RepId")
     assert refs_ok("MV_Sales", "CustomerId", "MV_SetupCustomer", "CustomerId")
     assert refs_ok("MV_SalesDetail", "SaleId", "MV_Sales", "SaleId")
     assert refs_ok("MV_SalesDetail", "ItemId", "MV_SetupItem", "ItemId")
     assert refs_ok("MV_Visit", "CustomerId", "MV_SetupCustomer", "CustomerId")
-    assert refs_ok("MV_Visit", "RepId", "MV_SetupRep", "RepId")
+    # a visit by a rep who left is kept and reported
+    unknown_visits = clean["MV_Visit"].filter(
+        ~pl.col("RepId").is_in(list(keys("MV_SetupRep", "RepId")))
+    )
+    assert unknown_visits.height == result.counts()["MV_Visit"].get("unknown_rep", 0)
     for name, spec in TABLES.items():
         if spec.key:
             assert not clean[name].get_column(spec.key[0]).is_duplicated().any(), name
@@ -489,3 +507,62 @@ def test_a_customer_listed_in_two_areas_is_quarantined_everywhere() -> None:
     assert result.tables["MV_SetupCustomer"]["CustomerName"].to_list() == ["once"]
     assert reasons(result, "MV_Sales") == [(1, "unknown_customer")]
     assert reasons(result, "MV_Visit") == [(1, "unknown_customer")]
+
+
+def test_rows_dated_after_the_run_day_are_set_aside_with_their_lines() -> None:
+    later = date(2029, 3, 1)
+    tables = world(
+        Sales=[(1, 1, D, 1), (2, 2, later, None)],
+        Visit=[(1, 1, 1, D), (2, 2, 1, later)],
+    )
+    result = quarantine(tables, today=date(2024, 3, 4))
+    assert reasons(result, "MV_Sales") == [(2, "future_date")]
+    assert reasons(result, "MV_Visit") == [(2, "future_date")]
+    # the sale's line follows its header; nothing dated later than today is left
+    assert result.counts()["MV_SalesDetail"] == {"header_quarantined": 1}
+    assert result.tables["MV_Sales"].get_column("SaleDate").max() == D
+    # without a day (a backtest replaying the past), nothing is in the future
+    assert quarantine(tables).counts()["MV_Sales"] == {}
+
+
+def test_an_outlet_without_a_rep_is_kept_for_the_benchmarks_but_never_routed() -> None:
+    result = quarantine(
+        world(
+            Customer=[
+                (1, "ok", 1, 1, 48.85, 2.35, "ON_TRADE", 1),
+                (2, "no rep", 1, 1, 48.86, 2.36, "OFF_TRADE", None),
+            ]
+        )
+    )
+    assert reasons(result, "MV_SetupCustomer") == [(2, "unknown_rep")]
+    assert result.removed("MV_SetupCustomer") == 0
+    assert result.tables["MV_SetupCustomer"].get_column(ROUTABLE).to_list() == [True, False]
+    # its sale and lines stay clean: genuine peer data
+    assert result.tables["MV_Sales"].height == 2
+    assert result.counts()["MV_SalesDetail"] == {}
+
+
+def _outlets_around(lat: float, lon: float, count: int) -> list[tuple[Any, ...]]:
+    """`count` outlets on a line 1 km apart (0.009 degrees of latitude) from (lat, lon)."""
+    return [(i + 1, f"o{i}", 1, 1, lat + 0.009 * i, lon, "ON_TRADE", 1) for i in range(count)]
+
+
+def test_swapped_coordinates_are_a_gps_outlier_kept_but_not_routed() -> None:
+    # ten outlets within 9 km of (40.0, 30.0); outlet 11 has its coordinates swapped
+    # (30.0, 40.0): ~1,400 km from the area's median point, far beyond 4 x its 90% spread
+    outlets = [*_outlets_around(40.0, 30.0, 10), (11, "swapped", 1, 1, 30.0, 40.0, "ON_TRADE", 1)]
+    result = quarantine(world(Customer=outlets, Sales=[(1, 1, D, 1)], Visit=[(1, 1, 1, D)]))
+    assert reasons(result, "MV_SetupCustomer") == [(11, "gps_outlier")]
+    routable = result.tables["MV_SetupCustomer"].filter(~pl.col(ROUTABLE))
+    assert routable.get_column("CustomerId").to_list() == [11]
+
+
+def test_no_gps_outlier_in_a_small_area_or_within_the_minimum_distance() -> None:
+    # four located outlets are too few to have a shape
+    few = [*_outlets_around(40.0, 30.0, 3), (4, "far", 1, 1, 30.0, 40.0, "ON_TRADE", 1)]
+    result = quarantine(world(Customer=few, Sales=[(1, 1, D, 1)], Visit=[(1, 1, 1, D)]))
+    assert reasons(result, "MV_SetupCustomer") == []
+    # 0.3 degrees of latitude (~33 km) is far for a 9 km area but under the 50 km floor
+    near = [*_outlets_around(40.0, 30.0, 10), (11, "edge", 1, 1, 40.34, 30.0, "ON_TRADE", 1)]
+    result = quarantine(world(Customer=near, Sales=[(1, 1, D, 1)], Visit=[(1, 1, 1, D)]))
+    assert reasons(result, "MV_SetupCustomer") == []

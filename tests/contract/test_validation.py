@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from visitrank.contract.coercion import coerce_table
-from visitrank.contract.errors import ContractError
+from visitrank.contract.errors import PROBLEMS_PER_COLUMN, ContractError, combined, with_problems
 from visitrank.contract.tables import CUSTOMER, ITEM, SALES, SALES_DETAIL, TableSpec
 
 GOOD_SALES = {
@@ -282,3 +282,58 @@ def test_row_offset_names_the_row_in_the_whole_source(column: str, row: int, val
     assert str(caught.value).startswith(f"MV_Sales.{column} row {1_000 + row}: ")
     good = _sales_with("SaleId", 1, "1")
     assert coerce_table(SALES, good, row_offset=7).equals(coerce_table(SALES, good))
+
+
+def test_every_bad_cell_is_reported_at_once_capped_per_column() -> None:
+    """A file with several problems is fixed in one go: every bad cell is counted, up to
+    PROBLEMS_PER_COLUMN of each column listed with row and raw value, in row order."""
+    rows = 25
+    frame = pl.DataFrame(
+        {
+            "SaleId": [str(i) for i in range(1, rows + 1)],
+            "CustomerId": ["10"] * rows,
+            # every date is DD/MM/YYYY: 25 bad cells, 20 listed
+            "SaleDate": [f"{day:02d}/01/2024" for day in range(1, rows + 1)],
+            "RepId": ["5"] * 3 + ["x5"] + ["5"] * (rows - 4),
+        },
+        schema=dict.fromkeys(["SaleId", "CustomerId", "SaleDate", "RepId"], pl.String),
+    )
+    with pytest.raises(ContractError) as caught:
+        coerce_table(SALES, frame)
+    error = caught.value
+    assert error.total == rows + 1
+    assert len(error.problems) == PROBLEMS_PER_COLUMN + 1
+    located = [(p.column, p.row, p.value) for p in error.problems]
+    assert located[:5] == [
+        ("SaleDate", 1, "01/01/2024"),
+        ("SaleDate", 2, "02/01/2024"),
+        ("SaleDate", 3, "03/01/2024"),
+        ("SaleDate", 4, "04/01/2024"),
+        ("RepId", 4, "x5"),
+    ]
+    assert str(error).startswith("MV_Sales.SaleDate row 1: cannot parse '01/01/2024' as a date")
+    assert str(error).endswith("(and 25 more problems in MV_Sales)")
+
+
+def test_errors_of_several_tables_combine_and_survive_pickling() -> None:
+    first = ContractError.at("MV_Sales", "bad", column="SaleId", row=3, value="x")
+    second = with_problems(
+        [
+            ContractError.at("MV_Visit", "bad", column="VisitId", row=1, value="a"),
+            ContractError.at("MV_Visit", "bad", column="VisitId", row=2, value="b"),
+        ],
+        total=7,
+    )
+    both = combined([first, second])
+    assert both is not None
+    assert both.total == 8
+    assert [(p.table, p.row) for p in both.problems] == [
+        ("MV_Sales", 3),
+        ("MV_Visit", 1),
+        ("MV_Visit", 2),
+    ]
+    assert str(both) == "MV_Sales.SaleId row 3: bad (and 7 more problems)"
+    clone = pickle.loads(pickle.dumps(both))
+    assert (clone.total, [p.value for p in clone.problems]) == (8, ["x", "a", "b"])
+    assert combined([]) is None
+    assert combined([first]) is first

@@ -5,31 +5,20 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
+from tests.conftest import run_cli as cli
 from visitrank.adapters.file_source import FileSource
 from visitrank.contract.tables import TABLES
 from visitrank.lab.demo_data import DemoSummary
-from visitrank.local.cli import EXIT_INPUT_ERROR, EXIT_OK, EXIT_PARTIAL, main
+from visitrank.local.cli import EXIT_INPUT_ERROR, EXIT_OK, EXIT_PARTIAL
 from visitrank.local.run import RUN_SUMMARY, VISIT_LISTS
 
 Result = tuple[int, str, str]
-
-
-def cli(argv: Sequence[object], capsys: pytest.CaptureFixture[str]) -> Result:
-    """(exit code, stdout, stderr) of one command; argparse errors exit via SystemExit."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def source_copy(demo: DemoSummary, folder: Path, *, skip: str | None = None) -> Path:

@@ -32,8 +32,9 @@ import polars as pl
 from scoring.config import ScoringConfig
 from scoring.exact import exact_sum
 from scoring.inputs import RegionInputs, ScoringWindow, history_visits
-from visitrank.adapters.file_source import FileSource
+from visitrank.contract.errors import ContractError, combined
 from visitrank.contract.quarantine import (
+    KEPT_REASONS,
     RULE_ORDER,
     DetailRules,
     check_inputs,
@@ -41,7 +42,9 @@ from visitrank.contract.quarantine import (
     quarantine_headers,
     reason_counts,
 )
+from visitrank.contract.source import TableSource
 from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES
+from visitrank.pipeline.health import DataFacts, Finding, input_findings
 from visitrank.pipeline.region import items_with_category, last_visits_before, rep_table
 from visitrank.pipeline.week import default_week
 
@@ -80,6 +83,8 @@ class StagedInputs:
     setup: dict[str, pl.DataFrame] = field(default_factory=dict)
     """The clean setup tables (items, brands, subcategories, categories, areas, customers), for
     the steps after the scoring that need names (the segmentation)."""
+    findings: list[Finding] = field(default_factory=list)
+    """The data health findings about the input (`visitrank.pipeline.health`)."""
 
 
 SETUP_TABLES: Final = (
@@ -148,24 +153,37 @@ def write_quarantine(rows: dict[str, pl.DataFrame], folder: Path) -> None:
             frame.write_csv(folder / f"{table}.csv")
 
 
-def read_small_tables(source: FileSource) -> dict[str, pl.DataFrame]:
+def read_small_tables(source: TableSource) -> dict[str, pl.DataFrame]:
     """Every contract table but ``MV_SalesDetail``, read whole and coerced (``read_all`` order).
 
     ``MV_SalesDetail`` is streamed later (:func:`stage_from_source`); here, in its turn, only its
     file and columns are checked, so a missing table or column is reported as ``read_all``
     would. A bad *value* in the lines is found while streaming, after the other tables.
+
+    Every table is read even when an earlier one is bad: the error raised at the end stands
+    for the problems of all of them (``ContractError.problems``), so the data owner fixes each
+    file once instead of once per run.
     """
     tables: dict[str, pl.DataFrame] = {}
+    errors: list[ContractError] = []
     for name, spec in TABLES.items():
-        if name == DETAIL:
-            source.columns(spec)
-        else:
-            tables[name] = source.read(spec)
+        try:
+            if name == DETAIL:
+                source.columns(spec)
+            else:
+                tables[name] = source.read(spec)
+        except ContractError as error:
+            if error.table is None:  # the source itself (a connection): no table can be read
+                raise
+            errors.append(error)
+    problem = combined(errors)
+    if problem is not None:
+        raise problem
     return tables
 
 
 def stage_from_source(
-    source: FileSource,
+    source: TableSource,
     work_dir: Path,
     quarantine_dir: Path,
     week_start: date | None,
@@ -173,10 +191,13 @@ def stage_from_source(
     batch_rows: int = BATCH_ROWS,
     *,
     small_tables: dict[str, pl.DataFrame] | None = None,
+    today: date | None = None,
 ) -> StagedInputs:
     """Stages a folder of contract tables, streaming ``MV_SalesDetail`` in chunks of
     ``batch_rows`` lines (the other tables are read whole; pass ``small_tables`` when already
     read with :func:`read_small_tables`). Same result as :func:`stage_inputs` on ``read_all()``.
+    ``today``: the run's day; later sales and visits are set aside (``future_date``) and the
+    health checks measure staleness against it (None: neither).
     """
     small = read_small_tables(source) if small_tables is None else small_tables
     return _stage(
@@ -187,6 +208,7 @@ def stage_from_source(
         quarantine_dir,
         week_start,
         config,
+        today,
     )
 
 
@@ -196,12 +218,15 @@ def stage_inputs(
     quarantine_dir: Path,
     week_start: date | None,
     config: ScoringConfig,
+    today: date | None = None,
 ) -> StagedInputs:
     """Quarantines the coerced contract tables and writes the regions' clean inputs (the sales
     lines as one chunk of :func:`stage_from_source`'s loop)."""
     check_inputs(tables)
     small = {name: frame for name, frame in tables.items() if name != DETAIL}
-    return _stage(small, [tables[DETAIL]], [*tables], work_dir, quarantine_dir, week_start, config)
+    return _stage(
+        small, [tables[DETAIL]], [*tables], work_dir, quarantine_dir, week_start, config, today
+    )
 
 
 def _stage(
@@ -212,16 +237,18 @@ def _stage(
     quarantine_dir: Path,
     week_start: date | None,
     config: ScoringConfig,
+    today: date | None = None,
 ) -> StagedInputs:
     """The one staging implementation: headers whole, the sales lines chunk by chunk."""
-    checked, rules = quarantine_headers(small)
+    checked, rules = quarantine_headers(small, today)
     clean = checked.tables
     sales = clean[SALES.name]
-    last_sale = sales["SaleDate"].max()
-    last_sale_date = last_sale if isinstance(last_sale, date) else None
+    first_sale, last_sale = _day(sales["SaleDate"].min()), _day(sales["SaleDate"].max())
     if week_start is None:
-        week_start = default_week(last_sale_date)
-    window = ScoringWindow.for_week(week_start, last_sale_date, config)
+        # with every sale set aside, the week of the sales read still dates the (failed) run
+        # whose health findings say why
+        week_start = default_week(last_sale or _last_read_sale(small[SALES.name], today))
+    window = ScoringWindow.for_week(week_start, last_sale, config, first_sale)
 
     customers = clean[CUSTOMER.name]
     items = items_with_category(clean)
@@ -234,7 +261,9 @@ def _stage(
         .collect()
     )
     work_dir.mkdir(parents=True, exist_ok=True)
-    detail_rows, detail_counts = _stage_lines(detail_chunks, rules, headers, work_dir)
+    detail_rows, detail_counts, duplicate_lines = _stage_lines(
+        detail_chunks, rules, headers, work_dir
+    )
     write_quarantine(checked.rows, quarantine_dir)
     pending = work_dir / _PENDING_QUARANTINE
     if pending.exists():
@@ -249,6 +278,28 @@ def _stage(
 
     reps = rep_table(clean)
     header_counts = checked.counts()
+    quarantine_counts = {
+        name: detail_counts if name == DETAIL else header_counts[name] for name in RULE_ORDER
+    }
+    input_rows = {
+        name: detail_rows if name == DETAIL else small[name].height for name in table_order
+    }
+    facts = DataFacts(
+        today=today,
+        first_sale=first_sale,
+        last_sale=last_sale,
+        window=window,
+        lookback_weeks=config.lookback_weeks,
+        input_rows=input_rows,
+        clean_rows={
+            name: input_rows[name] - _removed(name, quarantine_counts) for name in input_rows
+        },
+        set_aside=checked.rows,
+        quarantined=quarantine_counts,
+        duplicate_lines=duplicate_lines,
+        reps_without_outlets=_reps_without_outlets(clean),
+        routable_outlets=int(customers.get_column("Routable").sum()),
+    )
     return StagedInputs(
         work_dir=work_dir,
         # largest first: the longest region starts first, so the workers finish together
@@ -258,21 +309,46 @@ def _stage(
         .to_list(),
         window=window,
         reps=reps,
-        quarantine_counts={
-            name: detail_counts if name == DETAIL else header_counts[name] for name in RULE_ORDER
-        },
-        input_rows={
-            name: detail_rows if name == DETAIL else small[name].height for name in table_order
-        },
+        quarantine_counts=quarantine_counts,
+        input_rows=input_rows,
         setup={name: clean[name] for name in SETUP_TABLES},
+        findings=input_findings(facts),
+    )
+
+
+def _last_read_sale(sales: pl.DataFrame, today: date | None) -> date | None:
+    """The last sale day read, clean or not (not after ``today``)."""
+    dates = sales.get_column("SaleDate")
+    return _day((dates if today is None else dates.filter(dates <= today)).max())
+
+
+def _day(value: object) -> date | None:
+    return value if isinstance(value, date) else None
+
+
+def _removed(table: str, counts: dict[str, dict[str, int]]) -> int:
+    kept = KEPT_REASONS.get(table, frozenset())
+    return sum(n for reason, n in counts.get(table, {}).items() if reason not in kept)
+
+
+def _reps_without_outlets(clean: dict[str, pl.DataFrame]) -> list[int]:
+    """RepIds of MV_SetupRep that own no outlet that can be routed."""
+    owners = clean[CUSTOMER.name].filter(pl.col("Routable")).select("RepId").unique()
+    return (
+        clean["MV_SetupRep"]
+        .join(owners, on="RepId", how="anti")
+        .get_column("RepId")
+        .sort()
+        .to_list()
     )
 
 
 def _stage_lines(
     chunks: Iterable[pl.DataFrame], rules: DetailRules, headers: pl.DataFrame, work_dir: Path
-) -> tuple[int, dict[str, int]]:
-    """Quarantines and stages the sales lines chunk by chunk; returns the lines read and the
-    reason counts of the set-aside ones.
+) -> tuple[int, dict[str, int], int]:
+    """Quarantines and stages the sales lines chunk by chunk; returns the lines read, the
+    reason counts of the set-aside ones and the lines repeating another line of their chunk
+    exactly (a sale's lines are together in an export, so its repeats share a chunk).
 
     A chunk's set-aside lines are appended to ``work_dir/MV_SalesDetail.quarantine.csv``
     (header once, no file when none); its clean lines in the window, joined to their sale
@@ -284,12 +360,14 @@ def _stage_lines(
     pending = work_dir / _PENDING_QUARANTINE
     counts: Counter[str] = Counter()
     total = 0
+    repeated = 0
     pending.unlink(missing_ok=True)
     shutil.rmtree(lines_dir, ignore_errors=True)  # never mix in files of an earlier staging
     try:
         # one chunk's frames at a time: each is dropped as soon as the next step has its data
         for index, chunk in enumerate(chunks):
             total += chunk.height
+            repeated += chunk.height - chunk.n_unique()
             clean, rows = quarantine_detail(chunk, rules)
             del chunk
             if rows.height:
@@ -315,4 +393,4 @@ def _stage_lines(
         shutil.rmtree(lines_dir, ignore_errors=True)
         pending.unlink(missing_ok=True)
         raise
-    return total, dict(sorted(counts.items()))
+    return total, dict(sorted(counts.items())), repeated

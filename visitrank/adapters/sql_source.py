@@ -16,6 +16,10 @@ Date), so a REAL/float4 column is never read as Float32 and a 64-bit id never as
 columns stay text for ``coerce_table``. The frames equal the pyodbc path's exactly (tested). An
 arrow-odbc error on a table falls back to pyodbc for that table, with a warning.
 
+The local commands read the same views whole through this code
+(:class:`visitrank.adapters.odbc_source.OdbcSource`: :meth:`SqlSource.fetch` and, streamed,
+:meth:`SqlSource.fetch_batches`, which also say which reader read a table).
+
 Portable SQL: ``?`` parameters, plain joins, no TOP/LIMIT, no vendor functions, so the same
 queries run on SQL Server (ODBC Driver 18 in production), PostgreSQL and SQLite (the tests).
 """
@@ -23,7 +27,7 @@ queries run on SQL Server (ODBC Driver 18 in production), PostgreSQL and SQLite 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import cache
@@ -53,6 +57,7 @@ from visitrank.contract.tables import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from arrow_odbc import BatchReader
 
 log = logging.getLogger("visitrank.sql")
 
@@ -61,6 +66,7 @@ SETUP_TABLES: Final = (AREA, CITY, REP, CATEGORY, SUBCATEGORY, BRAND, ITEM)
 
 
 def _columns(spec: TableSpec, alias: str) -> str:
+    """``alias.Column, ...`` of the contract columns, in contract order."""
     return ", ".join(f"{alias}.{column}" for column in spec.columns)
 
 
@@ -124,6 +130,10 @@ they are set aside and counted as the local run does on the whole table."""
 BULK_TABLES: Final = frozenset({SALES.name, SALES_DETAIL.name, VISIT.name})
 """Read through arrow-odbc when the reader is "arrow"; everything else always through pyodbc."""
 
+ARROW_ODBC: Final = "arrow-odbc"
+PYODBC: Final = "pyodbc"
+"""How a table was read, as :meth:`SqlSource.fetch` reports it."""
+
 ARROW_MAX_TEXT_SIZE: Final = 1024
 """Bound of a text cell's transit buffer (a VARCHAR(MAX) column would otherwise get gigabytes)."""
 
@@ -168,10 +178,15 @@ class SqlSource:
         """The source of the app settings (connection string, batch size, reader)."""
         return cls(settings.require_sql(), settings.sql_batch_size, settings.sql_reader)
 
+    def open_connection(self) -> pyodbc.Connection:
+        """A new connection in autocommit (reads only), 30 s login timeout; the caller closes
+        it. pyodbc.Error when the driver cannot connect."""
+        return pyodbc.connect(self.connection_string, autocommit=True, timeout=30)
+
     @contextmanager
     def connect(self) -> Iterator[pyodbc.Connection]:
         """A read-only-use connection, closed on exit."""
-        connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=30)
+        connection = self.open_connection()
         try:
             yield connection
         finally:
@@ -185,49 +200,109 @@ class SqlSource:
         cursor = connection.cursor()
         try:
             cursor.execute(sql, *params)
-            names = [column[0] for column in cursor.description]
-            batches: list[pl.DataFrame] = []
-            while rows := cursor.fetchmany(self.batch_size):
-                columns = list(zip(*rows, strict=True))
-                batches.append(
-                    pl.DataFrame(
-                        {name: _series(values) for name, values in zip(names, columns, strict=True)}
-                    )
-                )
+            batches = list(self.cursor_frames(cursor))
         finally:
             cursor.close()
-        if not batches:
-            return pl.DataFrame({name: pl.Series(name, [], dtype=pl.Null) for name in names})
         return pl.concat(batches, how="vertical_relaxed")
+
+    def cursor_frames(self, cursor: pyodbc.Cursor) -> Iterator[pl.DataFrame]:
+        """The rows of an executed cursor, ``fetchmany(batch_size)`` at a time, each batch
+        one uncoerced frame named after the cursor's columns; one empty frame (Null columns)
+        when there are no rows. Only one batch of row objects is held at a time."""
+        names = [column[0] for column in cursor.description]
+        empty = True
+        while rows := cursor.fetchmany(self.batch_size):
+            empty = False
+            columns = list(zip(*rows, strict=True))
+            del rows
+            yield pl.DataFrame(
+                {name: _series(values) for name, values in zip(names, columns, strict=True)}
+            )
+        if empty:
+            yield pl.DataFrame({name: pl.Series(name, [], dtype=pl.Null) for name in names})
+
+    def uses_arrow(self, spec: TableSpec) -> bool:
+        """True when ``spec``'s table is read through arrow-odbc (a bulk table, reader arrow)."""
+        return self.reader == "arrow" and spec.name in BULK_TABLES
+
+    def fetch(
+        self, connection: pyodbc.Connection, spec: TableSpec, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[pl.DataFrame, str]:
+        """Query one contract table, uncoerced, and name the reader that read it
+        ("arrow-odbc" or "pyodbc").
+
+        A bulk table goes through arrow-odbc when that is the reader; if arrow-odbc fails
+        (driver, type or size trouble), the table is read again through pyodbc. A pyodbc
+        failure is a ContractError naming the table."""
+        if self.uses_arrow(spec):
+            import arrow_odbc  # noqa: PLC0415 (optional reader, loaded only when chosen)
+
+            try:
+                return self.query_arrow(spec, sql, params), ARROW_ODBC
+            except arrow_odbc.Error as error:
+                log.warning("%s: arrow-odbc failed (%s); reading through pyodbc", spec.name, error)
+        try:
+            return self.query(connection, sql, params), PYODBC
+        except pyodbc.Error as error:
+            raise ContractError(f"{spec.name}: query failed: {error}", table=spec.name) from error
 
     def read_spec(
         self, connection: pyodbc.Connection, spec: TableSpec, sql: str, params: Sequence[Any] = ()
     ) -> pl.DataFrame:
-        """Query one contract table and coerce it to the contract (ContractError if bad).
+        """Query one contract table (:meth:`fetch`) and coerce it to the contract
+        (ContractError if bad)."""
+        raw, _ = self.fetch(connection, spec, sql, params)
+        return coerce_table(spec, raw)
 
-        A bulk table goes through arrow-odbc when that is the reader; if arrow-odbc fails
-        (driver, type or size trouble), the table is read again through pyodbc."""
-        if self.reader == "arrow" and spec.name in BULK_TABLES:
+    def fetch_batches(
+        self, connection: pyodbc.Connection, spec: TableSpec, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[Generator[pl.DataFrame, None, None], str]:
+        """:meth:`fetch` streamed: the query's rows as uncoerced frames of at most
+        ``batch_size`` rows (at least one, empty for no rows), and the reader reading them.
+
+        The query runs here, so a missing view or a driver error raises before the first
+        frame. arrow-odbc falls back to pyodbc as in :meth:`fetch` when it fails before its
+        first batch; a failure after that (frames already handed on) is a ContractError
+        naming the table, as is any pyodbc failure. Close the frames (``close()``) before the
+        connection when stopping early."""
+        if self.uses_arrow(spec):
             import arrow_odbc  # noqa: PLC0415 (optional reader, loaded only when chosen)
 
             try:
-                return coerce_table(spec, self.query_arrow(spec, sql, params))
+                reader = self.arrow_reader(spec, sql, params)
+                first = next(reader, None)
             except arrow_odbc.Error as error:
                 log.warning("%s: arrow-odbc failed (%s); reading through pyodbc", spec.name, error)
+            else:
+                return _arrow_frames(spec, reader, first), ARROW_ODBC
+        cursor = connection.cursor()
         try:
-            raw = self.query(connection, sql, params)
+            cursor.execute(sql, *params)
+        except pyodbc.Error as error:
+            cursor.close()
+            raise ContractError(f"{spec.name}: query failed: {error}", table=spec.name) from error
+        return self._cursor_stream(spec, cursor), PYODBC
+
+    def _cursor_stream(
+        self, spec: TableSpec, cursor: pyodbc.Cursor
+    ) -> Generator[pl.DataFrame, None, None]:
+        """:meth:`cursor_frames`, the cursor closed at the end (or when the consumer stops);
+        a fetch failure as a ContractError naming the table."""
+        try:
+            yield from self.cursor_frames(cursor)
         except pyodbc.Error as error:
             raise ContractError(f"{spec.name}: query failed: {error}", table=spec.name) from error
-        return coerce_table(spec, raw)
+        finally:
+            cursor.close()
 
-    def query_arrow(self, spec: TableSpec, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
-        """Run ``sql`` through arrow-odbc in ``batch_size`` batches into one frame, the Arrow
-        schema forced to ``spec`` where the source type allows (see :func:`contract_schema`);
-        uncoerced. arrow-odbc sends every parameter as text: dates as ``YYYY-MM-DD``."""
-        import pyarrow as pa  # noqa: PLC0415 (the optional arrow reader's)
-        from arrow_odbc import read_arrow_batches_from_odbc  # noqa: PLC0415
+    def arrow_reader(self, spec: TableSpec, sql: str, params: Sequence[Any] = ()) -> BatchReader:
+        """An arrow-odbc batch reader over ``sql`` (the query runs here; its own connection),
+        ``batch_size`` rows a batch, the Arrow schema forced to ``spec`` where the source type
+        allows (see :func:`contract_schema`). arrow-odbc sends every parameter as text: dates
+        as ``YYYY-MM-DD``. Raises arrow_odbc.Error when the driver or the query fails."""
+        from arrow_odbc import read_arrow_batches_from_odbc  # noqa: PLC0415 (optional reader)
 
-        reader = read_arrow_batches_from_odbc(
+        return read_arrow_batches_from_odbc(
             query=sql,
             connection_string=self.connection_string,
             batch_size=self.batch_size,
@@ -236,6 +311,12 @@ class SqlSource:
             login_timeout_sec=30,
             map_schema=lambda inferred: contract_schema(spec, inferred),
         )
+
+    def query_arrow(self, spec: TableSpec, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+        """Run ``sql`` through arrow-odbc (:meth:`arrow_reader`) into one frame; uncoerced."""
+        import pyarrow as pa  # noqa: PLC0415 (the optional arrow reader's)
+
+        reader = self.arrow_reader(spec, sql, params)
         table = pa.Table.from_batches(list(reader), schema=reader.schema)
         frame = pl.from_arrow(table, rechunk=True)
         assert isinstance(frame, pl.DataFrame)
@@ -289,6 +370,14 @@ class SqlSource:
         values = frame.get_column(frame.columns[0]).cast(pl.Int64, strict=False).drop_nulls()
         return sorted(int(value) for value in values.unique().to_list())
 
+    def first_sale_date(self) -> date | None:
+        """The earliest SaleDate, or None: the windows never start before it (a short
+        history is scored per real week)."""
+        with self.connect() as connection:
+            frame = self.query(connection, "SELECT MIN(s.SaleDate) FROM MV_Sales s", ())
+        value = frame.item(0, 0) if frame.height else None
+        return as_date(value)
+
     def last_sale_date(self, before: date) -> date | None:
         """The latest SaleDate strictly before ``before`` (the run's as-of), or None."""
         with self.connect() as connection:
@@ -296,7 +385,7 @@ class SqlSource:
                 connection, "SELECT MAX(s.SaleDate) FROM MV_Sales s WHERE s.SaleDate < ?", (before,)
             )
         value = frame.item(0, 0) if frame.height else None
-        return _as_date(value)
+        return as_date(value)
 
 
 def contract_schema(spec: TableSpec, inferred: pa.Schema) -> pa.Schema:
@@ -331,6 +420,39 @@ def contract_schema(spec: TableSpec, inferred: pa.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _arrow_frames(
+    spec: TableSpec, reader: BatchReader, first: pa.RecordBatch | None
+) -> Generator[pl.DataFrame, None, None]:
+    """The frames of an arrow-odbc reader whose ``first`` batch was already fetched (None: no
+    rows, then one empty frame of the reader's schema); a later arrow-odbc failure is a
+    ContractError naming the table and how many rows had been read."""
+    import arrow_odbc  # noqa: PLC0415 (optional reader, loaded only when chosen)
+
+    if first is None:
+        yield _frame(reader.schema.empty_table())
+        return
+    rows = first.num_rows
+    yield _frame(first)
+    del first
+    try:
+        for batch in reader:
+            rows += batch.num_rows
+            yield _frame(batch)
+    except arrow_odbc.Error as error:
+        raise ContractError(
+            f"{spec.name}: arrow-odbc failed after {rows} rows: {error} "
+            "(VISITRANK_SQL_READER=pyodbc reads it through pyodbc)",
+            table=spec.name,
+        ) from error
+
+
+def _frame(data: pa.RecordBatch | pa.Table) -> pl.DataFrame:
+    """An Arrow batch or table as a polars frame (no copy where the types allow)."""
+    frame = pl.from_arrow(data)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 def _as_text(value: Any) -> str | None:
     """A query parameter as arrow-odbc sends it (VARCHAR): ISO dates, plain numbers."""
     if value is None:
@@ -348,7 +470,8 @@ def _series(values: tuple[Any, ...]) -> pl.Series:
         return pl.Series(values=[None if v is None else str(v) for v in values], dtype=pl.String)
 
 
-def _as_date(value: Any) -> date | None:
+def as_date(value: Any) -> date | None:
+    """A date as an ODBC driver returns it (date, datetime, or ISO text); ValueError if not."""
     if value is None:
         return None
     if isinstance(value, datetime):

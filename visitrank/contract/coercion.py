@@ -4,7 +4,8 @@ Sources hand us whatever they have: CSV gives every column as text, Parquet and 
 native types that may be close but not equal to the contract (Datetime instead of Date, 12.0
 instead of 12). :func:`coerce_table` turns such a frame into exactly the contract columns and
 dtypes, or raises a :class:`~visitrank.contract.errors.ContractError` naming table, column, 1-based
-row and the raw value of the first bad cell. Nothing is guessed and nothing is dropped: a value
+row and the raw value of the first bad cell, and holding every bad cell of the frame (capped per
+column) in its ``problems``. Nothing is guessed and nothing is dropped: a value
 either converts exactly or the run stops with a message the data owner can act on.
 
 Pure (no file I/O) and vectorised: every check is a polars expression, so it runs on
@@ -17,7 +18,7 @@ from typing import Final
 
 import polars as pl
 
-from visitrank.contract.errors import ContractError
+from visitrank.contract.errors import PROBLEMS_PER_COLUMN, ContractError, with_problems
 from visitrank.contract.tables import TableSpec
 
 DATE_FORMATS_HELP: Final = "expected YYYY-MM-DD, YYYY-MM-DD HH:MM:SS[.f] or YYYY-MM-DDTHH:MM:SS[.f]"
@@ -61,7 +62,8 @@ def resolve_columns(spec: TableSpec, available: list[str]) -> dict[str, str]:
 def coerce_table(spec: TableSpec, frame: pl.DataFrame, row_offset: int = 0) -> pl.DataFrame:
     """Return ``frame`` as exactly ``spec``'s columns, in contract order, with contract dtypes.
 
-    Accepted conversions (anything else raises ContractError on the first bad cell):
+    Accepted conversions (anything else raises one ContractError for all the bad cells, whose
+    message names the first and whose ``problems`` list them, capped per column):
 
     * Int64: integer types; whole finite floats (``12.0``); strings holding an integer or a
       whole number (``" 12 "``, ``"12.0"``), surrounding spaces ignored.
@@ -100,7 +102,7 @@ def coerce_table(spec: TableSpec, frame: pl.DataFrame, row_offset: int = 0) -> p
     for column, target in spec.columns.items():
         if isinstance(sources[column], pl.String) and not isinstance(target, pl.String):
             converted = _retry_text(converted, column, target, frame.get_column(mapping[column]))
-    _raise_first_bad(spec, frame, mapping, converted, row_offset)
+    _raise_bad(spec, frame, mapping, converted, row_offset)
     return converted.select([pl.col(_PARSED + column).alias(column) for column in spec.columns])
 
 
@@ -189,33 +191,46 @@ def _parse_date(text: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(_DATE_SHAPE) & time_ok).then(date_part)
 
 
-def _raise_first_bad(
+def _raise_bad(
     spec: TableSpec,
     frame: pl.DataFrame,
     mapping: dict[str, str],
     checked: pl.DataFrame,
     row_offset: int,
 ) -> None:
-    """Raise for the bad cell with the lowest row number (ties: contract column order)."""
+    """Raise one error for every bad cell of the frame, listed up to ``PROBLEMS_PER_COLUMN``
+    per column and counted in full, so a file with several problems is fixed in one go. The
+    message is the cell with the lowest row number (ties: contract column order)."""
     if checked.height == 0:
         return
-    firsts = checked.select(
-        [
-            _bad(column, required=column not in spec.nullable).arg_true().first().alias(column)
-            for column in spec.columns
-        ]
-    ).row(0, named=True)
-    located = [(index, column) for column, index in firsts.items() if index is not None]
-    if not located:
+    flags = checked.select(
+        _bad(column, required=column not in spec.nullable).alias(column) for column in spec.columns
+    )
+    counts = flags.sum().row(0, named=True)
+    total = sum(int(count or 0) for count in counts.values())
+    if total == 0:
         return
-    index, column = min(located, key=lambda hit: (hit[0], spec.column_names.index(hit[1])))
-    value = frame.get_column(mapping[column])[index]
-    row = row_offset + index + 1
-    if checked.get_column(_MISSING + column)[index]:
-        detail = "missing value (the column is required)"
-    else:
-        detail = _parse_failure(spec.columns[column], value)
-    raise ContractError.at(spec.name, detail, column=column, row=row, value=value)
+    problems: list[ContractError] = []
+    for column, count in counts.items():
+        if not count:
+            continue
+        indices = flags.get_column(column).arg_true().head(PROBLEMS_PER_COLUMN).to_list()
+        raw = frame.get_column(mapping[column]).gather(indices).to_list()
+        missing = checked.get_column(_MISSING + column).gather(indices).to_list()
+        for index, value, is_missing in zip(indices, raw, missing, strict=True):
+            detail = (
+                "missing value (the column is required)"
+                if is_missing
+                else _parse_failure(spec.columns[column], value)
+            )
+            problems.append(
+                ContractError.at(
+                    spec.name, detail, column=column, row=row_offset + index + 1, value=value
+                )
+            )
+    order = spec.column_names
+    problems.sort(key=lambda problem: (problem.row or 0, order.index(problem.column or "")))
+    raise with_problems(problems, total, spec.name)
 
 
 def _bad(column: str, *, required: bool) -> pl.Expr:

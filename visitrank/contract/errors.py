@@ -8,7 +8,12 @@ open the file and fix it without reading a stack trace.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+PROBLEMS_PER_COLUMN: Final = 20
+"""Bad cells listed per column of a table: enough to see the pattern (a date format, a
+decimal comma), few enough to read; the error still counts them all."""
 
 
 class ContractError(ValueError):
@@ -20,6 +25,11 @@ class ContractError(ValueError):
         column: contract column name, or ``None`` for table-level problems.
         row: 1-based data row number in the source (header excluded), or ``None``.
         value: the offending raw value as read from the source, or ``None``.
+        problems: every located problem this error stands for, itself first when it is one
+            (a table with several bad cells, or several tables, raise one error so that the
+            data owner fixes each file once); each is a ContractError with table, column,
+            row and value.
+        total: how many problems there are in all (``problems`` is capped per column).
     """
 
     def __init__(
@@ -30,6 +40,8 @@ class ContractError(ValueError):
         column: str | None = None,
         row: int | None = None,
         value: Any = None,
+        problems: Sequence[ContractError] = (),
+        total: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -37,6 +49,8 @@ class ContractError(ValueError):
         self.column = column
         self.row = row
         self.value = value
+        self.problems: tuple[ContractError, ...] = tuple(problems) or (self,)
+        self.total = max(total or 0, len(self.problems))
 
     @classmethod
     def at(
@@ -57,13 +71,64 @@ class ContractError(ValueError):
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only attributes are not restored by the default pickling of exceptions;
         # keep them so errors survive multiprocessing / task queues intact.
-        return (_rebuild, (self.message, self.table, self.column, self.row, self.value))
+        others = () if self.problems == (self,) else self.problems
+        return (
+            _rebuild,
+            (self.message, self.table, self.column, self.row, self.value, others, self.total),
+        )
 
 
 def _rebuild(
-    message: str, table: str | None, column: str | None, row: int | None, value: Any
+    message: str,
+    table: str | None,
+    column: str | None,
+    row: int | None,
+    value: Any,
+    others: tuple[ContractError, ...] = (),
+    total: int = 1,
 ) -> ContractError:
-    return ContractError(message, table=table, column=column, row=row, value=value)
+    return ContractError(
+        message, table=table, column=column, row=row, value=value, problems=others, total=total
+    )
+
+
+def combined(errors: Iterable[ContractError]) -> ContractError | None:
+    """One error standing for all of ``errors`` (each possibly holding several problems), or
+    None when there are none. Its message is the first problem's, followed by how many more
+    there are; its ``problems`` are all of theirs in order."""
+    found = list(errors)
+    if len(found) <= 1:
+        return found[0] if found else None
+    problems = [problem for error in found for problem in error.problems]
+    return _standing_for(problems, sum(error.total for error in found), "")
+
+
+def with_problems(
+    problems: Sequence[ContractError], total: int, where: str = "this table"
+) -> ContractError:
+    """One error for the located ``problems`` (non-empty, the first is the message) out of
+    ``total`` found: ``<first problem> (and N more problems in <where>)``."""
+    return _standing_for(problems, total, f" in {where}")
+
+
+def _standing_for(problems: Sequence[ContractError], total: int, where: str) -> ContractError:
+    first = problems[0]
+    message = first.message
+    if total > 1:
+        message = f"{message} (and {total - 1} more {_noun(total - 1)}{where})"
+    return ContractError(
+        message,
+        table=first.table,
+        column=first.column,
+        row=first.row,
+        value=first.value,
+        problems=problems,
+        total=total,
+    )
+
+
+def _noun(count: int) -> str:
+    return "problem" if count == 1 else "problems"
 
 
 def error_text(error: BaseException, limit: int = 2000) -> str:

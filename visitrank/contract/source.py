@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -35,6 +35,22 @@ class TableSource(Protocol):
 
     def last_sale_date(self) -> date | None:
         """The latest sale day, None when there are no sales."""
+        ...
+
+    def label(self) -> str:
+        """What the run summary and messages call this source: a folder path, or a connection
+        string with every secret (PWD, password, key) masked."""
+        ...
+
+    def value_map(self) -> dict[str, dict[str, str]]:
+        """The source settings' mappings of coded values (column -> raw value -> contract
+        value, see ``visitrank.contract.value_map``); empty when there are none."""
+        ...
+
+    def reading(self) -> dict[str, dict[str, Any]]:
+        """Per table read so far, how it was read (JSON-ready): for files the file name,
+        format, encoding, delimiter, decimal mark, date format, null literals and thousands
+        separator, each with whether it was detected or pinned; for a database the view."""
         ...
 
 

@@ -47,7 +47,7 @@ CUSTOMER: Final = TableSpec(
         "RepId": ID,
     },
     ("CustomerId",),
-    nullable=frozenset({"Latitude", "Longitude", "CityId"}),
+    nullable=frozenset({"Latitude", "Longitude", "CityId", "RepId"}),
 )
 CATEGORY: Final = TableSpec(
     "MV_SetupCategory", {"CategoryId": ID, "CategoryName": TEXT}, ("CategoryId",)

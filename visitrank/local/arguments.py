@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from visitrank.adapters.config_file import load_run_config
+from visitrank.adapters.open_source import SOURCE_HELP
 from visitrank.pipeline.run_config import RunConfig
 
 
@@ -24,6 +25,35 @@ def monday(text: str) -> date:
     if day.weekday() != 0:
         raise argparse.ArgumentTypeError(f"{text} is a {day:%A}, not a Monday")
     return day
+
+
+def add_source_arg(parser: argparse.ArgumentParser) -> None:
+    """`--source`, kept as text: a folder or an ODBC connection string, opened by the command
+    (`visitrank.adapters.open_source.open_source`) so that a bad one is a one-line error."""
+    parser.add_argument("--source", required=True, metavar="SOURCE", help=SOURCE_HELP)
+
+
+def add_source_settings_arg(parser: argparse.ArgumentParser) -> None:
+    """`--source-settings FILE`: how to read the source's files and map its coded values
+    (default: visitrank-source.toml beside the tables, when there is one)."""
+    parser.add_argument(
+        "--source-settings",
+        type=Path,
+        metavar="FILE",
+        help="the source settings file: file dialects and value mappings (default: "
+        "visitrank-source.toml in the source folder, if any; docs/file-dialects.md)",
+    )
+
+
+def add_today_arg(parser: argparse.ArgumentParser) -> None:
+    """`--today YYYY-MM-DD`: the day the run counts as today."""
+    parser.add_argument(
+        "--today",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day the run counts as today (default: the clock's): later sales and visits "
+        "are set aside and staleness is measured against it",
+    )
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:

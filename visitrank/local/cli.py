@@ -10,18 +10,28 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from visitrank.adapters.open_source import open_source
 from visitrank.contract.errors import ContractError
 from visitrank.lab.demo_data import DemoSpec, write_demo
 from visitrank.lab.evaluate import evaluate_files, format_report
-from visitrank.local import cli_segments
-from visitrank.local.arguments import add_config_args, monday, run_config_from
+from visitrank.local import cli_check, cli_segments
+from visitrank.local.arguments import (
+    add_config_args,
+    add_source_arg,
+    add_source_settings_arg,
+    add_today_arg,
+    monday,
+    run_config_from,
+)
 from visitrank.local.cli_backtest import add_parser as add_backtest_parser
 from visitrank.local.cli_orders import add_parsers as add_order_parsers
+from visitrank.local.problems import PROBLEMS_FILE, problem_lines
 from visitrank.local.progress import progress_reporter
 from visitrank.local.run import run_local
 from visitrank.pipeline.run_config import RunConfigError
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_INPUT_ERROR = 2
 EXIT_PARTIAL = 3
 
@@ -73,9 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         "sales' range churn (docs/real-data.md)",
     )
 
-    run = commands.add_parser("run", help="run the weekly job on a folder of MV_ tables")
-    run.add_argument("--source", type=Path, required=True)
+    run = commands.add_parser(
+        "run", help="run the weekly job on a folder of MV_ tables or an ODBC database"
+    )
+    add_source_arg(run)
+    add_source_settings_arg(run)
     run.add_argument("--out", type=Path, required=True)
+    add_today_arg(run)
     run.add_argument(
         "--week-start",
         type=monday,
@@ -105,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", type=Path, help="also write the figures as JSON here")
     add_config_args(evaluate)
+    cli_check.add_parser(commands)
     add_order_parsers(commands)
     add_backtest_parser(commands)
     cli_segments.add_parser(commands)
@@ -142,29 +157,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
 
     config = run_config_from(args)
-    with progress_reporter() as progress:
-        result = run_local(
-            args.source,
-            args.out,
-            config.scoring,
-            week_start=args.week_start,
-            workers=args.workers,
-            progress=progress,
-            order_config=config.orders if args.orders else None,
-            segment_config=config.segmentation if args.segments else None,
-        )
+    try:
+        with progress_reporter() as progress:
+            result = run_local(
+                open_source(args.source, settings_path=args.source_settings),
+                args.out,
+                config.scoring,
+                week_start=args.week_start,
+                workers=args.workers,
+                progress=progress,
+                order_config=config.orders if args.orders else None,
+                segment_config=config.segmentation if args.segments else None,
+                today=args.today,
+            )
+    except ContractError as error:
+        report = args.out / PROBLEMS_FILE
+        for line in problem_lines(error, report if report.is_file() else None):
+            print(line, file=sys.stderr)
+        return EXIT_INPUT_ERROR
     s = result.summary
     print(
         f"{s['status']}: {s['documents']} rep documents, {s['visits']} visits for week "
         f"{s['weekStart']} (as of {s['asOf']}); {s['quarantinedRows']} rows quarantined"
     )
-    print(f"timings (s): {json.dumps(s['timingsSeconds'])}")
+    log.debug("timings (s): %s", json.dumps(s["timingsSeconds"]))
+    if s["status"] == "failed":
+        print(f"FAILED: {s.get('error')}", file=sys.stderr)
+        for line in cli_check.findings_lines(s.get("health", [])):
+            print(line, file=sys.stderr)
+        print(f"summary: {args.out / 'run_summary.json'}", file=sys.stderr)
+        return EXIT_INPUT_ERROR if s.get("health") else EXIT_FAILED
     print(f"lists: {result.lists_path}")
-    if s["failedRegions"]:
+    if s.get("failedRegions"):
         print(f"FAILED regions: {s['failedRegions']} (see run_summary.json)", file=sys.stderr)
     for part in ("orders", "segments"):
         if s[part]["status"] == "failed":
             print(f"{part} FAILED: {s[part]['error']} (the lists are written)", file=sys.stderr)
+    notes = [f for f in s.get("health", []) if f["severity"] != "info"]
+    if notes:
+        print(f"{len(notes)} finding(s) to look at (run_summary.json, health):")
+        for line in cli_check.findings_lines(notes):
+            print(line)
     return EXIT_OK if s["status"] == "complete" else EXIT_PARTIAL
 
 
@@ -188,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "demo-data": cmd_demo,
         "run": cmd_run,
+        "check": cli_check.run,
         "evaluate": cmd_evaluate,
         "segments": cli_segments.run,
     }

@@ -7,15 +7,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from visitrank.adapters.open_source import open_source
 from visitrank.lab.order_backtest import backtest, format_table
-from visitrank.local.arguments import add_config_args, iso_date, run_config_from
+from visitrank.local.arguments import (
+    add_config_args,
+    add_source_arg,
+    iso_date,
+    run_config_from,
+)
 from visitrank.local.orders import run_orders
 
 EXIT_OK = 0
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", type=Path, required=True)
     parser.add_argument(
         "--no-scoring",
         action="store_true",
@@ -28,6 +33,7 @@ def add_parsers(subparsers: Any) -> None:
     """Adds `order` and `order-backtest` to the visitrank sub-commands (handler in
     `func` defaults: `args.func(args)` returns the exit code)."""
     order = subparsers.add_parser("order", help="proposed order per customer -> OUT/orders.jsonl")
+    add_source_arg(order)
     _common(order)
     order.add_argument("--out", type=Path, required=True)
     order.add_argument("--customer", type=int, help="only this CustomerId")
@@ -38,6 +44,7 @@ def add_parsers(subparsers: Any) -> None:
     backtest = subparsers.add_parser(
         "order-backtest", help="proposed orders vs the next actual order, with baselines"
     )
+    backtest.add_argument("--source", type=Path, required=True, help="a folder of MV_ tables")
     _common(backtest)
     backtest.add_argument("--at", type=iso_date, required=True, help="the cut-off date")
     backtest.add_argument("--json", type=Path, help="also write the figures as JSON here")
@@ -55,7 +62,7 @@ def cmd_order(args: argparse.Namespace) -> int:
     config = run_config_from(args)
     scoring = None if args.no_scoring else config.scoring
     path, count, as_of = run_orders(
-        args.source,
+        open_source(args.source),
         args.out,
         config.orders,
         scoring,

@@ -9,8 +9,9 @@ from typing import Any
 
 from scoring.segmentation import SegmentationConfig
 from visitrank.adapters.config_file import load_run_config
+from visitrank.adapters.open_source import open_source
 from visitrank.contract.errors import ContractError
-from visitrank.local.arguments import add_config_args
+from visitrank.local.arguments import add_config_args, add_source_arg
 from visitrank.local.segments import run_segments
 from visitrank.pipeline.run_config import RunConfigError
 
@@ -23,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "segments", help="segment outlets by purchase mix; export CSV, XLSX and DNA charts"
     )
-    parser.add_argument("--source", type=Path, required=True, help="folder of MV_ tables")
+    add_source_arg(parser)
     parser.add_argument("--out", type=Path, required=True, help="output folder (keeps history)")
     parser.add_argument(
         "--level", choices=["sku", "brand", "subcategory", "category"], help="mix level (sku)"
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}")
         return EXIT_INPUT_ERROR
     try:
-        done = run_segments(args.source, args.out, config, args.tags, args.truth)
+        done = run_segments(open_source(args.source), args.out, config, args.tags, args.truth)
     except (ContractError, FileNotFoundError) as error:
         print(f"error: {error}")
         return EXIT_INPUT_ERROR

@@ -1,4 +1,5 @@
-"""`visitrank order`: the proposed order per customer, on a folder of contract tables.
+"""`visitrank order`: the proposed order per customer, on the contract tables (a folder of
+files or an ODBC database: `visitrank.adapters.open_source`).
 
 Reads the tables (`visitrank.pipeline.orders.load_order_inputs`: cut at the as-of date, rows
 set aside to `OUT/quarantine/`), proposes the orders region by region as the Azure run does
@@ -20,8 +21,9 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
-from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import write_quarantine
+from visitrank.adapters.open_source import as_source
+from visitrank.contract.source import TableSource
 from visitrank.pipeline.orders import (
     load_order_inputs,
     merged_history,
@@ -34,7 +36,7 @@ HISTORY = "order_history.parquet"
 
 
 def run_orders(
-    source_dir: Path,
+    source: TableSource | Path,
     out_dir: Path,
     config: OrderConfig,
     scoring: ScoringConfig | None,
@@ -43,10 +45,11 @@ def run_orders(
     customer_id: int | None = None,
     history_path: Path | None = None,
 ) -> tuple[Path, int, date]:
-    """Proposes the orders and writes OUT/orders.jsonl; returns (path, documents, as_of)."""
+    """Proposes the orders from `source` (a TableSource, or a folder of files) and writes
+    OUT/orders.jsonl; returns (path, documents, as_of)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_order_inputs(
-        FileSource(source_dir), as_of, partial(write_quarantine, folder=out_dir / "quarantine")
+        as_source(source), as_of, partial(write_quarantine, folder=out_dir / "quarantine")
     )
     history_path = history_path or out_dir / HISTORY
     history = pl.read_parquet(history_path) if history_path.is_file() else None

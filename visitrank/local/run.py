@@ -6,10 +6,19 @@ propose the orders and segment the outlets, build the week's documents (`pipelin
 write them as JSON lines plus the run summary (`pipeline.summary`, the Azure run's shape). A
 region that fails is reported and the others are still written (status "partial"); failing
 proposed orders or segmentation never block the lists either.
+
+Honest status (`visitrank.pipeline.health`): input that cannot make a useful week (every customer
+set aside, no outlet that can be routed) stops the run after staging with status "failed" and
+the findings; lists with no value at all fail it after the fan-in; findings that need a human
+are listed as warnings. The run writes its outputs in a folder of its own and swaps them in
+when it is done, so an older week's files are never mixed with this one's; a failed run removes
+the previous run's lists and writes its own summary (and, for unreadable input, every problem
+in OUT/input_problems.csv).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -27,19 +36,30 @@ import polars as pl
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
-from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import (
     BATCH_ROWS,
     StagedInputs,
     read_small_tables,
     stage_from_source,
 )
-from visitrank.contract.errors import error_text
+from visitrank.adapters.open_source import as_source
+from visitrank.contract.errors import ContractError, error_text
+from visitrank.contract.source import TableSource
+from visitrank.contract.value_map import MappedSource
 from visitrank.local import region_job
-from visitrank.local.orders import ORDERS, run_orders
+from visitrank.local.orders import HISTORY, ORDERS, run_orders
+from visitrank.local.problems import PROBLEMS_FILE, write_problems
 from visitrank.local.region_pool import Progress, fan_out, plan_in_pool, worker_pool
 from visitrank.local.segments import inputs_from_staged, run_segments, segment_and_export
 from visitrank.pipeline.fan_in import PlannedWeeks, WeekParts, plan_weeks, week_documents
+from visitrank.pipeline.health import (
+    Finding,
+    accounting,
+    failure_reason,
+    health_section,
+    honest_status,
+    list_findings,
+)
 from visitrank.pipeline.run_config import RunConfig
 from visitrank.pipeline.segment_support import support_frames
 from visitrank.pipeline.status import weekly_status
@@ -55,6 +75,13 @@ log = logging.getLogger("visitrank")
 VISIT_LISTS = "visit_lists.jsonl"
 RUN_SUMMARY = "run_summary.json"
 SEGMENTS_DIR = "segments"
+QUARANTINE_DIR = "quarantine"
+RUN_OUTPUTS = (VISIT_LISTS, ORDERS, QUARANTINE_DIR, PROBLEMS_FILE, RUN_SUMMARY)
+"""What one run writes and a later run replaces whole (the summary last). The order feedback
+history and the segment state and tags are history on purpose and stay."""
+SEGMENT_HISTORY = ("segment_tags.json", "segments_state.json", "segments_state_outlets.parquet")
+"""The files of OUT/segments that carry over from run to run (the tags are people's edits);
+the rest are this run's exports."""
 
 
 @dataclass(frozen=True)
@@ -84,16 +111,22 @@ def read_staged(stage_dir: Path, regions: list[int], name: str) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class LocalRun:
-    """One run's identity and folders."""
+    """One run's identity, day and folders: this run's outputs are written to `pending` and
+    swapped into `out_dir` when the run is done (`publish`)."""
 
     run_id: str
     started: datetime
     out_dir: Path
     work_dir: Path
+    today: date
 
     @property
     def generated_at(self) -> str:
         return self.started.isoformat(timespec="seconds")
+
+    @property
+    def pending(self) -> Path:
+        return self.work_dir / "out"
 
 
 @dataclass(frozen=True)
@@ -128,7 +161,7 @@ class Segmented:
 
 
 def run_local(
-    source_dir: Path,
+    source: TableSource | Path,
     out_dir: Path,
     config: ScoringConfig,
     *,
@@ -138,8 +171,10 @@ def run_local(
     order_config: OrderConfig | None = None,
     segment_config: SegmentationConfig | None = None,
     batch_rows: int = BATCH_ROWS,
+    today: date | None = None,
 ) -> RunResult:
-    """Runs the weekly job on a folder of contract tables and writes the documents.
+    """Runs the weekly job on the contract tables of `source` (a TableSource: files or an ODBC
+    database; a Path is a folder of files) and writes the documents.
 
     The sales lines (MV_SalesDetail) are staged in chunks of `batch_rows` lines, so memory does
     not grow with them (`visitrank.adapters.local_stage`); the result does not depend on
@@ -151,12 +186,15 @@ def run_local(
     to OUT/orders.jsonl and attached to its visits as `proposedOrder`, as the Azure run does.
     With a `segment_config`, the outlets are segmented by behaviour as of the same day (exports
     in OUT/segments, whose tags file survives re-runs) and every visit carries its segment
-    evidence (`visitrank.pipeline.segment_support`), as the Azure run does."""
+    evidence (`visitrank.pipeline.segment_support`), as the Azure run does.
+
+    `today` is the run's day (default: the clock's): sales and visits dated after it are set
+    aside and the data's staleness is measured against it."""
     timings: dict[str, float] = {}
-    run = start_run(out_dir)
+    run = start_run(out_dir, today)
     try:
         return run_steps(
-            source_dir,
+            as_source(source),
             run,
             config,
             week_start=week_start,
@@ -168,14 +206,15 @@ def run_local(
             timings=timings,
         )
     except Exception as error:  # never leave a run without its "failed" summary
-        write_failed_summary(run, source_dir, error, timings)
+        write_failed_summary(run, source, error, timings)
         raise
     finally:
         shutil.rmtree(run.work_dir, ignore_errors=True)
+        _remove_if_empty(run.work_dir.parent)
 
 
 def run_steps(
-    source_dir: Path,
+    source: TableSource,
     run: LocalRun,
     config: ScoringConfig,
     *,
@@ -188,8 +227,15 @@ def run_steps(
     timings: dict[str, float],
 ) -> RunResult:
     """The weekly job's steps (see `run_local`)."""
-    out_dir = run.out_dir
-    staged = stage(source_dir, run, week_start, config, batch_rows, timings)
+    source = MappedSource(source, source.value_map())
+    staged = stage(source, run, week_start, config, batch_rows, timings)
+    configuration = RunConfig(
+        scoring=config,
+        orders=order_config or OrderConfig(),
+        segmentation=segment_config or SegmentationConfig(),
+    )
+    if failure_reason(staged.findings):
+        return stop_on_findings(run, source, staged, staged.findings, timings)
     with worker_pool(workers) as pool:
         with timed(timings, "score_regions"):
             outcomes = fan_out(pool, staged, run.work_dir / "stage", config, progress)
@@ -200,55 +246,146 @@ def run_steps(
                 scored.outlets, config, lambda frame, cfg: plan_in_pool(pool, frame, cfg, workers)
             )
     with timed(timings, "orders"):
-        proposed = propose(source_dir, run, order_config, config, staged, scored)
+        proposed = propose(source, run, order_config, config, staged, scored)
     with timed(timings, "segments"):
-        segmented = segment(source_dir, run, segment_config, staged, scored)
+        segmented = segment(source, run, segment_config, staged, scored)
     with timed(timings, "documents"):
         documents = assemble(run, staged, scored, planned, proposed, segmented)
+    findings = [*staged.findings, *list_findings(documents, eligible_reps(staged, scored))]
+    if failure_reason(findings) and run_status_of(scored) != "failed":
+        return stop_on_findings(run, source, staged, findings, timings)
     with timed(timings, "write_lists"):
-        lists_path = write_lists(out_dir, documents)
-    configuration = RunConfig(
-        scoring=config,
-        orders=order_config or OrderConfig(),
-        segmentation=segment_config or SegmentationConfig(),
+        write_lists(run.pending, documents)
+    summary = summarise(
+        run, staged, scored, proposed, segmented, documents, configuration, findings
     )
-    summary = summarise(run, staged, scored, proposed, segmented, documents, configuration)
-    summary |= {"source": str(source_dir), "timingsSeconds": timings}
-    (out_dir / RUN_SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    return RunResult(status=summary["status"], summary=summary, lists_path=lists_path)
+    summary |= reading_parts(source)
+    summary |= {"source": source.label(), "timingsSeconds": timings}
+    write_summary(run.pending, summary)
+    publish(run)
+    return RunResult(
+        status=summary["status"], summary=summary, lists_path=run.out_dir / VISIT_LISTS
+    )
 
 
-def start_run(out_dir: Path) -> LocalRun:
-    """A new run id and its working folder. The previous run's lists, orders, summary and
-    quarantine files are removed first: a run that fails must not leave an older week's
-    results looking current (the order feedback history and the segment state and tags stay,
-    they are history on purpose)."""
+def run_status_of(scored: Scored) -> str:
+    """ "failed" when no region was scored (the summary then says why, region by region)."""
+    return "ok" if scored.succeeded else "failed"
+
+
+def eligible_reps(staged: StagedInputs, scored: Scored) -> dict[int, int]:
+    """RepId -> outlets that can be visited, for the reps of the regions that were scored."""
+    if not scored.outlets.height:
+        return {}
+    reps = staged.reps.join(scored.outlets.select("RepId").unique(), on="RepId", how="semi")
+    return dict(zip(reps["RepId"].to_list(), reps["EligibleOutlets"].to_list(), strict=True))
+
+
+def reading_parts(source: TableSource) -> dict[str, Any]:
+    """What only the local run adds about its source: how each table was read and which coded
+    values were mapped."""
+    mapped = source.mapped() if isinstance(source, MappedSource) else {}
+    return {"reading": source.reading(), "valuesMapped": mapped}
+
+
+def stop_on_findings(
+    run: LocalRun,
+    source: TableSource,
+    staged: StagedInputs,
+    findings: list[Finding],
+    timings: dict[str, float],
+) -> RunResult:
+    """A run whose data cannot make a useful week: no lists, the set-aside rows and a "failed"
+    summary with the findings that say why."""
+    window = staged.window
+    summary = {
+        "runId": run.run_id,
+        "status": "failed",
+        "error": failure_reason(findings),
+        "generatedAt": run.generated_at,
+        "weekStart": window.week_start.isoformat(),
+        "asOf": window.as_of.isoformat(),
+        "windowStart": window.window_start.isoformat(),
+        "documents": 0,
+        "visits": 0,
+        "inputRows": staged.input_rows,
+        "quarantined": staged.quarantine_counts,
+        "quarantinedRows": sum(sum(r.values()) for r in staged.quarantine_counts.values()),
+        "health": health_section(findings),
+        "tables": accounting(staged.input_rows, staged.quarantine_counts),
+        **reading_parts(source),
+        "source": source.label(),
+        "timingsSeconds": timings,
+    }
+    write_summary(run.pending, summary)
+    publish(run)
+    return RunResult(status="failed", summary=summary, lists_path=run.out_dir / VISIT_LISTS)
+
+
+def write_summary(folder: Path, summary: dict[str, Any]) -> Path:
+    """FOLDER/run_summary.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RUN_SUMMARY
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def publish(run: LocalRun) -> None:
+    """Swaps this run's outputs into OUT: every previous run output is removed and this run's
+    moved in (each move is a rename within one file system), the summary last, so OUT never
+    mixes two runs' files."""
+    for name in RUN_OUTPUTS:
+        target = run.out_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        produced = run.pending / name
+        if produced.exists():
+            produced.replace(target)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty (another run's work) or already gone
+        folder.rmdir()
+
+
+def start_run(out_dir: Path, today: date | None = None) -> LocalRun:
+    """A new run id, its day and its working folders. The previous run's outputs stay where
+    they are until this run's replace them (`publish`)."""
     started = datetime.now(UTC)
     run_id = f"local-{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out_dir / "quarantine", ignore_errors=True)
-    for name in (VISIT_LISTS, RUN_SUMMARY, ORDERS):
-        (out_dir / name).unlink(missing_ok=True)
-    return LocalRun(run_id, started, out_dir, out_dir / "_work" / run_id)
+    run = LocalRun(run_id, started, out_dir, out_dir / "_work" / run_id, today or started.date())
+    run.pending.mkdir(parents=True, exist_ok=True)
+    return run
 
 
 def write_failed_summary(
-    run: LocalRun, source_dir: Path, error: Exception, timings: dict[str, float]
+    run: LocalRun, source: TableSource | Path, error: Exception, timings: dict[str, float]
 ) -> None:
-    """OUT/run_summary.json of a run that stopped: status "failed" and why."""
-    summary = {
+    """OUT/run_summary.json of a run that stopped: status "failed" and why, the previous run's
+    outputs removed (a failed run never leaves an older week looking current) and, for input
+    that could not be read, every problem in OUT/input_problems.csv."""
+    summary: dict[str, Any] = {
         "runId": run.run_id,
         "status": "failed",
         "error": error_text(error),
         "generatedAt": run.generated_at,
-        "source": str(source_dir),
+        "source": str(source) if isinstance(source, Path) else source.label(),
         "timingsSeconds": timings,
     }
-    (run.out_dir / RUN_SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    shutil.rmtree(run.pending, ignore_errors=True)
+    if isinstance(error, ContractError):
+        report = write_problems(error, run.pending / PROBLEMS_FILE)
+        summary["problems"] = error.total
+        summary["problemsReport"] = str(run.out_dir / report.name)
+    write_summary(run.pending, summary)
+    publish(run)
 
 
 def stage(
-    source_dir: Path,
+    source: TableSource,
     run: LocalRun,
     week_start: date | None,
     config: ScoringConfig,
@@ -257,17 +394,17 @@ def stage(
 ) -> StagedInputs:
     """Reads, validates, quarantines and stages the inputs (`adapters.local_stage`)."""
     with timed(timings, "load_and_validate"):
-        source = FileSource(source_dir)
         tables = read_small_tables(source)
     with timed(timings, "quarantine_and_stage"):
         staged = stage_from_source(
             source,
             run.work_dir / "clean",
-            run.out_dir / "quarantine",
+            run.pending / QUARANTINE_DIR,
             week_start,
             config,
             batch_rows,
             small_tables=tables,
+            today=run.today,
         )
     window = staged.window
     log.info("week %s, as of %s, %d regions", window.week_start, window.as_of, len(staged.regions))
@@ -288,7 +425,7 @@ def fan_in(run: LocalRun, outcomes: list[dict[str, Any]]) -> Scored:
 
 
 def propose(
-    source_dir: Path,
+    source: TableSource,
     run: LocalRun,
     order_config: OrderConfig | None,
     config: ScoringConfig,
@@ -301,7 +438,12 @@ def propose(
         return Proposed()
     try:
         path, _, _ = run_orders(
-            source_dir, run.out_dir, order_config, config, as_of=staged.window.as_of
+            source,
+            run.pending,
+            order_config,
+            config,
+            as_of=staged.window.as_of,
+            history_path=run.out_dir / HISTORY,
         )
     except Exception as error:
         log.exception("proposed orders failed: the lists are written without them")
@@ -310,7 +452,7 @@ def propose(
 
 
 def segment(
-    source_dir: Path,
+    source: TableSource,
     run: LocalRun,
     segment_config: SegmentationConfig | None,
     staged: StagedInputs,
@@ -318,15 +460,16 @@ def segment(
 ) -> Segmented:
     """The behaviour segments of every outlet as of the run's day (OUT/segments) and their
     evidence for the lists; a failure is reported, never raised."""
-    if segment_config is None or not scored.outlets.height:
-        return Segmented()
     folder = run.out_dir / SEGMENTS_DIR
+    if segment_config is None or not scored.outlets.height:
+        remove_segment_exports(folder)
+        return Segmented()
     try:
         inputs = inputs_from_staged(staged, segment_config)
         done = (
             segment_and_export(inputs, folder, segment_config)
             if inputs is not None  # the staged rows: no second read of the source
-            else run_segments(source_dir, folder, segment_config, as_of=staged.window.as_of)
+            else run_segments(source, folder, segment_config, as_of=staged.window.as_of)
         )
     except Exception as error:
         log.exception("segmentation failed: the lists are written without its evidence")
@@ -339,6 +482,17 @@ def segment(
         "outlets": done.result.outlets.height,
     }
     return Segmented(outcome, support_frames(done.result))
+
+
+def remove_segment_exports(folder: Path) -> None:
+    """Removes the previous segmentation's exports from OUT/segments when this run does not
+    segment, so they are not taken for this week's; its state and tags stay (people's
+    edits, and the next segmentation's starting point)."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.name not in SEGMENT_HISTORY and path.is_file():
+            path.unlink()
 
 
 def assemble(
@@ -365,6 +519,7 @@ def assemble(
 
 def write_lists(out_dir: Path, documents: list[dict[str, Any]]) -> Path:
     """OUT/visit_lists.jsonl, one rep document per line."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / VISIT_LISTS
     with path.open("w", encoding="utf-8") as handle:
         for document in documents:
@@ -380,13 +535,15 @@ def summarise(
     segmented: Segmented,
     documents: list[dict[str, Any]],
     config: RunConfig,
+    findings: list[Finding],
 ) -> dict[str, Any]:
     """The run summary (`pipeline.summary.run_summary`, the Azure run's shape)."""
     counts = document_counts(documents)
     orders = proposed.orders
+    status = weekly_status(scored.outcomes, segmented.outcome, [], proposed.error)
     return run_summary(
         run_id=run.run_id,
-        status=weekly_status(scored.outcomes, segmented.outcome, [], proposed.error),
+        status=honest_status(status, findings),
         window=staged.window,
         generated_at=run.generated_at,
         counts=counts,
@@ -403,4 +560,5 @@ def summarise(
         segments=segments_section(segmented.outcome, counts["segmentEvidence"], None),
         config=config,
         written=counts["documents"],
+        findings=findings,
     )

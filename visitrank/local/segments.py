@@ -1,4 +1,4 @@
-"""`visitrank segments` and the weekly run's segmentation, on a local folder.
+"""`visitrank segments` and the weekly run's segmentation, on a local folder or ODBC database.
 
 Loads the contract tables (or takes a weekly run's staged rows), segments every outlet
 (`visitrank.pipeline.segments`) against the history kept in the out folder (state, tags) and
@@ -19,8 +19,9 @@ from typing import Any
 import polars as pl
 
 from scoring.segmentation import Segmentation, SegmentationConfig, catalogue
-from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import StagedInputs, staged_purchases, write_quarantine
+from visitrank.adapters.open_source import as_source
+from visitrank.contract.source import TableSource
 from visitrank.pipeline.segments import (
     STATE_FILE,
     STATE_OUTLETS,
@@ -72,16 +73,17 @@ class SegmentsRunResult:
 
 
 def run_segments(
-    source: Path,
+    source: TableSource | Path,
     out: Path,
     config: SegmentationConfig,
     tags_file: Path | None = None,
     truth_file: Path | None = None,
     as_of: date | None = None,
 ) -> SegmentsRunResult:
-    """The whole local command (see the module docstring)."""
+    """The whole local command (see the module docstring) on `source` (a TableSource, or a
+    folder of files)."""
     out.mkdir(parents=True, exist_ok=True)
-    tables = FileSource(source).read_all()
+    tables = as_source(source).read_all()
     inputs = inputs_from_tables(
         tables, config, as_of, partial(write_quarantine, folder=out / "quarantine")
     )

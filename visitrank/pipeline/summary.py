@@ -5,7 +5,8 @@ Top level: runId, status, dryRun, weekStart, asOf, windowStart, generatedAt; doc
 repsWithVisits, written, withdrawn (the documents published and the reps whose stale document
 was withdrawn); inputRows, quarantined, quarantinedRows; regions (one outcome per region),
 failedRegions; `orders` and `segments` (each with its own status and error); config (every
-section of the run configuration). A driver may add what only it knows (the local run: source,
+section of the run configuration); health (the data health findings) and tables (rows in, clean
+and set aside per table). A driver may add what only it knows (the local run: source,
 timingsSeconds).
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypedDict
 
 from scoring.inputs import ScoringWindow
+from visitrank.pipeline.health import Finding, accounting, health_section
 from visitrank.pipeline.run_config import RunConfig
 from visitrank.pipeline.segment_support import support_summary
 
@@ -119,6 +121,7 @@ def run_summary(
     dry_run: bool = False,
     written: int = 0,
     withdrawn: Sequence[int] = (),
+    findings: Sequence[Finding] = (),
 ) -> dict[str, Any]:
     """The run summary (see the module docstring)."""
     merged = {table: dict(reasons) for table, reasons in quarantined.items()}
@@ -143,4 +146,6 @@ def run_summary(
         "orders": dict(orders),
         "segments": dict(segments),
         "config": config.model_dump(mode="json"),
+        "health": health_section(findings),
+        "tables": accounting(input_rows, quarantined),
     }
