@@ -74,11 +74,50 @@ def _regions(regions: Any) -> list[int]:
     return sorted(regions)
 
 
+TIMER_ATTEMPTS: Final = 3
+"""Runs of a week the timer starts at most: the first, then a rerun per firing while the last
+one failed (the timer fires hourly on Mondays), so a transient fault never loses the week and
+a persistent one is not retried forever."""
+SUCCEEDED: Final = frozenset({"complete", "partial"})
+"""Run summary statuses after which the week is done (partial: what worked was published)."""
+
+
 def instance_id_for(request: dict[str, Any], suffix: str) -> str:
-    """The week's instance id; a dry run gets its own id (``suffix``) so it never blocks or
-    replaces the week's real run."""
+    """The week's instance id for a run of every region; a dry run or a rerun of some regions
+    gets its own id (``suffix``), so it never blocks, replaces or is mistaken for the week's
+    full run (which the timer looks for)."""
     base = week_instance_id(date.fromisoformat(request["weekStart"]))
-    return f"{base}-dryrun-{suffix}" if request.get("dryRun") else base
+    if request.get("dryRun"):
+        return f"{base}-dryrun-{suffix}"
+    if request.get("regions"):
+        return f"{base}-regions-{suffix}"
+    return base
+
+
+def is_full_run(request: dict[str, Any]) -> bool:
+    """A real run of every region: the one that owns the week's instance id."""
+    return not request.get("dryRun") and not request.get("regions")
+
+
+def timer_decision(
+    runtime_status: str | None, output: Any, run_input: Any
+) -> tuple[str, int | None]:
+    """What the timer does with the week's full run: ("start", 1) when there is none,
+    ("rerun", attempt) when the last one failed (runtime Failed/Terminated/Canceled, or
+    completed with a "failed" summary) and fewer than :data:`TIMER_ATTEMPTS` were made,
+    ("skip", None) otherwise (running, done, or out of attempts)."""
+    if runtime_status is None:
+        return "start", 1
+    if runtime_status in ACTIVE:
+        return "skip", None
+    status = output.get("status") if isinstance(output, dict) else None
+    if runtime_status == "Completed" and status in SUCCEEDED:
+        return "skip", None
+    attempt = run_input.get("attempt", 1) if isinstance(run_input, dict) else 1
+    attempt = attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 1
+    if attempt >= TIMER_ATTEMPTS:
+        return "skip", None
+    return "rerun", attempt + 1
 
 
 def conflict(runtime_status: str | None, *, force: bool) -> str | None:
@@ -92,4 +131,15 @@ def conflict(runtime_status: str | None, *, force: bool) -> str | None:
         return f"the run of this week is {runtime_status.lower()}; wait for it to finish"
     if runtime_status in FINISHED and not force:
         return f"the run of this week is {runtime_status.lower()}; send force: true to rerun it"
+    return None
+
+
+def subset_conflict(full_runtime_status: str | None) -> str | None:
+    """Why a rerun of some regions must wait (HTTP 409): the week's full run is active and
+    would publish over it. None to start."""
+    if full_runtime_status in ACTIVE:
+        return (
+            f"the full run of this week is {str(full_runtime_status).lower()}; rerun regions "
+            "once it has finished"
+        )
     return None

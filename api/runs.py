@@ -1,11 +1,13 @@
 """Client functions: the Monday timer, the run API and the CRM's read of a rep's week.
 
-* Timer (``%VISITRANK_SCHEDULE%``, Monday 05:00 UTC by default) starts the week's orchestration
-  under a deterministic instance id (``visitrank-<ISO year>-W<week>``), unless that week
-  already has a run: running or finished, the timer never starts a duplicate.
+* Timer (``%VISITRANK_SCHEDULE%``, hourly on Mondays from 05:00 UTC by default) starts the
+  week's full run under a deterministic instance id (``visitrank-<ISO year>-W<week>``) unless it
+  is running or done, and reruns it (at most 3 runs) when it failed; it never starts a
+  duplicate.
 * ``POST /api/runs`` (function key): ad-hoc run ``{weekStart?, regions?, dryRun?, force?}``;
   400 on a bad body, 409 while the week's run is active (or finished, without force),
-  202 with the Durable status URLs.
+  202 with the run id and this API's status route (never the Durable management URLs: they
+  carry the host's system key).
 * ``GET /api/runs/{instanceId}``: runtime status, per-region progress, summary.
 * ``GET /api/reps/{repId}/visits?weekStart=``: the rep's document by point read (id
   ``<repId>:<weekStart>``, partition ``repId``), 404 when absent: the same read as the CRM.
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, Final
+from urllib.parse import quote
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -27,7 +31,10 @@ from api.run_requests import (
     RunRequestError,
     conflict,
     instance_id_for,
+    is_full_run,
     parse_run_request,
+    subset_conflict,
+    timer_decision,
 )
 from orchestrators.weekly_run import WEEKLY_RUN
 from visitrank.adapters.app_settings import app_settings
@@ -36,6 +43,9 @@ from visitrank.pipeline.week import week_instance_id, week_monday
 
 log = logging.getLogger("visitrank.api")
 JSON: Final = "application/json"
+INSTANCE_ID: Final = re.compile(r"visitrank-\d{4}-W\d{2}(-(dryrun|regions)-[0-9a-f]{8})?")
+"""The ids this app gives its runs (``instance_id_for``): anything else is refused before it
+reaches the Durable extension's URL."""
 
 bp = df.Blueprint()
 
@@ -68,15 +78,28 @@ def utc_today() -> date:
 @bp.timer_trigger(schedule="%VISITRANK_SCHEDULE%", arg_name="timer", use_monitor=True)
 @bp.durable_client_input(client_name="client")
 async def weekly_timer(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Start this week's run unless the week already has one (running or finished)."""
+    """Start this week's full run unless it is running or done; rerun it (bounded) when the
+    last one failed. Runs of some regions and dry runs have ids of their own and never make
+    the timer skip the week."""
     week = week_monday(utc_today())
     instance_id = week_instance_id(week)
-    existing = runtime_status_of(await client.get_status(instance_id))
-    if existing is not None:
-        log.info("week %s already has run %s (%s): not started", week, instance_id, existing)
+    status = await client.get_status(instance_id)
+    existing = runtime_status_of(status)
+    action, attempt = timer_decision(
+        existing, getattr(status, "output", None), getattr(status, "input_", None)
+    )
+    if action == "skip":
+        log.info("week %s: run %s is %s, not started", week, instance_id, existing)
         return
-    await client.start_new(WEEKLY_RUN, instance_id, {"weekStart": week.isoformat()})
-    log.info("started weekly run %s (past due: %s)", instance_id, timer.past_due)
+    run_input = {"weekStart": week.isoformat(), "attempt": attempt}
+    try:
+        await client.start_new(WEEKLY_RUN, instance_id, run_input)
+    except Exception:  # another starter won the race: the week is running
+        log.warning("week %s: run %s could not be started (already started?)", week, instance_id)
+        return
+    log.info(
+        "%s weekly run %s (attempt %s, past due: %s)", action, instance_id, attempt, timer.past_due
+    )
 
 
 @bp.function_name("start_run")
@@ -91,20 +114,41 @@ async def start_run(
         body = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
         return error_response("body is not valid JSON", 400)
+    except RecursionError:
+        return error_response("body is nested too deeply", 400)
     try:
         request = parse_run_request(body, utc_today())
     except RunRequestError as error:
         return error_response(str(error), 400)
     instance_id = instance_id_for(request, uuid.uuid4().hex[:8])
-    reason = conflict(
-        runtime_status_of(await client.get_status(instance_id)), force=request["force"]
-    )
+    full_id = week_instance_id(date.fromisoformat(request["weekStart"]))
+    full_status = runtime_status_of(await client.get_status(full_id))
+    if is_full_run(request):
+        reason = conflict(full_status, force=request["force"])
+    else:
+        reason = None if request.get("dryRun") else subset_conflict(full_status)
     if reason is not None:
-        return json_response({"error": reason, "instanceId": instance_id}, 409)
+        return json_response({"error": reason, "instanceId": full_id}, 409)
     orchestration_input = {k: v for k, v in request.items() if k != "force"}
-    await client.start_new(WEEKLY_RUN, instance_id, orchestration_input)
+    try:
+        await client.start_new(WEEKLY_RUN, instance_id, orchestration_input)
+    except Exception as error:  # host.json refuses to start over a running instance
+        log.warning("run %s not started: %s", instance_id, error)
+        return json_response(
+            {"error": "the run of this week was started meanwhile", "instanceId": instance_id},
+            409,
+        )
     log.info("started run %s: %s", instance_id, orchestration_input)
-    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
+    return accepted(instance_id)
+
+
+def accepted(instance_id: str) -> func.HttpResponse:
+    """202 with the run's id and this API's own status route. Not the Durable management
+    URLs of ``create_check_status_response``: they carry the host's system key, which would
+    let any caller of this API terminate or purge any orchestration."""
+    status_url = f"/api/runs/{quote(instance_id, safe='')}"
+    response = json_response({"id": instance_id, "statusUrl": status_url}, 202)
+    response.headers["Location"] = status_url
     return response
 
 
@@ -116,6 +160,8 @@ async def get_run(
 ) -> func.HttpResponse:
     """Status, per-region progress (custom status) and summary (output) of a run."""
     instance_id = req.route_params.get("instanceId", "")
+    if not INSTANCE_ID.fullmatch(instance_id):
+        return error_response(f"not a run id: {instance_id[:100]!r}", 400)
     status = await client.get_status(instance_id)
     runtime = runtime_status_of(status)
     if runtime is None:

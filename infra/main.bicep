@@ -22,7 +22,7 @@ param location string = resourceGroup().location
 param sqlConnectionString string
 
 @description('NCRONTAB of the weekly run, in UTC (Flex Consumption ignores WEBSITE_TIME_ZONE).')
-param schedule string = '0 0 5 * * 1'
+param schedule string = '0 0 5-23 * * 1'
 
 @description('The run configuration as JSON, one object per section (scoring, orders, segmentation); the same fields as a --config file. Empty: the documented defaults.')
 param runConfig string = '{}'

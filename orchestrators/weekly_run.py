@@ -85,6 +85,23 @@ class FanOut:
         return grouped
 
 
+STATES_LISTED: Final = 50
+"""Regions listed one by one in the custom status; beyond, counts per state and the ids of the
+failed ones (at most this many): 1,000 regions fit the 16 KB custom status."""
+
+
+def bounded_states(states: dict[str, str]) -> dict[str, Any]:
+    """Region -> state when there are few regions; else ``{"counts": {state: n}, "failed":
+    [first failed region ids]}``."""
+    if len(states) <= STATES_LISTED:
+        return dict(states)
+    counts: dict[str, int] = {}
+    for state in states.values():
+        counts[state] = counts.get(state, 0) + 1
+    failed = [region for region, state in states.items() if state == "failed"]
+    return {"counts": counts, "failed": failed[:STATES_LISTED]}
+
+
 def progress(
     stage: str,
     plan: dict[str, Any] | None,
@@ -93,12 +110,13 @@ def progress(
     orders: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The custom status shown by ``GET /api/runs/{id}``: stage, per-region state and, once
-    fanned out, the segmentation's and the per-region orders' state."""
-    status: dict[str, Any] = {"stage": stage, "regions": outcomes}
+    fanned out, the segmentation's and the per-region orders' state (``bounded_states``: the
+    Durable custom status is limited to 16 KB)."""
+    status: dict[str, Any] = {"stage": stage, "regions": bounded_states(outcomes)}
     if segments is not None:
         status["segments"] = segments
     if orders is not None:
-        status["orders"] = orders
+        status["orders"] = bounded_states(orders)
     if plan is not None:
         status["weekStart"] = plan["weekStart"]
         status["dryRun"] = plan["dryRun"]
@@ -180,8 +198,11 @@ def weekly_run_steps(
     """The orchestration itself (see the module docstring)."""
     request = context.get_input() or {}
     context.set_custom_status(progress("planning", None, {}))
-    plan = yield context.call_activity(
+    # a transient fault (an SQL blip) is retried; a plan that fails every attempt fails the
+    # orchestration, which the timer reruns (bounded)
+    plan = yield context.call_activity_with_retry(
         PLAN,
+        region_retry(),
         {
             **{key: request[key] for key in RUN_REQUEST_KEYS if key in request},
             "runId": context.instance_id,
@@ -213,12 +234,22 @@ def weekly_run_steps(
     segment_state = segments["status"] if segments else None
     order_states = {str(o["areaId"]): o["status"] for o in orders} if regions else None
     published = None
+    publish_error = None
     ok = [o for o in outcomes if o["status"] == "ok"]
     if ok:
         context.set_custom_status(progress("publishing", plan, states, segment_state, order_states))
         request = PublishRequest.after_fan_out(typed, outcomes, orders, segments)
-        published = yield context.call_activity(PUBLISH, request.to_json())
+        try:
+            # publish is idempotent (stable ids, upserts, deterministic documents from the
+            # staged blobs): a retry finishes a half-written week, never duplicates it
+            published = yield context.call_activity_with_retry(
+                PUBLISH, region_retry(), request.to_json()
+            )
+        except Exception as error:  # every attempt failed: the week is not published
+            publish_error = f"publish failed after {MAX_ATTEMPTS} attempts: {error}"[:2000]
     summary = run_summary(plan, outcomes, published, segments, orders)
+    if publish_error is not None:
+        summary |= {"status": "failed", "error": publish_error}
     context.set_custom_status(
         progress(summary["status"], plan, states, segment_state, order_states)
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +101,13 @@ def test_http_routes_need_a_function_key(name: str, route: str, method: str, cli
 
 
 class FakeStatus:
-    def __init__(self, runtime: str | None, output: Any = None, custom: Any = None) -> None:
+    def __init__(
+        self, runtime: str | None, output: Any = None, custom: Any = None, input_: Any = None
+    ) -> None:
         self.runtime_status = runtime
         self.output = output
         self.custom_status = custom
+        self.input_ = input_
         self.created_time = "2026-11-23T05:00:00Z"
         self.last_updated_time = "2026-11-23T05:03:00Z"
 
@@ -111,22 +115,25 @@ class FakeStatus:
 class FakeDurableClient:
     """Stands in for the .NET host's Durable Task extension (not runnable here)."""
 
-    def __init__(self, statuses: dict[str, FakeStatus] | None = None) -> None:
+    def __init__(
+        self, statuses: dict[str, FakeStatus] | None = None, *, refuse_running: bool = False
+    ) -> None:
         self.statuses = statuses or {}
         self.started: list[tuple[str, str, Any]] = []
+        self.refuse_running = refuse_running
 
     async def get_status(self, instance_id: str) -> FakeStatus:
         return self.statuses.get(instance_id, FakeStatus(None))
 
     async def start_new(self, name: str, instance_id: str, client_input: Any) -> str:
+        # host.json's overridableExistingInstanceStates = NonRunningStates: the extension
+        # refuses, atomically, to start over a running instance (the SDK raises its message)
+        running = self.statuses.get(instance_id, FakeStatus(None)).runtime_status == "Running"
+        if self.refuse_running and running:
+            raise Exception("An Orchestration instance with the status Running already exists.")
         self.started.append((name, instance_id, client_input))
+        self.statuses[instance_id] = FakeStatus("Running", input_=client_input)
         return instance_id
-
-    def create_check_status_response(
-        self, request: func.HttpRequest, instance_id: str
-    ) -> func.HttpResponse:
-        urls = {"id": instance_id, "statusQueryGetUri": f"http://localhost/status/{instance_id}"}
-        return func.HttpResponse(json.dumps(urls), status_code=202, mimetype="application/json")
 
 
 def client_function(name: str) -> Any:
@@ -143,16 +150,65 @@ def post_runs(body: Any, client: FakeDurableClient) -> func.HttpResponse:
 
 def test_post_runs_starts_the_week_and_returns_202(monkeypatch: pytest.MonkeyPatch) -> None:
     client = FakeDurableClient()
-    response = post_runs({"weekStart": "2026-11-23", "regions": [2, 1]}, client)
+    response = post_runs({"weekStart": "2026-11-23"}, client)
     assert response.status_code == 202
     assert json.loads(response.get_body())["id"] == "visitrank-2026-W48"
     assert client.started == [
-        (
-            "weekly_run",
-            "visitrank-2026-W48",
-            {"weekStart": "2026-11-23", "regions": [1, 2], "dryRun": False},
-        )
+        ("weekly_run", "visitrank-2026-W48", {"weekStart": "2026-11-23", "dryRun": False})
     ]
+
+
+def test_a_rerun_of_some_regions_has_its_own_id_and_never_blocks_the_week() -> None:
+    """A subset POST before Monday's timer used to take the week's instance id, and the timer,
+    finding it, skipped the full run."""
+    client = FakeDurableClient()
+    response = post_runs({"weekStart": "2026-11-23", "regions": [2, 1]}, client)
+    assert response.status_code == 202
+    ((_, subset_id, run_input),) = client.started
+    assert subset_id.startswith("visitrank-2026-W48-regions-")
+    assert run_input == {"weekStart": "2026-11-23", "regions": [1, 2], "dryRun": False}
+    client.statuses[subset_id] = FakeStatus("Completed", {"status": "complete"})
+    run_timer(client, date(2026, 11, 23))
+    assert client.started[-1][1] == "visitrank-2026-W48"  # the full run still starts
+
+
+def test_a_rerun_of_some_regions_waits_for_the_full_run() -> None:
+    client = FakeDurableClient({"visitrank-2026-W48": FakeStatus("Running")})
+    response = post_runs({"weekStart": "2026-11-23", "regions": [1]}, client)
+    assert response.status_code == 409
+    assert "full run of this week is running" in json.loads(response.get_body())["error"]
+    assert client.started == []
+
+
+def test_concurrent_posts_start_the_week_once() -> None:
+    """Two POSTs that both passed the status check: the second start_new is refused by the
+    extension (host.json: overridableExistingInstanceStates = NonRunningStates) and answered
+    409, never a second 202 over the same instance. The extension itself cannot run here: the
+    fake client refuses as it does."""
+    client = FakeDurableClient(refuse_running=True)
+
+    async def both() -> list[func.HttpResponse]:
+        function = client_function("start_run")
+        requests = [
+            func.HttpRequest(
+                "POST", "http://localhost/api/runs", body=b'{"weekStart": "2026-11-23"}'
+            )
+            for _ in range(2)
+        ]
+        statuses = {**client.statuses}
+
+        async def get_status(instance_id: str) -> FakeStatus:  # both see "no run yet"
+            return statuses.get(instance_id, FakeStatus(None))
+
+        client.get_status = get_status  # type: ignore[method-assign]
+        return list(await asyncio.gather(*(function(r, client) for r in requests)))
+
+    codes = sorted(response.status_code for response in asyncio.run(both()))
+    assert codes == [202, 409]
+    assert len(client.started) == 1
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    durable = host["extensions"]["durableTask"]
+    assert durable["overridableExistingInstanceStates"] == "NonRunningStates"
 
 
 @pytest.mark.parametrize(
@@ -217,25 +273,77 @@ def test_get_run_returns_progress_and_summary() -> None:
     assert body["runtimeStatus"] == "Running"
     assert body["progress"]["regions"] == {"1": "ok"}
     missing = func.HttpRequest(
-        "GET", "http://localhost/api/runs/y", body=b"", route_params={"instanceId": "nope"}
+        "GET",
+        "http://localhost/api/runs/y",
+        body=b"",
+        route_params={"instanceId": "visitrank-2026-W47"},
     )
     assert asyncio.run(function(missing, client)).status_code == 404
 
 
-def test_timer_starts_once_per_week(monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import date
+class Timer:
+    past_due = False
 
-    monkeypatch.setattr(starters, "utc_today", lambda: date(2026, 11, 25))
 
-    class Timer:
-        past_due = False
+def run_timer(client: FakeDurableClient, today: date) -> None:
+    original = starters.utc_today
+    starters.utc_today = lambda: today  # type: ignore[assignment]
+    try:
+        asyncio.run(client_function("weekly_timer")(Timer(), client))
+    finally:
+        starters.utc_today = original  # type: ignore[assignment]
 
+
+def test_timer_starts_once_per_week() -> None:
     client = FakeDurableClient()
-    asyncio.run(client_function("weekly_timer")(Timer(), client))
-    assert client.started == [("weekly_run", "visitrank-2026-W48", {"weekStart": "2026-11-23"})]
-    client.statuses["visitrank-2026-W48"] = FakeStatus("Completed")
-    asyncio.run(client_function("weekly_timer")(Timer(), client))
+    run_timer(client, date(2026, 11, 25))
+    week = {"weekStart": "2026-11-23", "attempt": 1}
+    assert client.started == [("weekly_run", "visitrank-2026-W48", week)]
+    run_timer(client, date(2026, 11, 25))  # running: not started again
+    client.statuses["visitrank-2026-W48"] = FakeStatus("Completed", {"status": "complete"})
+    run_timer(client, date(2026, 11, 25))
     assert len(client.started) == 1
+
+
+@pytest.mark.parametrize(
+    ("runtime", "output"),
+    [
+        ("Failed", None),  # e.g. the plan failed every attempt
+        ("Terminated", None),
+        ("Completed", {"status": "failed", "error": "publish failed after 3 attempts"}),
+    ],
+)
+def test_timer_reruns_a_failed_week_at_most_three_times(runtime: str, output: Any) -> None:
+    """The timer used to treat a Failed week as done: only a manual force recovered it."""
+    client = FakeDurableClient(
+        {"visitrank-2026-W48": FakeStatus(runtime, output, input_={"weekStart": "2026-11-23"})}
+    )
+    run_timer(client, date(2026, 11, 23))
+    assert client.started == [
+        ("weekly_run", "visitrank-2026-W48", {"weekStart": "2026-11-23", "attempt": 2})
+    ]
+    client.statuses["visitrank-2026-W48"] = FakeStatus(
+        runtime, output, input_=client.started[-1][2]
+    )
+    run_timer(client, date(2026, 11, 23))
+    assert client.started[-1][2]["attempt"] == 3
+    client.statuses["visitrank-2026-W48"] = FakeStatus(
+        runtime, output, input_=client.started[-1][2]
+    )
+    run_timer(client, date(2026, 11, 23))
+    assert len(client.started) == 2  # bounded: the third failure waits for a person
+
+
+def test_timer_losing_the_race_to_a_post_does_not_fail() -> None:
+    client = FakeDurableClient({"visitrank-2026-W48": FakeStatus(None)}, refuse_running=True)
+
+    async def started_meanwhile(instance_id: str) -> FakeStatus:
+        return FakeStatus(None)  # the timer saw no run; a POST starts it before start_new
+
+    client.get_status = started_meanwhile  # type: ignore[method-assign]
+    client.statuses["visitrank-2026-W48"] = FakeStatus("Running")
+    run_timer(client, date(2026, 11, 23))
+    assert client.started == []
 
 
 def get_visits(rep: str, week: str | None) -> func.HttpResponse:
@@ -293,3 +401,32 @@ def test_functions_doctor_has_no_failure_and_only_explained_warnings() -> None:
         if item["status"] == "warn" and f"`{item['rule_id']}`" not in explained
     ]
     assert unexplained == []
+
+
+def test_the_202_carries_no_system_key_and_points_at_this_api() -> None:
+    """create_check_status_response handed callers the Durable management URLs, which carry
+    the host's system key."""
+    response = post_runs({"weekStart": "2026-11-23"}, FakeDurableClient())
+    body = json.loads(response.get_body())
+    assert body == {"id": "visitrank-2026-W48", "statusUrl": "/api/runs/visitrank-2026-W48"}
+    assert response.headers["Location"] == "/api/runs/visitrank-2026-W48"
+    assert "code=" not in response.get_body().decode() and "systemKey" not in body
+
+
+@pytest.mark.parametrize(
+    "instance_id", ["../admin", "visitrank-2026-W48?x=1", "a" * 300, "visitrank-2026-W48/terminate"]
+)
+def test_get_run_refuses_what_is_not_a_run_id(instance_id: str) -> None:
+    client = FakeDurableClient()
+    request = func.HttpRequest(
+        "GET", "http://localhost/api/runs/x", body=b"", route_params={"instanceId": instance_id}
+    )
+    response = asyncio.run(client_function("get_run")(request, client))
+    assert response.status_code == 400
+    assert len(response.get_body()) < 300
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_500() -> None:
+    response = post_runs(b"[" * 100_000 + b"]" * 100_000, FakeDurableClient())
+    assert response.status_code == 400
+    assert "nested" in json.loads(response.get_body())["error"]

@@ -19,6 +19,7 @@ from orchestrators.weekly_run import (
     SEGMENT_RUN,
     WEEKLY_RUN,
     FanOut,
+    progress,
 )
 
 from .history import START, History, flat_actions, replay
@@ -454,3 +455,69 @@ def test_fan_out_results_are_read_by_name() -> None:
     assert fan_out.results(["ra1", "rb", "ra3"]) == {"a": ["ra1", "ra3"], "b": ["rb"]}
     with pytest.raises(ValueError, match="2 results for 3 tasks"):
         fan_out.results(["x", "y"])
+
+
+def test_the_plan_is_retried_like_the_regions() -> None:
+    """One transient OperationalError while planning used to fail the orchestration."""
+    (action,) = flat_actions(replay(History(WEEKLY_RUN, {}, INSTANCE, START), WEEKLY_RUN))
+    assert action["retryOptions"]["maxNumberOfAttempts"] == MAX_ATTEMPTS
+    history = History(WEEKLY_RUN, {}, INSTANCE, START)
+    history.activity_scheduled(0, "plan_run").new_episode()
+    history.activity_failed(0, "OperationalError", "connection reset").new_episode()
+    history.timer_fired(1).new_episode()
+    history.activity_scheduled(2, "plan_run").new_episode()
+    history.activity_completed(2, plan_result([1, 2]))
+    state = replay(history, WEEKLY_RUN)
+    assert state["isDone"] is False
+    names = [a["functionName"] for a in flat_actions(state)]
+    assert names.count(REGION_RUN) == 2  # planned on the second attempt, fanned out
+
+
+def publish_history(outcomes: list[dict[str, Any]]) -> tuple[History, int]:
+    history = history_until_fan_in(outcomes)
+    publish_id = len([e for e in history.events if e.get("Name") in FAN_OUT]) + 1
+    history.activity_scheduled(publish_id, "publish_run").new_episode()
+    return history, publish_id
+
+
+def test_a_failed_publish_is_retried_and_finishes_the_week() -> None:
+    """A connection reset after 3 of 6 upserts left the week half new, status stuck at
+    "publishing": now publish is retried (idempotent upserts of the same documents)."""
+    history, publish_id = publish_history([ok_outcome(1), ok_outcome(2)])
+    history.activity_failed(publish_id, "ServiceResponseError", "connection reset").new_episode()
+    history.timer_fired(publish_id + 1).new_episode()
+    history.activity_scheduled(publish_id + 2, "publish_run").new_episode()
+    history.activity_completed(publish_id + 2, PUBLISHED)
+    state = replay(history, WEEKLY_RUN)
+    assert state["isDone"] is True
+    assert state["output"]["status"] == "complete"
+    assert state["output"]["written"] == 6
+
+
+def test_a_publish_failing_every_attempt_ends_failed_not_publishing() -> None:
+    history, publish_id = publish_history([ok_outcome(1), ok_outcome(2)])
+    for attempt in range(MAX_ATTEMPTS):
+        task = publish_id + 2 * attempt
+        history.activity_failed(task, "CosmosHttpResponseError", f"down {attempt}").new_episode()
+        history.timer_fired(task + 1).new_episode()
+        if attempt < MAX_ATTEMPTS - 1:
+            history.activity_scheduled(task + 2, "publish_run").new_episode()
+    state = replay(history, WEEKLY_RUN)
+    assert state["isDone"] is True
+    summary = state["output"]
+    assert summary["status"] == "failed"
+    assert summary["error"].startswith(f"publish failed after {MAX_ATTEMPTS} attempts")
+    assert f"down {MAX_ATTEMPTS - 1}" in summary["error"]
+    assert summary["written"] == 0
+    assert state["customStatus"]["stage"] == "failed"
+
+
+def test_the_custom_status_stays_bounded_at_a_thousand_regions() -> None:
+    """At ~230 regions the per-region custom status passed the 16 KB Durable limit."""
+    states = {str(area): "ok" for area in range(1, 1001)}
+    states["17"] = states["940"] = "failed"
+    status = progress("publishing", plan_result([1]), states, "ok", dict(states))
+    assert len(json.dumps(status)) < 16_000
+    assert status["regions"] == {"counts": {"ok": 998, "failed": 2}, "failed": ["17", "940"]}
+    few = progress("scoring", None, {"1": "ok", "2": "running"})
+    assert few["regions"] == {"1": "ok", "2": "running"}

@@ -25,8 +25,10 @@ from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
 from visitrank.pipeline.run_config import RunConfig, RunConfigError, run_config, sections_of
 
-DEFAULT_SCHEDULE: Final = "0 0 5 * * 1"
-"""NCRONTAB (with seconds): every Monday at 05:00 UTC (Flex Consumption ignores time zones)."""
+DEFAULT_SCHEDULE: Final = "0 0 5-23 * * 1"
+"""NCRONTAB (with seconds): every hour of Monday from 05:00 UTC (Flex Consumption ignores time
+zones). The first firing starts the week; later ones only rerun a week whose run failed
+(bounded), or start one missed."""
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
