@@ -35,6 +35,10 @@ param documentTtlDays int = 120
 @minValue(1)
 param stagingRetentionDays int = 14
 
+@description('Days a run\'s segmentation exports (segments/<runId>/) stay in Blob; segments/latest and the tags are never deleted.')
+@minValue(7)
+param segmentExportRetentionDays int = 56
+
 @description('Maximum instances of the Flex Consumption app.')
 @minValue(1)
 param maximumInstanceCount int = 40
@@ -137,6 +141,24 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
             actions: {
               baseBlob: {
                 delete: { daysAfterModificationGreaterThan: stagingRetentionDays }
+              }
+            }
+          }
+        }
+        {
+          // every run id starts with visitrank- (the week's, a dry run's, a rerun's): the
+          // exports of old runs go, segments/latest (the next run's start) and tags stay
+          name: 'delete-segment-exports'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [ 'blockBlob' ]
+              prefixMatch: [ '${stagingContainer}/segments/visitrank-' ]
+            }
+            actions: {
+              baseBlob: {
+                delete: { daysAfterModificationGreaterThan: segmentExportRetentionDays }
               }
             }
           }

@@ -15,6 +15,10 @@ from typing import Any
 
 import pytest
 
+from api.run_requests import instance_id_for
+from visitrank.adapters.blob_staging import RUNS_PREFIX
+from visitrank.adapters.segment_store import LATEST, SEGMENTS_PREFIX
+
 ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "infra" / "main.bicep"
 TOOLS = ROOT / ".venv-tools" / "bin"
@@ -121,11 +125,30 @@ def test_cosmos_containers_partition_keys_and_ttl(template: dict[str, Any]) -> N
     assert all(c["properties"]["resource"]["defaultTtl"] for c in containers)
 
 
-def test_staging_lifecycle_rule(template: dict[str, Any]) -> None:
+def test_every_blob_the_app_writes_has_a_lifecycle_rule(template: dict[str, Any]) -> None:
+    """The staging runs and the runs' segmentation exports (which had no rule and were never
+    deleted) expire; segments/latest and the tags, which the next run needs, do not."""
     (policy,) = resources_of(template, "Microsoft.Storage/storageAccounts/managementPolicies")
-    (rule,) = policy["properties"]["policy"]["rules"]
-    assert rule["definition"]["filters"]["prefixMatch"] == ["${stagingContainer}/runs/"]
-    assert "delete" in rule["definition"]["actions"]["baseBlob"]
+    rules = {rule["name"]: rule for rule in policy["properties"]["policy"]["rules"]}
+    prefixes = {name: rule["definition"]["filters"]["prefixMatch"] for name, rule in rules.items()}
+    assert prefixes == {
+        "delete-staging-runs": ["${stagingContainer}/runs/"],
+        "delete-segment-exports": ["${stagingContainer}/segments/visitrank-"],
+    }
+    for rule in rules.values():
+        assert "delete" in rule["definition"]["actions"]["baseBlob"]
+    # the prefixes match what the app writes: run folders, segment exports under every kind
+    # of run id, and never segments/latest
+    assert f"{RUNS_PREFIX}/" == "runs/"
+    requests: list[dict[str, Any]] = [
+        {"weekStart": "2026-11-23"},
+        {"weekStart": "2026-11-23", "dryRun": True},
+        {"weekStart": "2026-11-23", "regions": [1]},
+    ]
+    for request in requests:
+        export = f"{SEGMENTS_PREFIX}/{instance_id_for(request, 'abcd1234')}/segments.csv"
+        assert export.startswith(f"{SEGMENTS_PREFIX}/visitrank-"), export
+    assert not LATEST.startswith(f"{SEGMENTS_PREFIX}/visitrank-")
 
 
 def test_role_assignments(template: dict[str, Any]) -> None:
