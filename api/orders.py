@@ -1,16 +1,22 @@
-"""``GET /api/customers/{customerId}/order``: the customer's proposed order (point read)."""
+"""``GET /api/customers/{customerId}/order``: the customer's proposed order (point read),
+scoped by ``VISITRANK_READ_ACCESS`` (api/access.py): with ``principal``, a caller without the
+ReadAll role reads the orders of the customers on its reps' lists of this week."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from api.access import MAX_REPS_CHECKED, AccessDeniedError, Caller, caller_of, check_customer
 from visitrank.adapters.app_settings import app_settings
+from visitrank.adapters.cosmos_sink import CosmosSink
 from visitrank.adapters.order_store import OrderStore
+from visitrank.pipeline.week import week_monday
 
 bp = df.Blueprint()
 
@@ -27,6 +33,20 @@ def order_reader() -> OrderStore:
     return OrderStore.from_settings(app_settings())
 
 
+@cache
+def list_reader() -> CosmosSink:
+    """The process-wide Cosmos client of the rep documents (to scope a caller's orders)."""
+    return CosmosSink.from_settings(app_settings())
+
+
+def caller_lists(caller: Caller) -> list[dict[str, Any]]:
+    """This week's documents of the caller's reps (at most ``MAX_REPS_CHECKED`` of them)."""
+    week = week_monday(datetime.now(UTC).date()).isoformat()
+    reader = list_reader()
+    documents = (reader.read_document(rep, week) for rep in sorted(caller.reps)[:MAX_REPS_CHECKED])
+    return [document for document in documents if document is not None]
+
+
 @bp.function_name("get_customer_order")
 @bp.route(route="customers/{customerId}/order", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_customer_order(req: func.HttpRequest) -> func.HttpResponse:
@@ -36,6 +56,12 @@ def get_customer_order(req: func.HttpRequest) -> func.HttpResponse:
         customer_id = int(raw)
     except ValueError:
         return _json({"error": f"customerId {raw!r} is not an integer"}, 400)
+    try:
+        caller = caller_of(req.headers, app_settings().read_access)
+        if not caller.read_all:
+            check_customer(caller, customer_id, caller_lists(caller))
+    except AccessDeniedError as denied:
+        return _json({"error": str(denied)}, denied.status)
     document = order_reader().read_order(customer_id)
     if document is None:
         return _json({"error": f"no proposed order for customer {customer_id}"}, 404)

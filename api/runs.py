@@ -27,6 +27,7 @@ from urllib.parse import quote
 import azure.durable_functions as df
 import azure.functions as func
 
+from api.access import AccessDeniedError, caller_of, check_rep
 from api.run_requests import (
     RunRequestError,
     conflict,
@@ -201,6 +202,10 @@ def get_rep_visits(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(f"weekStart {raw_week!r} is not a date (YYYY-MM-DD)", 400)
     if week.weekday() != 0:
         return error_response(f"weekStart {week.isoformat()} is not a Monday", 400)
+    try:
+        check_rep(caller_of(req.headers, app_settings().read_access), rep_id)
+    except AccessDeniedError as denied:
+        return error_response(str(denied), denied.status)
     document = document_reader().read_document(rep_id, week.isoformat())
     if document is None:
         return error_response(f"no visit list for rep {rep_id} in week {week.isoformat()}", 404)

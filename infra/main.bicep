@@ -24,6 +24,10 @@ param sqlConnectionString string
 @description('NCRONTAB of the weekly run, in UTC (Flex Consumption ignores WEBSITE_TIME_ZONE).')
 param schedule string = '0 0 5-23 * * 1'
 
+@description('Who reads the lists and orders: key (any function-key holder, a trusted CRM back end) or principal (the App Service Authentication caller: role Visitrank.ReadAll, or its visitrank_rep claims). principal needs Authentication configured on the app.')
+@allowed([ 'key', 'principal' ])
+param readAccess string = 'key'
+
 @description('The run configuration as JSON, one object per section (scoring, orders, segmentation); the same fields as a --config file. Empty: the documented defaults.')
 param runConfig string = '{}'
 
@@ -333,6 +337,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
         { name: 'VISITRANK_TASK_HUB', value: taskHub }
         { name: 'VISITRANK_SCHEDULE', value: schedule }
+        { name: 'VISITRANK_READ_ACCESS', value: readAccess }
         { name: 'VISITRANK_CONFIG', value: runConfig }
         { name: 'VISITRANK_SQL_CONNECTION_STRING', value: '@Microsoft.KeyVault(SecretUri=${sqlSecret.properties.secretUri})' }
         { name: 'VISITRANK_BLOB_ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }

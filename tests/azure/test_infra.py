@@ -90,7 +90,8 @@ def test_flex_consumption_python_with_managed_identity(template: dict[str, Any])
     assert "@Microsoft.KeyVault(SecretUri=" in settings["VISITRANK_SQL_CONNECTION_STRING"]
     assert "VISITRANK_COSMOS_KEY" not in settings
     assert "VISITRANK_CONFIG" in settings  # the run configuration, one setting for all sections
-    for name in ("VISITRANK_SCHEDULE", "VISITRANK_TASK_HUB", "VISITRANK_COSMOS_ENDPOINT"):
+    names = ("VISITRANK_SCHEDULE", "VISITRANK_TASK_HUB", "VISITRANK_COSMOS_ENDPOINT")
+    for name in (*names, "VISITRANK_READ_ACCESS"):
         assert name in settings
 
 

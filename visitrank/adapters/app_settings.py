@@ -33,6 +33,9 @@ zones). The first firing starts the week; later ones only rerun a week whose run
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 SQL_READERS: Final = ("auto", "arrow", "pyodbc")
+READ_ACCESS_MODES: Final = ("key", "principal")
+"""Who may read the lists and orders: any function-key holder, or the signed-in caller's reps
+(Easy Auth principal; see api/access.py and docs/azure.md)."""
 """``VISITRANK_SQL_READER``: bulk reads through arrow-odbc, pyodbc, or arrow-odbc when installed."""
 
 
@@ -62,6 +65,8 @@ class Settings:
         cosmos_verify_tls: False only for the local emulator's self-signed certificate.
         cosmos_max_workers: bounded parallelism of document upserts.
         schedule: the timer's NCRONTAB expression (resolved by the host as %VISITRANK_SCHEDULE%).
+        read_access: ``VISITRANK_READ_ACCESS``, who may read the read endpoints (``key`` or
+            ``principal``, ``READ_ACCESS_MODES``).
         config_values: the run configuration (``VISITRANK_CONFIG``): a JSON object with one
             object per section (``scoring``, ``orders``, ``segmentation``), as a config file.
         scoring_overrides: ScoringConfig fields to override, from a JSON object (applied after
@@ -86,6 +91,7 @@ class Settings:
     cosmos_verify_tls: bool = True
     cosmos_max_workers: int = 8
     schedule: str = DEFAULT_SCHEDULE
+    read_access: str = "key"
     config_values: Mapping[str, Any] = field(default_factory=dict)
     scoring_overrides: Mapping[str, Any] = field(default_factory=dict)
     order_overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -152,6 +158,7 @@ class Settings:
             cosmos_verify_tls=_bool(env, "VISITRANK_COSMOS_VERIFY_TLS", default=True),
             cosmos_max_workers=_int(env, "VISITRANK_COSMOS_MAX_WORKERS", 8),
             schedule=_text(env, "VISITRANK_SCHEDULE") or DEFAULT_SCHEDULE,
+            read_access=_choice(env, "VISITRANK_READ_ACCESS", READ_ACCESS_MODES),
             config_values=_run_config_values(env, "VISITRANK_CONFIG"),
             scoring_overrides=_json_object(env, "VISITRANK_SCORING_CONFIG", ScoringConfig),
             order_overrides=_json_object(env, "VISITRANK_ORDER_CONFIG", OrderConfig),
