@@ -46,8 +46,9 @@ SUB_ACTIVITY = {
 }
 
 
-def run_weekly(request: dict[str, Any], instance: str) -> tuple[dict[str, Any], History]:
-    """Drive the orchestration episode by episode, executing each scheduled activity for real."""
+def plan_and_fan_out(request: dict[str, Any], instance: str) -> tuple[History, int]:
+    """Drive the orchestration up to its publish, executing each scheduled activity for real;
+    returns the history and the task id publish is scheduled under."""
     history = History(WEEKLY_RUN, request, instance, START)
     state = replay(history, WEEKLY_RUN)
     (plan_action,) = flat_actions(state)
@@ -73,12 +74,21 @@ def run_weekly(request: dict[str, Any], instance: str) -> tuple[dict[str, Any], 
     history.new_episode()
     for task_id, outcome in enumerate(outcomes, start=1):
         history.sub_completed(task_id, outcome)
+    return history, len(fan_out) + 1
 
-    state = replay(history, WEEKLY_RUN)
-    publish_action = flat_actions(state)[-1]
+
+def publish_input(history: History) -> dict[str, Any]:
+    """The input of the publish the orchestrator schedules next."""
+    publish_action = flat_actions(replay(history, WEEKLY_RUN))[-1]
     assert publish_action["functionName"] == "publish_run"
-    published = call_activity("publish_run", json.loads(publish_action["input"]))
-    publish_id = len(fan_out) + 1
+    payload: dict[str, Any] = json.loads(publish_action["input"])
+    return payload
+
+
+def run_weekly(request: dict[str, Any], instance: str) -> tuple[dict[str, Any], History]:
+    """Drive the orchestration episode by episode, executing each scheduled activity for real."""
+    history, publish_id = plan_and_fan_out(request, instance)
+    published = call_activity("publish_run", publish_input(history))
     history.activity_scheduled(publish_id, "publish_run").new_episode()
     history.activity_completed(publish_id, published)
     state = replay(history, WEEKLY_RUN)
