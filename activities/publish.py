@@ -4,9 +4,10 @@ Reads the staged Parquet of the regions that succeeded, the staged proposed orde
 segment evidence, then runs the fan-in step of ``visitrank run``
 (``visitrank.pipeline.fan_in.week_documents``) and upserts its documents.
 Documents of reps that no longer get a list this week are withdrawn (see
-``visitrank.adapters.cosmos_sink``), but only after a run of all regions in which every region
-succeeded: after a partial run, or a rerun of some regions, the reps of the other regions keep their
-document rather than losing it.
+``visitrank.adapters.cosmos_sink``): after a run of all regions in which every region succeeded,
+all of them; after a rerun of some regions, those that list a customer of the regions rerun (the
+outlet moved to another rep or was deleted); after a partial run of all regions, none, so the
+reps of the failed regions keep their document rather than losing it.
 
 Proposed orders: the staged proposals of the regions whose ``propose_orders``
 succeeded become one document per customer (``visitrank.pipeline.orders.order_documents``, plus
@@ -116,7 +117,15 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         generated_at=plan.generated_at,
     )
     written, withdrawn = (
-        (0, []) if dry_run else upsert(settings, plan, documents, complete=request.complete)
+        (0, [])
+        if dry_run
+        else upsert(
+            settings,
+            plan,
+            documents,
+            complete=request.complete,
+            rerun_customers=set(outlets["CustomerId"].to_list()) if outlets.height else set(),
+        )
     )
     return {
         **document_counts(documents),
@@ -178,18 +187,28 @@ def publish_orders(
 
 
 def upsert(
-    settings: Settings, plan: RunPlan, documents: list[dict[str, Any]], *, complete: bool
+    settings: Settings,
+    plan: RunPlan,
+    documents: list[dict[str, Any]],
+    *,
+    complete: bool,
+    rerun_customers: set[int],
 ) -> tuple[int, list[int]]:
-    """Upserts the week's documents; after a run of every region that all succeeded
-    (``complete``), withdraws the week's documents of reps that no longer get one."""
+    """Upserts the week's documents, then withdraws the week's documents of reps that no
+    longer get one: after a run of every region that all succeeded (``complete``), every
+    such document; after a rerun of some regions, those listing a customer of the regions
+    rerun (``rerun_customers``: their outlets moved to another rep or were deleted, and would
+    sit in two lists). After a partial run of every region nothing is withdrawn: the reps of
+    the failed regions keep their document."""
     sink = CosmosSink.from_settings(settings)
     written = sink.upsert_documents(documents)
+    keep = {document["id"] for document in documents}
+    week = plan.window.week_start.isoformat()
     withdrawn: list[int] = []
     if complete:
+        withdrawn = sink.withdraw_missing(week, keep, plan.run_id, plan.generated_at)
+    elif not plan.all_regions and rerun_customers:
         withdrawn = sink.withdraw_missing(
-            plan.window.week_start.isoformat(),
-            {document["id"] for document in documents},
-            plan.run_id,
-            plan.generated_at,
+            week, keep, plan.run_id, plan.generated_at, within=rerun_customers
         )
     return written, withdrawn

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import polars as pl
 import pyodbc
 import pytest
 from azure.core.exceptions import ServiceResponseError
@@ -121,3 +122,39 @@ def test_a_transient_sql_error_while_planning_is_retried(
     scheduled = [a["functionName"] for a in flat_actions(state)]
     assert scheduled.count("region_run") == len(plan["regions"]) > 0
     assert state["customStatus"]["stage"] == "scoring"
+
+
+def test_a_rerun_of_some_regions_withdraws_the_lists_its_outlets_left(
+    settings: Settings, sink: CosmosSink, demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    """Subset reruns never withdrew, so outlets that moved to another rep sat in two reps'
+    lists. A rep whose list names a customer of the rerun region and who got no list from the
+    rerun is withdrawn; a rep of another region keeps theirs."""
+    week = "2026-11-30"
+    customers = demo_tables["MV_SetupCustomer"]
+    in_region_1 = customers.filter(pl.col("AreaId") == 1)["CustomerId"][0]
+    in_region_2 = customers.filter(pl.col("AreaId") == 2)["CustomerId"][0]
+    sink.upsert_documents(
+        [
+            {"id": f"900:{week}", "repId": 900, "weekStart": week, "visits": [visit(in_region_1)]},
+            {"id": f"901:{week}", "repId": 901, "weekStart": week, "visits": [visit(in_region_2)]},
+        ]
+    )
+    instance = "visitrank-2026-W49-regions-abcd1234"
+    history, _ = plan_and_fan_out({"weekStart": week, "regions": [1]}, instance)
+    published = call_activity("publish_run", publish_input(history))
+    assert published["withdrawn"] == [900]
+    moved = sink.read_document(900, week)
+    assert moved is not None and moved["withdrawn"] is True and moved["visits"] == []
+    kept = sink.read_document(901, week)
+    assert kept is not None and kept["visits"] == [visit(in_region_2)]
+    listed = [
+        v["customerId"]
+        for _, rep in sink.week_document_refs(week)
+        for v in (sink.read_document(rep, week) or {}).get("visits", [])
+    ]
+    assert len(listed) == len(set(listed))  # no outlet in two lists
+
+
+def visit(customer_id: int) -> dict[str, Any]:
+    return {"customerId": customer_id, "rank": 1}

@@ -155,14 +155,44 @@ class CosmosSink:
         )
         return sorted((row["id"], row["repId"]) for row in rows)
 
+    def week_document_customers(self, week_start: str) -> dict[str, tuple[int, set[int]]]:
+        """id -> (repId, the customers its visits name) of every document of the week."""
+        rows = self.container.query_items(
+            "SELECT c.id, c.repId, ARRAY(SELECT VALUE v.customerId FROM v IN c.visits) "
+            "AS customers FROM c WHERE c.weekStart = @week",
+            parameters=[{"name": "@week", "value": week_start}],
+            enable_cross_partition_query=True,
+        )
+        return {
+            row["id"]: (row["repId"], {c for c in row.get("customers") or [] if c is not None})
+            for row in rows
+        }
+
     def withdraw_missing(
-        self, week_start: str, keep_ids: set[str], run_id: str, generated_at: str
+        self,
+        week_start: str,
+        keep_ids: set[str],
+        run_id: str,
+        generated_at: str,
+        *,
+        within: set[int] | None = None,
     ) -> list[int]:
         """Withdraw the week's documents whose id is not in ``keep_ids``; returns their repIds.
 
+        ``within``: after a rerun of some regions, only the documents that list a customer of
+        those regions (``within``) are withdrawn: their rep got no list from the rerun, so the
+        outlets moved to another rep (or were deleted) and would otherwise sit in two lists;
+        the documents of the other regions' reps stay. None: every missing document goes.
         Idempotent: withdrawing again rewrites the same empty document.
         """
-        refs = self.week_document_refs(week_start)
+        if within is None:
+            refs = self.week_document_refs(week_start)
+        else:
+            refs = [
+                (doc_id, rep)
+                for doc_id, (rep, customers) in self.week_document_customers(week_start).items()
+                if customers & within
+            ]
         stale = [(doc_id, rep) for doc_id, rep in refs if doc_id not in keep_ids]
         withdrawn = [
             withdrawn_document(doc_id, rep, week_start, run_id, generated_at)
