@@ -51,7 +51,22 @@ param maximumInstanceCount int = 40
 @allowed([2048, 4096])
 param instanceMemoryMB int = 4096
 
+@description('Private networking (off when empty): the subnet the Function app integrates with (Flex Consumption: delegated to Microsoft.App/environments). Needs privateEndpointSubnetId too.')
+param appSubnetId string = ''
+
+@description('Private networking (off when empty): the subnet of the private endpoints of Storage (blob, queue, table), Cosmos DB and Key Vault; their public network access is then disabled.')
+param privateEndpointSubnetId string = ''
+
+@description('Private DNS zone resource ids by endpoint (keys blob, queue, table, cosmos, vault; e.g. privatelink.blob.core.windows.net); an endpoint without one gets no zone group.')
+param privateDnsZoneIds object = {}
+
+@description('Diagnostic settings of the Function app, Storage (blob), Cosmos DB and Key Vault into the Log Analytics workspace (off by default: cost).')
+param diagnostics bool = false
+
 var suffix = uniqueString(resourceGroup().id, appName)
+var privateNetwork = !empty(appSubnetId) && !empty(privateEndpointSubnetId)
+var publicAccess = privateNetwork ? 'Disabled' : 'Enabled'
+var defaultNetworkAction = privateNetwork ? 'Deny' : 'Allow'
 var storageName = take('st${appName}${suffix}', 24)
 var stagingContainer = 'visitrank-staging'
 var packageContainer = 'app-package'
@@ -96,14 +111,15 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     //checkov:skip=CKV_AZURE_35:Default network rule Allow: Flex Consumption without VNet integration reaches storage over its public endpoint; access is by Entra identity only (shared keys off).
     //checkov:skip=CKV_AZURE_43:Naming: the name is st + appName + uniqueString, cut to 24 lowercase letters and digits; the check cannot evaluate the expression.
     allowSharedKeyAccess: false
-    //checkov:skip=CKV_AZURE_59:Public network access: Flex Consumption without VNet integration reaches storage over its public endpoint; access is by Entra identity only (shared keys off).
+    //checkov:skip=CKV_AZURE_59:Public network access: on by default (Flex Consumption without VNet integration reaches storage over its public endpoint; Entra identity only, shared keys off); disabled when appSubnetId and privateEndpointSubnetId are set.
     //checkov:skip=CKV_AZURE_206:Replication: staging and task hub data are transient; LRS is enough.
     allowBlobPublicAccess: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     defaultToOAuthAuthentication: true
+    publicNetworkAccess: publicAccess
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: defaultNetworkAction
       bypass: 'AzureServices'
     }
   }
@@ -177,10 +193,11 @@ resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
   location: location
   kind: 'GlobalDocumentDB'
   properties: {
-    //checkov:skip=CKV_AZURE_99:Public network access: the Flex app has no VNet here; data-plane access needs an Entra token (disableLocalAuth).
+    //checkov:skip=CKV_AZURE_99:Public network access: on by default (no VNet; data-plane access needs an Entra token, disableLocalAuth); disabled with the private networking parameters.
     //checkov:skip=CKV_AZURE_101:Public network access: see CKV_AZURE_99.
     //checkov:skip=CKV_AZURE_140:Local (key) auth is disabled (disableLocalAuth true).
     databaseAccountOfferType: 'Standard'
+    publicNetworkAccess: publicAccess
     disableLocalAuth: true
     disableKeyBasedMetadataWriteAccess: true
     minimalTlsVersion: 'Tls12'
@@ -255,7 +272,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: take('kv-${appName}-${suffix}', 24)
   location: location
   properties: {
-    //checkov:skip=CKV_AZURE_109:Public network access: the Flex app resolves the Key Vault reference without VNet integration; RBAC-only access.
+    //checkov:skip=CKV_AZURE_109:Public network access: on by default (the Flex app resolves the Key Vault reference without VNet integration; RBAC only); disabled with the private networking parameters.
     //checkov:skip=CKV_AZURE_189:Public network access: see CKV_AZURE_109.
     tenantId: subscription().tenantId
     sku: {
@@ -266,8 +283,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
+    publicNetworkAccess: publicAccess
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: defaultNetworkAction
       bypass: 'AzureServices'
     }
   }
@@ -308,6 +326,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     //checkov:skip=CKV_AZURE_212:Minimum instances: Flex Consumption scales from zero; a weekly batch needs no warm standby.
     //checkov:skip=CKV_AZURE_213:Health check: not available for a scale-to-zero Flex Consumption batch app.
     serverFarmId: plan.id
+    virtualNetworkSubnetId: privateNetwork ? appSubnetId : null
     httpsOnly: true
     keyVaultReferenceIdentity: 'SystemAssigned'
     functionAppConfig: {
@@ -411,6 +430,86 @@ resource cosmosWriter 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@
     roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
     principalId: app.identity.principalId
     scope: cosmos.id
+  }
+}
+
+// Private endpoints (only with private networking): the app reaches its data over the VNet.
+var privateTargets = [
+  { name: 'blob', id: storage.id, group: 'blob' }
+  { name: 'queue', id: storage.id, group: 'queue' }
+  { name: 'table', id: storage.id, group: 'table' }
+  { name: 'cosmos', id: cosmos.id, group: 'Sql' }
+  { name: 'vault', id: vault.id, group: 'vault' }
+]
+
+resource privateEndpoints 'Microsoft.Network/privateEndpoints@2023-11-01' = [for target in privateTargets: if (privateNetwork) {
+  name: 'pe-${appName}-${target.name}-${suffix}'
+  location: location
+  properties: {
+    subnet: { id: privateEndpointSubnetId }
+    privateLinkServiceConnections: [
+      {
+        name: target.name
+        properties: {
+          privateLinkServiceId: target.id
+          groupIds: [ target.group ]
+        }
+      }
+    ]
+  }
+}]
+
+resource privateDnsGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2023-11-01' = [for (target, i) in privateTargets: if (privateNetwork && contains(privateDnsZoneIds, target.name)) {
+  parent: privateEndpoints[i]
+  name: 'default'
+  properties: {
+    privateDnsZoneConfigs: [
+      {
+        name: target.name
+        properties: { privateDnsZoneId: privateDnsZoneIds[target.name] }
+      }
+    ]
+  }
+}]
+
+// Diagnostic settings (opt-in): every service's logs into the app's Log Analytics workspace.
+resource appDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (diagnostics) {
+  name: 'to-log-analytics'
+  scope: app
+  properties: {
+    workspaceId: logs.id
+    logs: [ { category: 'FunctionAppLogs', enabled: true } ]
+  }
+}
+
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (diagnostics) {
+  name: 'to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: logs.id
+    logs: [
+      { category: 'StorageRead', enabled: true }
+      { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }
+    ]
+  }
+}
+
+resource cosmosDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (diagnostics) {
+  name: 'to-log-analytics'
+  scope: cosmos
+  properties: {
+    workspaceId: logs.id
+    logs: [ { category: 'DataPlaneRequests', enabled: true } ]
+  }
+}
+
+resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (diagnostics) {
+  name: 'to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: logs.id
+    logs: [ { category: 'AuditEvent', enabled: true } ]
   }
 }
 

@@ -199,3 +199,36 @@ def test_checkov_scan_passes_and_every_skip_is_explained() -> None:
     assert all(len(reason.strip()) > 20 for _, reason in skips)
     applied = {c["check_id"] for c in report["results"]["skipped_checks"]}
     assert {check for check, _ in skips} == applied  # no stale or silent suppression
+
+
+def test_private_networking_and_diagnostics_are_parameters_off_by_default(
+    template: dict[str, Any],
+) -> None:
+    """Storage, Cosmos and Key Vault kept public endpoints with no way to close them: with
+    the two subnet parameters set, their public access is disabled and private endpoints are
+    created; diagnostic settings are opt-in."""
+    text = BICEP.read_text()
+    for name, default in (
+        ("appSubnetId", "''"),
+        ("privateEndpointSubnetId", "''"),
+        ("privateDnsZoneIds", "{}"),
+        ("diagnostics", "false"),
+    ):
+        assert re.search(rf"^param {name} \w+ = {re.escape(default)}$", text, re.M), name
+    assert "var privateNetwork = !empty(appSubnetId) && !empty(privateEndpointSubnetId)" in text
+    assert "var publicAccess = privateNetwork ? 'Disabled' : 'Enabled'" in text
+    for kind in (
+        "Microsoft.Storage/storageAccounts",
+        "Microsoft.DocumentDB/databaseAccounts",
+        "Microsoft.KeyVault/vaults",
+    ):
+        (resource,) = resources_of(template, kind)
+        assert resource["properties"]["publicNetworkAccess"] == "publicAccess", kind
+    kinds = {r["type"] for r in template["resources"].values()}
+    assert {
+        "Microsoft.Network/privateEndpoints",
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+        "Microsoft.Insights/diagnosticSettings",
+    } <= kinds
+    groups = set(re.findall(r"group: '(\w+)'", text))
+    assert groups == {"blob", "queue", "table", "Sql", "vault"}
