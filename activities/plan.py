@@ -72,15 +72,17 @@ def plan_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
 def set_aside_unowned_rows(
     source: SqlSource, settings: Settings, run_id: str, window: ScoringWindow
 ) -> UnownedRows:
-    """Reads the rows no region reads (sales, lines and visits of customers without an area),
-    keeps them under the run's quarantine prefix in Blob and counts them, as the local run's
-    quarantine of the whole table does."""
-    rows = set_aside_unowned(source.read_unowned(window.history_start, window.week_start))
+    """Reads the rows no region reads (sales, lines and visits of customers without an area,
+    lines of no sale), quarantines them with the rules of the local run's whole-table
+    quarantine, keeps them under the run's quarantine prefix in Blob and counts them. A
+    customer row without an area stops the plan (ContractError), as it stops the local run."""
+    tables = source.read_unowned(window.history_start, window.week_start)
+    rows = set_aside_unowned(tables)
     staging = BlobStaging.from_settings(settings)
     for table, frame in rows.items():
         if frame.height:
             staging.write_frame(f"{RUNS_PREFIX}/{run_id}/quarantine/unowned/{table}.parquet", frame)
     return UnownedRows(
-        input_rows={table: frame.height for table, frame in rows.items()},
+        input_rows={table: tables[table].height for table in rows},
         quarantined={table: reason_counts(frame) for table, frame in rows.items()},
     )

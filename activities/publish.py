@@ -97,7 +97,14 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     ok = [region for region in request.regions if region.get("status") == "ok"]
     outlets, skus, reps = read_scored(staging, ok)
     order_regions = [o for o in request.orders if o.get("status") == "ok"]
-    orders = publish_orders(staging, settings, plan, order_regions, dry_run=dry_run)
+    orders = publish_orders(
+        staging,
+        settings,
+        plan,
+        order_regions,
+        dry_run=dry_run,
+        every_region=request.complete and len(order_regions) == len(plan.regions),
+    )
     segments = request.segments or {}
     evidence, segments_error = segment_evidence(staging, segments.get("supportPaths"))
     parts = WeekParts(
@@ -133,6 +140,7 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "withdrawn": withdrawn,
         "orderDocuments": len(orders.documents),
         "ordersWritten": orders.written,
+        "ordersWithdrawn": len(orders.withdrawn),
         "ordersError": orders.error,
         "segmentPotentialPath": segments.get("potentialPath"),
         "segmentsError": segments_error,
@@ -157,6 +165,7 @@ class PublishedOrders:
     written: int = 0
     covered: frozenset[int] = frozenset()
     error: str | None = None
+    withdrawn: tuple[int, ...] = ()
 
 
 def publish_orders(
@@ -166,9 +175,12 @@ def publish_orders(
     regions: list[dict[str, Any]],
     *,
     dry_run: bool,
+    every_region: bool = False,
 ) -> PublishedOrders:
     """One order document per customer of the regions whose proposals succeeded, upserted to
-    the Cosmos ``orders`` container (not on a dry run). A failure is reported, never raised:
+    the Cosmos ``orders`` container (not on a dry run). After the orders of every region of a
+    complete run (``every_region``), the documents of customers without one are deleted (a
+    deleted customer's order was served until its TTL). A failure is reported, never raised:
     orders never block the visit lists."""
     if not regions:
         return PublishedOrders()
@@ -179,11 +191,17 @@ def publish_orders(
             {**order, "runId": plan.run_id, "weekStart": window.week_start.isoformat()}
             for order in order_documents(proposal)
         ]
-        written = 0 if dry_run else OrderStore.from_settings(settings).upsert_orders(documents)
+        written, withdrawn = 0, []
+        if not dry_run:
+            store = OrderStore.from_settings(settings)
+            written = store.upsert_orders(documents)
+            if every_region:
+                withdrawn = store.withdraw_missing({document["id"] for document in documents})
     except Exception as error:
         log.exception("proposed orders not published")
         return PublishedOrders(error=error_text(error))
-    return PublishedOrders(documents, written, frozenset(o["areaId"] for o in regions))
+    covered = frozenset(o["areaId"] for o in regions)
+    return PublishedOrders(documents, written, covered, withdrawn=tuple(withdrawn))
 
 
 def upsert(

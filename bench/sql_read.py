@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.azure.conftest import write_sqlite  # noqa: E402
-from visitrank.adapters.sql_source import REGION_QUERIES, SqlSource  # noqa: E402
+from visitrank.adapters.sql_source import SqlSource, region_query  # noqa: E402
 from visitrank.contract.tables import SALES_DETAIL  # noqa: E402
 from visitrank.lab.demo_data import DemoSpec, generate_tables  # noqa: E402
 
@@ -54,8 +54,7 @@ def median_rate(label: str, runs: int, read: Callable[[], int]) -> float:
 
 def bench(conn: str, runs: int, batch: int) -> None:
     """Time both readers on the sales-lines query and on whole regions."""
-    window = (1, START, BEFORE)
-    sql = REGION_QUERIES[SALES_DETAIL.name]
+    sql, window = region_query(SALES_DETAIL.name, 1, START, BEFORE)
     rates: dict[str, float] = {}
     for reader in ("pyodbc", "arrow"):
         source = SqlSource(conn, batch_size=batch, reader=reader)

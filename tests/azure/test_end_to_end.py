@@ -37,6 +37,7 @@ from .test_activities import call_activity
 
 WEEK = "2026-11-16"
 INSTANCE = "visitrank-2026-W47"
+DELETED_CUSTOMER = 987_654_321
 
 
 SUB_ACTIVITY = {
@@ -104,6 +105,10 @@ def weekly(settings: Settings, sink: CosmosSink, staging: BlobStaging) -> dict[s
         staging.container.delete_blob(blob.name)
     # a document from an earlier run for a rep that no longer exists: must be withdrawn
     sink.upsert_documents([{"id": f"999:{WEEK}", "repId": 999, "weekStart": WEEK, "visits": [1]}])
+    # the order of a customer deleted from the ERP since: must be withdrawn too
+    OrderStore.from_settings(settings).upsert_orders(
+        [{"id": str(DELETED_CUSTOMER), "customerId": DELETED_CUSTOMER, "lines": []}]
+    )
     summary, _ = run_weekly({"weekStart": WEEK}, INSTANCE)
     return summary
 
@@ -354,3 +359,13 @@ def test_local_and_azure_propose_the_same_orders(
         assert published.get("emptyReason") == order.get("emptyReason")
         compared += 1
     assert compared == weekly["orders"]["documents"]
+
+
+def test_a_complete_run_withdraws_the_orders_of_deleted_customers(
+    weekly: dict[str, Any], settings: Settings
+) -> None:
+    """Order documents of customers deleted from the ERP were served until their TTL."""
+    store = OrderStore.from_settings(settings)
+    assert weekly["status"] == "complete"
+    assert store.read_order(DELETED_CUSTOMER) is None
+    assert weekly["orders"]["written"] > 0

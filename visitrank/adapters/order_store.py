@@ -7,13 +7,14 @@ name comes from ``VISITRANK_COSMOS_ORDERS_CONTAINER`` (default ``orders``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any, Final
 
-from azure.cosmos import ContainerProxy
+from azure.cosmos import ContainerProxy, exceptions
 
 from visitrank.adapters.app_settings import Settings
-from visitrank.adapters.cosmos_sink import container_proxy, point_read, upsert_all
+from visitrank.adapters.cosmos_sink import container_proxy, point_read, upsert_all, with_backoff
 
 PARTITION_KEY_PATH: Final = "/customerId"
 DEFAULT_CONTAINER: Final = "orders"
@@ -47,3 +48,21 @@ class OrderStore:
     def read_order(self, customer_id: int) -> dict[str, Any] | None:
         """The customer's latest proposed order, None when there is none."""
         return point_read(self.container, str(customer_id), customer_id)
+
+    def withdraw_missing(self, keep_ids: set[str]) -> list[int]:
+        """Deletes the order documents whose id is not in ``keep_ids`` (customers deleted
+        from the ERP, or no longer proposed anything); returns their customer ids. Called
+        after a run that proposed the orders of every region, so nothing is deleted on a
+        partial or subset run. Idempotent: a document already gone is skipped."""
+        rows = self.container.query_items(
+            "SELECT c.id, c.customerId FROM c", enable_cross_partition_query=True
+        )
+        stale = sorted((row["id"], row["customerId"]) for row in rows if row["id"] not in keep_ids)
+        for doc_id, customer_id in stale:
+            self._delete(doc_id, customer_id)
+        return [customer_id for _, customer_id in stale]
+
+    def _delete(self, doc_id: str, customer_id: int) -> None:
+        # already gone: withdrawing is idempotent
+        with contextlib.suppress(exceptions.CosmosResourceNotFoundError):
+            with_backoff(lambda: self.container.delete_item(doc_id, partition_key=customer_id))

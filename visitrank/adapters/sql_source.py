@@ -3,9 +3,13 @@
 The Azure activities read the MV_ views straight from SQL, one region per activity, instead of
 staging whole tables first: each region reads its customers, the sales headers of those
 customers in the history window with their lines, their visits before the week, and the (small)
-setup tables in full. Rows are streamed with ``fetchmany`` in batches into polars frames, then
-coerced to the contract by :func:`visitrank.contract.coercion.coerce_table`, exactly as the file
-source does, so a bad value stops the region with table, column and row.
+setup tables in full; the plan activity reads once what no region owns (:data:`UNOWNED_QUERIES`).
+Every row of the run's scope is read and counted by exactly one of them, and each also reads the
+other headers of its SaleIds, so that its quarantine gives every row the reason the local run's
+quarantine of the whole tables gives it (``visitrank.pipeline.region``). Rows are streamed
+with ``fetchmany`` in batches into polars frames, then coerced to the contract by
+:func:`visitrank.contract.coercion.coerce_table`, exactly as the file source does, so a bad
+value stops the region with table, column and row.
 
 The bulk tables (sales headers, sales lines, visits) are read through arrow-odbc when it is
 installed (``VISITRANK_SQL_READER=auto``, the default; ``arrow`` / ``pyodbc`` force one): it
@@ -54,6 +58,7 @@ from visitrank.contract.tables import (
     VISIT,
     TableSpec,
 )
+from visitrank.pipeline.region import SALE_COPIES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -79,6 +84,24 @@ exactly one region, and once (a semi-join), even when the customer table lists i
 quarantine then sets it aside as `several_areas` or `duplicate_key`, and its sales as
 `unknown_customer`, once)."""
 
+WINDOW: Final = "{alias}.SaleDate >= ? AND {alias}.SaleDate < ?"
+"""The history window of a sales header; parameters (from, before)."""
+
+LOWER_REGION_COPY: Final = (
+    "EXISTS (SELECT 1 FROM MV_Sales t WHERE t.SaleId = {alias}.SaleId AND "
+    f"{WINDOW.format(alias='t')} AND EXISTS (SELECT 1 FROM MV_SetupCustomer o "
+    "WHERE o.CustomerId = t.CustomerId AND o.AreaId < ?))"
+)
+"""True when a header with the same SaleId in the window belongs to a customer of a lower area
+(a region before this one); parameters (from, before, areaId)."""
+
+OWNED: Final = (
+    "EXISTS (SELECT 1 FROM MV_SetupCustomer o "
+    "WHERE o.CustomerId = {alias}.CustomerId AND o.AreaId IS NOT NULL)"
+)
+"""True for a row of a customer that some region reads (a row of it has an area)."""
+UNOWNED: Final = f"NOT {OWNED}"
+
 REGION_QUERIES: Final[dict[str, str]] = {
     # every row of the customers that have a row in the area: the quarantine must see a
     # customer's rows of other areas to recognise one listed in several areas
@@ -88,44 +111,105 @@ REGION_QUERIES: Final[dict[str, str]] = {
     ),
     SALES.name: (
         f"SELECT {_columns(SALES, 's')} FROM MV_Sales s WHERE s.CustomerId IN {HOME_CUSTOMERS} "
-        "AND s.SaleDate >= ? AND s.SaleDate < ?"
+        f"AND {WINDOW.format(alias='s')}"
+    ),
+    # the other headers of the region's SaleIds: dated outside the window, or of a customer
+    # of another region (or of none); not the region's rows, see SALE_COPIES
+    SALE_COPIES: (
+        f"SELECT {_columns(SALES, 's')} FROM MV_Sales s WHERE s.SaleId IN "
+        f"(SELECT h.SaleId FROM MV_Sales h WHERE h.CustomerId IN {HOME_CUSTOMERS} "
+        f"AND {WINDOW.format(alias='h')}) "
+        f"AND NOT (s.CustomerId IN {HOME_CUSTOMERS} AND {WINDOW.format(alias='s')})"
     ),
     SALES_DETAIL.name: (
         # A semi-join (IN), not a JOIN: a SaleId repeated in the headers (a row quarantine
-        # sets aside) must not repeat its lines.
+        # sets aside) must not repeat its lines. The lines of a SaleId whose headers in the
+        # window belong to several regions (a conflicting SaleId) are read by the lowest.
         f"SELECT {_columns(SALES_DETAIL, 'd')} FROM MV_SalesDetail d "
         "WHERE d.SaleId IN (SELECT s.SaleId FROM MV_Sales s "
-        f"WHERE s.CustomerId IN {HOME_CUSTOMERS} AND s.SaleDate >= ? AND s.SaleDate < ?)"
+        f"WHERE s.CustomerId IN {HOME_CUSTOMERS} AND {WINDOW.format(alias='s')} "
+        f"AND NOT {LOWER_REGION_COPY.format(alias='s')})"
     ),
     VISIT.name: (
         f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v WHERE v.CustomerId IN {HOME_CUSTOMERS} "
         "AND v.VisitDate < ?"
     ),
 }
-"""Per regional table, its query; parameters are (areaId, from, before) or (areaId, before)."""
+"""What one region reads besides the setup tables (its parameters: :func:`region_query`).
 
-UNOWNED: Final = (
-    "NOT EXISTS (SELECT 1 FROM MV_SetupCustomer o "
-    "WHERE o.CustomerId = {alias}.CustomerId AND o.AreaId IS NOT NULL)"
-)
+Every row in the window belongs to exactly one reader: a customer row to the region of its
+AreaId; a sales header (in the window) or visit (before the week) to the region of its
+customer's lowest area (:data:`HOME_CUSTOMERS`); a sales line to the lowest region with a
+header of its SaleId in the window. What no region owns, the plan reads once
+(:data:`UNOWNED_QUERIES`)."""
+
 UNOWNED_QUERIES: Final[dict[str, str]] = {
+    # AreaId is required: a customer row without one stops the run (coerce_table), as the
+    # local run's reading of the whole table does; no region reads such a row
+    CUSTOMER.name: (
+        f"SELECT {_columns(CUSTOMER, 'c')} FROM MV_SetupCustomer c WHERE c.AreaId IS NULL"
+    ),
     SALES.name: (
         f"SELECT {_columns(SALES, 's')} FROM MV_Sales s WHERE {UNOWNED.format(alias='s')} "
-        "AND s.SaleDate >= ? AND s.SaleDate < ?"
+        f"AND {WINDOW.format(alias='s')}"
+    ),
+    SALE_COPIES: (
+        f"SELECT {_columns(SALES, 's')} FROM MV_Sales s WHERE s.SaleId IN "
+        f"(SELECT u.SaleId FROM MV_Sales u WHERE {UNOWNED.format(alias='u')} "
+        f"AND {WINDOW.format(alias='u')}) "
+        f"AND NOT ({UNOWNED.format(alias='s')} AND {WINDOW.format(alias='s')})"
     ),
     SALES_DETAIL.name: (
+        # the lines of the window's sales no region has a header of (in the window), and
+        # the lines whose SaleId has no header at all (`unknown_sale`): finding those scans
+        # the lines once per run, as the local run reads them whole
         f"SELECT {_columns(SALES_DETAIL, 'd')} FROM MV_SalesDetail d "
-        f"WHERE d.SaleId IN (SELECT s.SaleId FROM MV_Sales s WHERE {UNOWNED.format(alias='s')} "
-        "AND s.SaleDate >= ? AND s.SaleDate < ?)"
+        "WHERE d.SaleId IN (SELECT u.SaleId FROM MV_Sales u "
+        f"WHERE {UNOWNED.format(alias='u')} AND {WINDOW.format(alias='u')} AND NOT EXISTS "
+        "(SELECT 1 FROM MV_Sales t WHERE t.SaleId = u.SaleId "
+        f"AND {WINDOW.format(alias='t')} AND {OWNED.format(alias='t')})) "
+        "OR NOT EXISTS (SELECT 1 FROM MV_Sales n WHERE n.SaleId = d.SaleId)"
     ),
     VISIT.name: (
         f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v WHERE {UNOWNED.format(alias='v')} "
         "AND v.VisitDate < ?"
     ),
 }
-"""The rows no region reads: sales (in the window), their lines and visits (before the week) of
-customers that have no row with an area in MV_SetupCustomer. The plan reads them once, so that
-they are set aside and counted as the local run does on the whole table."""
+"""The rows no region reads (their parameters: :func:`unowned_query`): customer rows without
+an area (there should be none), sales (in the window) and visits (before the week) of
+customers that have no row with an area in MV_SetupCustomer with the other headers of those
+SaleIds, the lines of the window's sales no region reads and the lines of no sale. The plan
+reads them once, so that they are set aside and counted as the local run does on the whole
+table."""
+
+
+def region_query(
+    name: str, area_id: int, history_start: date, before: date
+) -> tuple[str, tuple[Any, ...]]:
+    """The query of ``name`` in :data:`REGION_QUERIES` and its parameters, in their order."""
+    window = (area_id, history_start, before)
+    params: dict[str, tuple[Any, ...]] = {
+        CUSTOMER.name: (area_id,),
+        SALES.name: window,
+        SALE_COPIES: (*window, *window),
+        SALES_DETAIL.name: (*window, history_start, before, area_id),
+        VISIT.name: (area_id, before),
+    }
+    return REGION_QUERIES[name], params[name]
+
+
+def unowned_query(name: str, history_start: date, before: date) -> tuple[str, tuple[Any, ...]]:
+    """The query of ``name`` in :data:`UNOWNED_QUERIES` and its parameters, in their order."""
+    window = (history_start, before)
+    params: dict[str, tuple[Any, ...]] = {
+        CUSTOMER.name: (),
+        SALES.name: window,
+        SALE_COPIES: (*window, *window),
+        SALES_DETAIL.name: (*window, *window),
+        VISIT.name: (before,),
+    }
+    return UNOWNED_QUERIES[name], params[name]
+
 
 BULK_TABLES: Final = frozenset({SALES.name, SALES_DETAIL.name, VISIT.name})
 """Read through arrow-odbc when the reader is "arrow"; everything else always through pyodbc."""
@@ -327,38 +411,32 @@ class SqlSource:
     ) -> dict[str, pl.DataFrame]:
         """Every contract table for one region, coerced: setup tables in full, the region's
         customers, its sales headers and lines with ``history_start <= SaleDate < before``,
-        and its visits before ``before`` (the week start)."""
+        and its visits before ``before`` (the week start); and, under :data:`SALE_COPIES`, the
+        other headers of its SaleIds, for the quarantine (:data:`REGION_QUERIES`)."""
+        return self._read(
+            {name: region_query(name, area_id, history_start, before) for name in REGION_QUERIES}
+        )
+
+    def read_unowned(self, history_start: date, before: date) -> dict[str, pl.DataFrame]:
+        """The rows no region reads (:data:`UNOWNED_QUERIES`), coerced, with the setup tables
+        in full: every contract table and :data:`SALE_COPIES`, for the quarantine. A customer
+        row without an area is a ContractError, as in the local run's reading."""
+        return self._read(
+            {name: unowned_query(name, history_start, before) for name in UNOWNED_QUERIES}
+        )
+
+    def _read(self, queries: dict[str, tuple[str, tuple[Any, ...]]]) -> dict[str, pl.DataFrame]:
+        """The setup tables whole and the result of each query (table or :data:`SALE_COPIES`
+        -> sql, parameters), coerced, over one connection; contract order, the copies last."""
         tables: dict[str, pl.DataFrame] = {}
         with self.connect() as connection:
             for spec in SETUP_TABLES:
                 sql = f"SELECT {_columns(spec, 't')} FROM {spec.name} t"
                 tables[spec.name] = self.read_spec(connection, spec, sql)
-            window = (area_id, history_start, before)
-            tables[CUSTOMER.name] = self.read_spec(
-                connection, CUSTOMER, REGION_QUERIES[CUSTOMER.name], (area_id,)
-            )
-            for spec in (SALES, SALES_DETAIL):
-                tables[spec.name] = self.read_spec(
-                    connection, spec, REGION_QUERIES[spec.name], window
-                )
-            tables[VISIT.name] = self.read_spec(
-                connection, VISIT, REGION_QUERIES[VISIT.name], (area_id, before)
-            )
-        return {name: tables[name] for name in TABLES}
-
-    def read_unowned(self, history_start: date, before: date) -> dict[str, pl.DataFrame]:
-        """The sales, lines and visits that no region reads (``UNOWNED_QUERIES``), coerced."""
-        window = (history_start, before)
-        with self.connect() as connection:
-            return {
-                SALES.name: self.read_spec(connection, SALES, UNOWNED_QUERIES[SALES.name], window),
-                SALES_DETAIL.name: self.read_spec(
-                    connection, SALES_DETAIL, UNOWNED_QUERIES[SALES_DETAIL.name], window
-                ),
-                VISIT.name: self.read_spec(
-                    connection, VISIT, UNOWNED_QUERIES[VISIT.name], (before,)
-                ),
-            }
+            for name, (sql, params) in queries.items():
+                spec = SALES if name == SALE_COPIES else TABLES[name]
+                tables[name] = self.read_spec(connection, spec, sql, params)
+        return {name: tables[name] for name in (*TABLES, SALE_COPIES)}
 
     def regions(self) -> list[int]:
         """The AreaIds that have customers, ascending."""

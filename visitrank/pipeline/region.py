@@ -14,8 +14,8 @@ import polars as pl
 
 from scoring.inputs import RegionInputs, ScoringWindow, history_visits
 from scoring.pipeline import RegionScores
-from visitrank.contract.quarantine import REASON, Quarantined, quarantine
-from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, VISIT
+from visitrank.contract.quarantine import Quarantined, quarantine
+from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES, VISIT
 from visitrank.pipeline.payloads import RegionOutcome
 
 REP_SCHEMA = {"RepId": pl.Int64, "RepName": pl.String, "EligibleOutlets": pl.Int64}
@@ -134,14 +134,51 @@ def scored_outcome(area_id: int, inputs: RegionInputs, scores: RegionScores) -> 
     }
 
 
+SALE_COPIES: Final = f"{SALES.name}.copies"
+"""The key, among one reader's tables as read from SQL (a region's, `SqlSource.read_region`, or
+the plan's, `SqlSource.read_unowned`), of the other headers of the reader's SaleIds: the same
+SaleId dated outside the window or of a customer another reader owns. They differ from the
+reader's own header, so the quarantine, seeing both, sets the SaleId aside
+(`conflicting_sale_id`) as it does on the whole table; they are never the reader's rows (not
+counted, and never clean)."""
+
+UNOWNED_TABLES: Final = (SALES.name, SALES_DETAIL.name, VISIT.name)
+"""The tables of which the plan reads and counts the rows no region owns (`set_aside_unowned`):
+customers without an area never get that far (AreaId is required)."""
+
+
 def region_input_rows(tables: Mapping[str, pl.DataFrame], area_id: int) -> dict[str, int]:
-    """Rows read per table by one region, its customers' rows of other areas left out (the
-    region that owns them counts them), so that the regions' counts add up to the table's."""
+    """Rows read per contract table by one region, its customers' rows of other areas and the
+    other copies of its sale headers left out (their owners count them), so that the readers'
+    counts add up to the rows of the run."""
     own = pl.col("AreaId") == area_id
     return {
         name: frame.filter(own).height if name == CUSTOMER.name else frame.height
         for name, frame in tables.items()
+        if name in TABLES
     }
+
+
+def quarantine_read(tables: Mapping[str, pl.DataFrame]) -> Quarantined:
+    """`quarantine` of one reader's contract tables, the other copies of its sale headers
+    (:data:`SALE_COPIES`, if any) among the headers.
+
+    The copies are then left out of the set-aside sales (each is the row of another reader,
+    or outside the window); a clean copy is a ValueError: a copy differs from the reader's own
+    header of that SaleId, so the SaleId conflicts and all its copies are set aside."""
+    contract = {name: tables[name] for name in TABLES}
+    copies = tables.get(SALE_COPIES)
+    if copies is None or copies.is_empty():
+        return quarantine(contract)
+    own = contract[SALES.name]
+    contract[SALES.name] = pl.concat([own, copies.select(own.columns)], how="vertical_relaxed")
+    checked = quarantine(contract)
+    columns = SALES.column_names
+    clean = checked.tables[SALES.name].join(copies, on=columns, how="semi", nulls_equal=True)
+    if clean.height:
+        raise ValueError(f"clean copies of another reader's sale headers: {clean}")
+    rows = checked.rows[SALES.name].join(copies, on=columns, how="anti", nulls_equal=True)
+    return Quarantined(tables=checked.tables, rows={**checked.rows, SALES.name: rows})
 
 
 def quarantine_region(tables: Mapping[str, pl.DataFrame], area_id: int) -> Quarantined:
@@ -149,9 +186,10 @@ def quarantine_region(tables: Mapping[str, pl.DataFrame], area_id: int) -> Quara
 
     The region reads every row of its customers, also their rows under other areas, so that a
     customer listed in several areas is recognised (`several_areas`) as it is on a whole
-    table; the rows of other areas are then left out of this region's set-aside rows, which
-    the region that owns them reports."""
-    checked = quarantine(dict(tables))
+    table, and the other copies of its sale headers, so that a SaleId whose copies differ is
+    set aside (`conflicting_sale_id`, `quarantine_read`); the rows of other areas and the
+    copies are then left out of this region's set-aside rows, which their owners report."""
+    checked = quarantine_read(tables)
     customers = checked.rows[CUSTOMER.name]
     foreign = pl.col("AreaId").is_null() | (pl.col("AreaId") != area_id)
     rows = {**checked.rows, CUSTOMER.name: customers.filter(~foreign)}
@@ -163,18 +201,17 @@ def quarantine_region(tables: Mapping[str, pl.DataFrame], area_id: int) -> Quara
     return Quarantined(tables=checked.tables, rows=rows)
 
 
-UNOWNED_REASONS: Final = {
-    SALES.name: "unknown_customer",
-    SALES_DETAIL.name: "header_quarantined",
-    VISIT.name: "unknown_customer",
-}
-
-
 def set_aside_unowned(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """The rows no region owns (sales, their lines and visits of customers without an area,
-    `SqlSource.read_unowned`) as set-aside rows with the reason the whole-table quarantine
-    gives them: the sale's and visit's customer is unknown, the line's header is set aside."""
-    return {
-        table: frame.with_columns(pl.lit(UNOWNED_REASONS[table]).alias(REASON))
-        for table, frame in tables.items()
-    }
+    """The rows no region owns, as read by `SqlSource.read_unowned` (sales, their lines and
+    visits of customers without an area, lines of no sale), set aside per table of
+    :data:`UNOWNED_TABLES` with the reason the whole-table quarantine gives them: the same
+    rules (`quarantine_read`), so that a repeated header or visit is a duplicate, a SaleId
+    also sold by a region conflicting, a line of no sale `unknown_sale`.
+
+    None of them can be clean (no customer of theirs is known); one that is would be counted
+    but never scored, so it is a ValueError."""
+    checked = quarantine_read(tables)
+    clean = {name: checked.tables[name].height for name in UNOWNED_TABLES}
+    if any(clean.values()):
+        raise ValueError(f"clean rows that no region reads: {clean}")
+    return {name: checked.rows[name] for name in UNOWNED_TABLES}
