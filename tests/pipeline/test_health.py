@@ -160,38 +160,26 @@ def test_accounting_adds_up_for_every_table() -> None:
         assert row["rowsIn"] == row["clean"] + row["setAside"]
 
 
+def counted(quarantined: dict[str, dict[str, int]], documents: int) -> list[Finding]:
+    """counted_findings on 4 customers and 9 sales read, all regions ok, fresh data."""
+    return counted_findings(
+        input_rows={"MV_SetupCustomer": 4, "MV_Sales": 9},
+        quarantined=quarantined,
+        window=WINDOW,
+        today=date(2026, 11, 16),
+        lookback_weeks=26,
+        documents=documents,
+        regions_ok=True,
+    )
+
+
 def test_counted_findings_from_counts_only() -> None:
     """What the Azure orchestration can say from the regions' counts and the plan: a table
     emptied fails the run; every region ok and nothing published from clean outlets fails it
     too; a short window is a warning."""
-    emptied = counted_findings(
-        input_rows={"MV_SetupCustomer": 4, "MV_Sales": 9},
-        quarantined={"MV_SetupCustomer": {"unknown_channel": 4}},
-        window=WINDOW,
-        today=date(2026, 11, 16),
-        lookback_weeks=26,
-        documents=0,
-        regions_ok=True,
-    )
+    emptied = counted({"MV_SetupCustomer": {"unknown_channel": 4}}, documents=0)
     assert checks(emptied) == [("table_emptied", "error", 4), ("unknown_channel", "warning", 4)]
-    blind = counted_findings(
-        input_rows={"MV_SetupCustomer": 4, "MV_Sales": 9},
-        quarantined={"MV_SetupCustomer": {"no_gps": 4}},
-        window=WINDOW,
-        today=date(2026, 11, 16),
-        lookback_weeks=26,
-        documents=0,
-        regions_ok=True,
-    )
+    blind = counted({"MV_SetupCustomer": {"no_gps": 4}}, documents=0)
     assert checks(blind) == [("no_documents", "error", 4), ("no_gps", "warning", 4)]
     assert honest_status("complete", blind) == "failed"
-    fine = counted_findings(
-        input_rows={"MV_SetupCustomer": 4},
-        quarantined={},
-        window=WINDOW,
-        today=date(2026, 11, 16),
-        lookback_weeks=26,
-        documents=3,
-        regions_ok=True,
-    )
-    assert fine == []
+    assert counted({}, documents=3) == []

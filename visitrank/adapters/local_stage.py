@@ -34,7 +34,6 @@ from scoring.exact import exact_sum
 from scoring.inputs import RegionInputs, ScoringWindow, history_visits
 from visitrank.contract.errors import ContractError, combined
 from visitrank.contract.quarantine import (
-    KEPT_REASONS,
     RULE_ORDER,
     DetailRules,
     check_inputs,
@@ -44,7 +43,7 @@ from visitrank.contract.quarantine import (
 )
 from visitrank.contract.source import TableSource
 from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES
-from visitrank.pipeline.health import DataFacts, Finding, input_findings
+from visitrank.pipeline.health import DataFacts, Finding, accounting, input_findings
 from visitrank.pipeline.region import items_with_category, last_visits_before, rep_table
 from visitrank.pipeline.week import default_week
 
@@ -292,7 +291,7 @@ def _stage(
         lookback_weeks=config.lookback_weeks,
         input_rows=input_rows,
         clean_rows={
-            name: input_rows[name] - _removed(name, quarantine_counts) for name in input_rows
+            name: row["clean"] for name, row in accounting(input_rows, quarantine_counts).items()
         },
         set_aside=checked.rows,
         quarantined=quarantine_counts,
@@ -324,11 +323,6 @@ def _last_read_sale(sales: pl.DataFrame, today: date | None) -> date | None:
 
 def _day(value: object) -> date | None:
     return value if isinstance(value, date) else None
-
-
-def _removed(table: str, counts: dict[str, dict[str, int]]) -> int:
-    kept = KEPT_REASONS.get(table, frozenset())
-    return sum(n for reason, n in counts.get(table, {}).items() if reason not in kept)
 
 
 def _reps_without_outlets(clean: dict[str, pl.DataFrame]) -> list[int]:
