@@ -23,6 +23,7 @@ like ``OUT/order_history.parquet`` of ``visitrank order``. A dry run does not to
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, Final
 
@@ -31,14 +32,14 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from scoring.orders import OrderProposal, propose_orders
 from visitrank.adapters.app_settings import Settings
-from visitrank.adapters.blob_staging import BlobStaging, region_prefix
+from visitrank.adapters.blob_staging import BlobStaging, region_paths
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.pipeline.orders import merged_history, order_history_start, order_inputs
 from visitrank.pipeline.payloads import OrderOutcome, OrderTask
 from visitrank.pipeline.region import quarantine_region
 
-ORDER_LINES: Final = "order_lines.parquet"
-ORDER_CUSTOMERS: Final = "order_customers.parquet"
+ORDER_FILES: Final = {"lines": "order_lines.parquet", "customers": "order_customers.parquet"}
+"""What the proposal of a region stages in its folder (``region_paths``), read by publish."""
 HISTORY_PREFIX: Final = "orders/history"
 
 
@@ -73,11 +74,9 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderO
     proposal = propose_orders(
         order_inputs(checked.tables, as_of), as_of, config, scoring, history=usable
     )
-    prefix = region_prefix(task.run_id, area_id)
-    paths = {
-        "lines": staging.write_frame(f"{prefix}/{ORDER_LINES}", proposal.lines),
-        "customers": staging.write_frame(f"{prefix}/{ORDER_CUSTOMERS}", proposal.customers),
-    }
+    paths = region_paths(task.run_id, area_id, ORDER_FILES)
+    staging.write_frame(paths["lines"], proposal.lines)
+    staging.write_frame(paths["customers"], proposal.customers)
     if not task.dry_run:
         staging.write_frame(history_path(area_id), merged_history(history, proposal))
     kinds = proposal.lines.group_by("Kind").len().sort("Kind")
@@ -94,11 +93,13 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderO
 
 
 def read_proposal(
-    staging: BlobStaging, as_of: date, regions: list[dict[str, Any]]
+    staging: BlobStaging, run_id: str, as_of: date, regions: Sequence[int]
 ) -> OrderProposal:
-    """The staged proposals of several regions as one OrderProposal (for ``order_documents``)."""
-    lines = [staging.read_frame(region["paths"]["lines"]) for region in regions]
-    customers = [staging.read_frame(region["paths"]["customers"]) for region in regions]
+    """The staged proposals of several regions of the run as one OrderProposal (for
+    ``order_documents``)."""
+    paths = [region_paths(run_id, area, ORDER_FILES) for area in regions]
+    lines = [staging.read_frame(path["lines"]) for path in paths]
+    customers = [staging.read_frame(path["customers"]) for path in paths]
     return OrderProposal(
         as_of=as_of,
         lines=pl.concat(lines, how="vertical_relaxed"),

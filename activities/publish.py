@@ -10,13 +10,19 @@ outlet moved to another rep or was deleted); after a partial run of all regions,
 reps of the failed regions keep their document rather than losing it.
 
 Proposed orders: the staged proposals of the regions whose ``propose_orders``
-succeeded become one document per customer (``visitrank.pipeline.orders.order_documents``, plus
-``runId`` and ``weekStart``), upserted to the Cosmos ``orders`` container (read by
-``GET /api/customers/{customerId}/order``); the rep documents get a compact ``proposedOrder``
-per visit (``attach_region_orders``). A visit of a region whose orders failed has no
-``proposedOrder`` key; if the orders cannot be read or written here, the rep documents are
-published without any and the error is reported (``ordersError``): orders never block the
-visit lists.
+succeeded become one document per customer and week (``visitrank.pipeline.orders.order_documents``,
+id ``<customerId>:<weekStart>``, plus ``runId`` and ``weekStart``), upserted to the Cosmos
+``orders`` container (read by ``GET /api/customers/{customerId}/order``); the rep documents get
+a compact ``proposedOrder`` per visit (``attach_region_orders``). A visit of a region whose
+orders failed has no ``proposedOrder`` key; if the staged proposals cannot be read here, the
+rep documents are published without any and the error is reported (``ordersError``): orders
+never block the visit lists. A Cosmos fault while writing them is a fault of publish (retried).
+
+The switch: the week's orders are written first (under new ids: nothing a reader sees changes),
+then the rep documents and withdrawals, then the publication record
+(``CosmosSink.record_publication``), which the read endpoints follow: they serve the new
+week's lists and orders together once it lands, the previous week's until then. The progress
+(documents written of how many) is kept in a blob (``visitrank.adapters.publish_progress``).
 
 Segmentation: with the segmentation's ``supportPaths`` (or, when this run did not
 segment, the latest segmentation's), every visit gets its behavioural segment and every pushed
@@ -29,6 +35,7 @@ are published without it and the error is reported (``segmentsError``, and the r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +43,13 @@ import polars as pl
 from azure.core.exceptions import ResourceNotFoundError
 
 from activities.orders import read_proposal
+from activities.score import SCORED_FILES
 from activities.segments import SUPPORT_FILES
 from visitrank.adapters.app_settings import Settings
-from visitrank.adapters.blob_staging import BlobStaging
+from visitrank.adapters.blob_staging import BlobStaging, region_paths
 from visitrank.adapters.cosmos_sink import CosmosSink
-from visitrank.adapters.order_store import OrderStore
+from visitrank.adapters.order_store import OrderStore, order_id
+from visitrank.adapters.publish_progress import PublishProgress
 from visitrank.adapters.segment_store import LATEST
 from visitrank.contract.errors import error_text
 from visitrank.pipeline.fan_in import WeekParts, plan_weeks, week_documents
@@ -80,36 +89,33 @@ def segment_evidence(
 
 
 def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Input: the plan (runId, generatedAt, window dates, config, dryRun), ``regions``: the ok
-    region outcomes with their blob paths, ``complete`` (all regions were run and succeeded),
-    ``orders``: the ok order outcomes (areaId, paths) and ``segments``: {status, potentialPath}
-    or null.
+    """Input: ``PublishRequest`` (the plan, the ok regions' and orders' area ids, whether the
+    run is complete, this run's segmentation paths or null).
+
+    The writes, in an order that lets a retry finish the week and readers switch to it at
+    once: the week's order documents (new ids per week, so they replace nothing a reader
+    sees), the rep documents and withdrawals, then the publication record
+    (``CosmosSink.record_publication``), which the read endpoints follow. A write that fails
+    raises, so the activity is retried; every write is an upsert of a stable id.
 
     Output: the documents' counts (``pipeline.summary.document_counts``: documents, visits,
     repsWithVisits, visitsWithProposedOrder, segmentEvidence), withdrawn repIds, written (0 on a
-    dry run), orderDocuments, ordersWritten, ordersError (null when none),
-    segmentPotentialPath, segmentsError (null when none).
+    dry run), orderDocuments, ordersWritten, ordersError (null when none: the proposals could
+    not be read), segmentPotentialPath, segmentsError (null when none), publishedWeek (null on
+    a dry run).
     """
     request = PublishRequest.from_json(payload)
     plan = request.plan
     window, config, dry_run = plan.window, plan.config.scoring, plan.dry_run
+    week = window.week_start.isoformat()
     staging = BlobStaging.from_settings(settings)
-    ok = [region for region in request.regions if region.get("status") == "ok"]
-    outlets, skus, reps = read_scored(staging, ok)
-    order_regions = [o for o in request.orders if o.get("status") == "ok"]
-    orders = publish_orders(
-        staging,
-        settings,
-        plan,
-        order_regions,
-        dry_run=dry_run,
-        every_region=request.complete and len(order_regions) == len(plan.regions),
-    )
+    outlets, skus, reps, learned = read_scored(staging, plan.run_id, request.regions)
+    orders = proposed_orders(staging, plan, request.orders)
     segments = request.segments or {}
     evidence, segments_error = segment_evidence(staging, segments.get("supportPaths"))
     parts = WeekParts(
-        regions=ok,
-        orders=orders.documents if order_regions else None,
+        regions=learned,
+        orders=orders.documents if request.orders and orders.error is None else None,
         order_areas=orders.covered,
         evidence=evidence,
     )
@@ -123,94 +129,110 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         run_id=plan.run_id,
         generated_at=plan.generated_at,
     )
-    written, withdrawn = (
-        (0, [])
-        if dry_run
-        else upsert(
-            settings,
-            plan,
-            documents,
-            complete=request.complete,
-            rerun_customers=set(outlets["CustomerId"].to_list()) if outlets.height else set(),
-        )
-    )
+    written, orders_written, published_week = 0, 0, None
+    withdrawn: list[int] = []
+    if not dry_run:
+        progress = PublishProgress(staging, plan.run_id, len(documents), len(orders.documents))
+        try:
+            orders_written = OrderStore.from_settings(settings).upsert_orders(
+                orders.documents, on_progress=progress.orders
+            )
+            sink = CosmosSink.from_settings(settings)
+            written, withdrawn = upsert(
+                sink,
+                plan,
+                documents,
+                complete=request.complete,
+                rerun_customers=set(outlets["CustomerId"].to_list()) if outlets.height else set(),
+                on_progress=progress.lists,
+            )
+            record = sink.record_publication(
+                week,
+                {
+                    "runId": plan.run_id,
+                    "generatedAt": plan.generated_at,
+                    "documents": written,
+                    "orderDocuments": orders_written,
+                    "regions": len(request.regions),
+                    "complete": request.complete,
+                },
+            )
+        except Exception as error:
+            progress.failed(error_text(error))
+            raise  # the orchestrator retries publish; the record still names the last week
+        published_week = record["latestWeek"]
+        progress.done()
     return {
         **document_counts(documents),
         "written": written,
         "withdrawn": withdrawn,
         "orderDocuments": len(orders.documents),
-        "ordersWritten": orders.written,
-        "ordersWithdrawn": len(orders.withdrawn),
+        "ordersWritten": orders_written,
         "ordersError": orders.error,
         "segmentPotentialPath": segments.get("potentialPath"),
         "segmentsError": segments_error,
+        "publishedWeek": published_week,
     }
 
 
 def read_scored(
-    staging: BlobStaging, regions: list[dict[str, Any]]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The staged outlets, SKUs and reps of the regions that succeeded."""
-    outlets = staging.read_frames([region["paths"]["outlets"] for region in regions])
-    skus = staging.read_frames([region["paths"]["skus"] for region in regions])
-    reps = merge_reps(staging.read_frame(region["paths"]["reps"]) for region in regions)
-    return outlets, skus, reps
+    staging: BlobStaging, run_id: str, regions: Sequence[int]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
+    """The staged outlets, SKUs and reps of the regions that succeeded, and each region's
+    learned steps' verdicts (areaId plus ``LEARNED_STEPS``)."""
+    paths = [region_paths(run_id, area, SCORED_FILES) for area in regions]
+    outlets = staging.read_frames([path["outlets"] for path in paths])
+    skus = staging.read_frames([path["skus"] for path in paths])
+    reps = merge_reps(staging.read_frame(path["reps"]) for path in paths)
+    learned = [
+        {"areaId": area, **staging.read_json(path["learnedSteps"])}
+        for area, path in zip(regions, paths, strict=True)
+    ]
+    return outlets, skus, reps, learned
 
 
 @dataclass(frozen=True)
-class PublishedOrders:
-    """The order documents, how many were upserted, the regions they cover, or the error."""
+class ProposedOrders:
+    """The week's order documents of the regions whose proposals succeeded, the regions they
+    cover, or why they could not be read."""
 
     documents: list[dict[str, Any]] = field(default_factory=list)
-    written: int = 0
     covered: frozenset[int] = frozenset()
     error: str | None = None
-    withdrawn: tuple[int, ...] = ()
 
 
-def publish_orders(
-    staging: BlobStaging,
-    settings: Settings,
-    plan: RunPlan,
-    regions: list[dict[str, Any]],
-    *,
-    dry_run: bool,
-    every_region: bool = False,
-) -> PublishedOrders:
-    """One order document per customer of the regions whose proposals succeeded, upserted to
-    the Cosmos ``orders`` container (not on a dry run). After the orders of every region of a
-    complete run (``every_region``), the documents of customers without one are deleted (a
-    deleted customer's order was served until its TTL). A failure is reported, never raised:
-    orders never block the visit lists."""
+def proposed_orders(staging: BlobStaging, plan: RunPlan, regions: Sequence[int]) -> ProposedOrders:
+    """One order document per customer of the regions whose proposals succeeded
+    (id ``<customerId>:<weekStart>``, with ``runId`` and ``weekStart``). Staged proposals
+    that cannot be read are reported, never raised: orders never block the visit lists."""
     if not regions:
-        return PublishedOrders()
+        return ProposedOrders()
+    week = plan.window.week_start.isoformat()
     try:
-        window = plan.window
-        proposal = read_proposal(staging, window.as_of, regions)
+        proposal = read_proposal(staging, plan.run_id, plan.window.as_of, regions)
         documents = [
-            {**order, "runId": plan.run_id, "weekStart": window.week_start.isoformat()}
+            {
+                **order,
+                "id": order_id(order["customerId"], week),
+                "runId": plan.run_id,
+                "weekStart": week,
+            }
             for order in order_documents(proposal)
         ]
-        written, withdrawn = 0, []
-        if not dry_run:
-            store = OrderStore.from_settings(settings)
-            written = store.upsert_orders(documents)
-            if every_region:
-                withdrawn = store.withdraw_missing({document["id"] for document in documents})
     except Exception as error:
         log.exception("proposed orders not published")
-        return PublishedOrders(error=error_text(error))
-    covered = frozenset(o["areaId"] for o in regions)
-    return PublishedOrders(documents, written, covered, withdrawn=tuple(withdrawn))
+        return ProposedOrders(error=error_text(error))
+    return ProposedOrders(documents, frozenset(regions))
 
 
 def upsert(
-    settings: Settings,
+    sink: CosmosSink,
     plan: RunPlan,
     documents: list[dict[str, Any]],
     *,
     complete: bool,
     rerun_customers: set[int],
+    on_progress: Callable[[int], None] | None = None,
 ) -> tuple[int, list[int]]:
     """Upserts the week's documents, then withdraws the week's documents of reps that no
     longer get one: after a run of every region that all succeeded (``complete``), every
@@ -218,8 +240,7 @@ def upsert(
     rerun (``rerun_customers``: their outlets moved to another rep or were deleted, and would
     sit in two lists). After a partial run of every region nothing is withdrawn: the reps of
     the failed regions keep their document."""
-    sink = CosmosSink.from_settings(settings)
-    written = sink.upsert_documents(documents)
+    written = sink.upsert_documents(documents, on_progress=on_progress)
     keep = {document["id"] for document in documents}
     week = plan.window.week_start.isoformat()
     withdrawn: list[int] = []

@@ -9,12 +9,13 @@ small JSON; the frames go to Blob.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Final
 
 from scoring.pipeline import score_region
 from visitrank.adapters.app_settings import Settings
-from visitrank.adapters.blob_staging import BlobStaging, region_prefix
+from visitrank.adapters.blob_staging import BlobStaging, region_paths, region_prefix
 from visitrank.adapters.sql_source import SqlSource
+from visitrank.pipeline.documents import LEARNED_STEPS
 from visitrank.pipeline.payloads import RegionOutcome, RegionTask
 from visitrank.pipeline.region import (
     quarantine_region,
@@ -24,17 +25,21 @@ from visitrank.pipeline.region import (
     scored_outcome,
 )
 
-OUTLETS = "outlets.parquet"
-SKUS = "skus.parquet"
-REPS = "reps.parquet"
+SCORED_FILES: Final = {
+    "outlets": "outlets.parquet",
+    "skus": "skus.parquet",
+    "reps": "reps.parquet",
+    "learnedSteps": "learned_steps.json",
+}
+"""What the scoring of a region stages in its folder (``region_paths``), read by publish."""
 
 
 def score_region_activity(payload: dict[str, Any], settings: Settings) -> RegionOutcome:
     """Input: runId, areaId, the window dates and config (from the plan).
 
-    Output: areaId, status "ok", the blob paths of outlets/skus/reps, row counts, the region's
-    visit response (``visitResponse``) and gap-persistence model (``gapPersistence``), as
-    ``region_job.run_region``, and quarantine counts.
+    Output: areaId, status "ok", the blob paths of outlets/skus/reps/learnedSteps, row
+    counts, the region's visit response (``visitResponse``) and gap-persistence model
+    (``gapPersistence``), as ``region_job.run_region``, and quarantine counts.
     Raises on any failure so the orchestrator's retry policy runs.
     """
     started = time.perf_counter()
@@ -48,16 +53,17 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> Region
 
     staging = BlobStaging.from_settings(settings)
     prefix = region_prefix(task.run_id, area_id)
-    paths = {
-        "outlets": staging.write_frame(f"{prefix}/{OUTLETS}", scores.outlets),
-        "skus": staging.write_frame(f"{prefix}/{SKUS}", scores.skus),
-        "reps": staging.write_frame(f"{prefix}/{REPS}", rep_table(checked.tables)),
-    }
+    paths = region_paths(task.run_id, area_id, SCORED_FILES)
+    staging.write_frame(paths["outlets"], scores.outlets)
+    staging.write_frame(paths["skus"], scores.skus)
+    staging.write_frame(paths["reps"], rep_table(checked.tables))
+    outcome = scored_outcome(area_id, inputs, scores)
+    staging.write_json(paths["learnedSteps"], {step: outcome.get(step) for step in LEARNED_STEPS})
     for table, rows in checked.rows.items():
         if rows.height:
             staging.write_frame(f"{prefix}/quarantine/{table}.parquet", rows)
     return {
-        **scored_outcome(area_id, inputs, scores),
+        **outcome,
         "paths": paths,
         "inputRows": region_input_rows(tables, area_id),
         "quarantined": checked.counts(),

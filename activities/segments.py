@@ -79,6 +79,8 @@ class FileStore(Protocol):
 class DocumentSink(Protocol):
     def upsert(self, documents: list[dict[str, Any]]) -> int: ...
 
+    def withdraw_missing(self, keep_ids: set[str]) -> list[str]: ...
+
 
 def load_inputs(source: RegionSource, start: date, as_of: date, week_start: date) -> SegmentInputs:
     """All regions' clean customers and window purchases (region by region: lines never pile
@@ -200,9 +202,13 @@ def segment_run(
         frame.write_parquet(buffer)
         files[SUPPORT_FILES[key]] = buffer.getvalue()
     paths = store.write_files(task.run_id, files)
-    written = 0
+    written, withdrawn = 0, []
     if sink is not None and not task.dry_run:
-        written = sink.upsert(segment_documents(result, task.run_id, as_of.isoformat()))
+        documents = segment_documents(result, task.run_id, as_of.isoformat())
+        written = sink.upsert(documents)
+        # the cards of outlets no longer segmented (deleted from the ERP, no purchase in the
+        # window) and of retired segments would be served until their TTL
+        withdrawn = sink.withdraw_missing({document["id"] for document in documents})
     return {
         "status": "ok",
         "k": result.info["k"],
@@ -216,6 +222,7 @@ def segment_run(
             key: next(p for p in paths if p.endswith(name)) for key, name in SUPPORT_FILES.items()
         },
         "written": written,
+        "withdrawn": len(withdrawn),
         "seconds": round(time.perf_counter() - started, 3),
     }
 

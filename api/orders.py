@@ -1,11 +1,11 @@
-"""``GET /api/customers/{customerId}/order``: the customer's proposed order (point read),
-scoped by ``VISITRANK_READ_ACCESS`` (api/access.py): with ``principal``, a caller without the
-ReadAll role reads the orders of the customers on its reps' lists of this week."""
+"""``GET /api/customers/{customerId}/order``: the customer's proposed order of the latest
+published week (the publication record, then a point read), scoped by
+``VISITRANK_READ_ACCESS`` (api/access.py): with ``principal``, a caller without the ReadAll
+role reads the orders of the customers on its reps' lists of that week."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -16,7 +16,6 @@ from api.access import MAX_REPS_CHECKED, AccessDeniedError, Caller, caller_of, c
 from visitrank.adapters.app_settings import app_settings
 from visitrank.adapters.cosmos_sink import CosmosSink
 from visitrank.adapters.order_store import OrderStore
-from visitrank.pipeline.week import week_monday
 
 bp = df.Blueprint()
 
@@ -39,9 +38,8 @@ def list_reader() -> CosmosSink:
     return CosmosSink.from_settings(app_settings())
 
 
-def caller_lists(caller: Caller) -> list[dict[str, Any]]:
-    """This week's documents of the caller's reps (at most ``MAX_REPS_CHECKED`` of them)."""
-    week = week_monday(datetime.now(UTC).date()).isoformat()
+def caller_lists(caller: Caller, week: str) -> list[dict[str, Any]]:
+    """The week's documents of the caller's reps (at most ``MAX_REPS_CHECKED`` of them)."""
     reader = list_reader()
     documents = (reader.read_document(rep, week) for rep in sorted(caller.reps)[:MAX_REPS_CHECKED])
     return [document for document in documents if document is not None]
@@ -50,19 +48,23 @@ def caller_lists(caller: Caller) -> list[dict[str, Any]]:
 @bp.function_name("get_customer_order")
 @bp.route(route="customers/{customerId}/order", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_customer_order(req: func.HttpRequest) -> func.HttpResponse:
-    """The customer's order document; 400 on a non-integer id, 404 when there is none."""
+    """The customer's order document of the latest published week (the week whose lists
+    the reps see); 400 on a non-integer id, 404 when there is none."""
     raw = req.route_params.get("customerId", "")
     try:
         customer_id = int(raw)
     except ValueError:
         return _json({"error": f"customerId {raw!r} is not an integer"}, 400)
+    week = list_reader().published_week()
     try:
         caller = caller_of(req.headers, app_settings().read_access)
         if not caller.read_all:
-            check_customer(caller, customer_id, caller_lists(caller))
+            check_customer(caller, customer_id, caller_lists(caller, week) if week else [])
     except AccessDeniedError as denied:
         return _json({"error": str(denied)}, denied.status)
-    document = order_reader().read_order(customer_id)
+    if week is None:
+        return _json({"error": "no week has been published yet"}, 404)
+    document = order_reader().read_order(customer_id, week)
     if document is None:
         return _json({"error": f"no proposed order for customer {customer_id}"}, 404)
     return _json({k: v for k, v in document.items() if not k.startswith("_")}, 200)

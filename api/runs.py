@@ -8,9 +8,12 @@
   400 on a bad body, 409 while the week's run is active (or finished, without force),
   202 with the run id and this API's status route (never the Durable management URLs: they
   carry the host's system key).
-* ``GET /api/runs/{instanceId}``: runtime status, per-region progress, summary.
+* ``GET /api/runs/{instanceId}``: runtime status, per-region progress, documents published
+  of how many (``published``: ``visitrank.adapters.publish_progress``), summary.
 * ``GET /api/reps/{repId}/visits?weekStart=``: the rep's document by point read (id
-  ``<repId>:<weekStart>``, partition ``repId``), 404 when absent: the same read as the CRM.
+  ``<repId>:<weekStart>``, partition ``repId``), of the latest published week by default (the
+  publication record, ``CosmosSink.record_publication``: lists and orders switch together);
+  404 when absent or when the week asked for is later than the latest published one.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from api.run_requests import (
 )
 from orchestrators.weekly_run import WEEKLY_RUN
 from visitrank.adapters.app_settings import app_settings
+from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
+from visitrank.adapters.publish_progress import read_progress
 from visitrank.pipeline.week import week_instance_id, week_monday
 
 log = logging.getLogger("visitrank.api")
@@ -174,10 +179,28 @@ async def get_run(
             "createdTime": status.created_time,
             "lastUpdatedTime": status.last_updated_time,
             "progress": status.custom_status,
+            "published": publish_progress(instance_id),
             "summary": status.output,
         },
         200,
     )
+
+
+@cache
+def staging_reader() -> BlobStaging:
+    """The process-wide client of the staging container (the runs' publish progress)."""
+    return BlobStaging.from_settings(app_settings())
+
+
+def publish_progress(instance_id: str) -> dict[str, Any] | None:
+    """Documents written of how many by the run's publish step (its last attempt), None
+    before it started, for a dry run, or when the progress cannot be read (logged: the
+    status answer never fails for it)."""
+    try:
+        return read_progress(staging_reader(), instance_id)
+    except Exception:
+        log.exception("publish progress of %s not read", instance_id)
+        return None
 
 
 @cache
@@ -186,27 +209,56 @@ def document_reader() -> CosmosSink:
     return CosmosSink.from_settings(app_settings())
 
 
-@bp.function_name("get_rep_visits")
-@bp.route(route="reps/{repId}/visits", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def get_rep_visits(req: func.HttpRequest) -> func.HttpResponse:
-    """The rep's weekly document by point read; 404 when there is none."""
+class ReadRequestError(ValueError):
+    """A read request that cannot be answered: the message and the HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def rep_and_week(req: func.HttpRequest) -> tuple[int, date | None]:
+    """The rep id of the route and the ``weekStart`` asked for (None: not given); 400 when
+    either does not read or the week is not a Monday."""
     raw_rep = req.route_params.get("repId", "")
     try:
         rep_id = int(raw_rep)
     except ValueError:
-        return error_response(f"repId {raw_rep!r} is not an integer", 400)
+        raise ReadRequestError(f"repId {raw_rep!r} is not an integer", 400) from None
     raw_week = req.params.get("weekStart")
     try:
-        week = date.fromisoformat(raw_week) if raw_week else week_monday(utc_today())
+        asked = date.fromisoformat(raw_week) if raw_week else None
     except ValueError:
-        return error_response(f"weekStart {raw_week!r} is not a date (YYYY-MM-DD)", 400)
-    if week.weekday() != 0:
-        return error_response(f"weekStart {week.isoformat()} is not a Monday", 400)
+        raise ReadRequestError(f"weekStart {raw_week!r} is not a date (YYYY-MM-DD)", 400) from None
+    if asked is not None and asked.weekday() != 0:
+        raise ReadRequestError(f"weekStart {asked.isoformat()} is not a Monday", 400)
+    return rep_id, asked
+
+
+def served_week(asked: date | None, published: str | None) -> str:
+    """The week to serve: the one asked for, else the latest published one; 404 before the
+    first publication and for a week later than the latest published (its run is still
+    writing, or failed: its documents are not all there)."""
+    if published is None:
+        raise ReadRequestError("no week has been published yet", 404)
+    week = asked.isoformat() if asked is not None else published
+    if week > published:
+        raise ReadRequestError(f"week {week} is not published yet (latest: {published})", 404)
+    return week
+
+
+@bp.function_name("get_rep_visits")
+@bp.route(route="reps/{repId}/visits", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_rep_visits(req: func.HttpRequest) -> func.HttpResponse:
+    """The rep's weekly document by point read (``served_week``); 404 when there is none."""
     try:
+        rep_id, asked = rep_and_week(req)
         check_rep(caller_of(req.headers, app_settings().read_access), rep_id)
-    except AccessDeniedError as denied:
-        return error_response(str(denied), denied.status)
-    document = document_reader().read_document(rep_id, week.isoformat())
+        reader = document_reader()
+        week = served_week(asked, reader.published_week())
+    except (ReadRequestError, AccessDeniedError) as refused:
+        return error_response(str(refused), refused.status)
+    document = reader.read_document(rep_id, week)
     if document is None:
-        return error_response(f"no visit list for rep {rep_id} in week {week.isoformat()}", 404)
+        return error_response(f"no visit list for rep {rep_id} in week {week}", 404)
     return json_response({k: v for k, v in document.items() if not k.startswith("_")}, 200)

@@ -91,6 +91,36 @@ def settings(emulators: Emulators, sql_connection_string: str) -> Iterator[Setti
     app_settings.cache_clear()
 
 
+@pytest.fixture
+def fresh_database(settings: Settings) -> Iterator[Settings]:
+    """The session's settings with a Cosmos database of the test's own (its containers
+    created, the functions' cached clients dropped): for a test that needs no publication
+    record and no documents of other tests' weeks."""
+    from api import orders as order_api
+    from api import runs as starters
+
+    saved = os.environ["VISITRANK_COSMOS_DATABASE"]
+    os.environ["VISITRANK_COSMOS_DATABASE"] = f"visitrank-{uuid.uuid4().hex[:8]}"
+    caches = (
+        app_settings,
+        starters.document_reader,
+        order_api.order_reader,
+        order_api.list_reader,
+    )
+    for cache in caches:
+        cache.cache_clear()
+    loaded = Settings.from_env(os.environ)
+    CosmosSink.from_settings(loaded, create=True)
+    OrderStore.from_settings(loaded, create=True)
+    CosmosSegmentSink.from_settings(loaded, create=True)
+    try:
+        yield loaded
+    finally:
+        os.environ["VISITRANK_COSMOS_DATABASE"] = saved
+        for cache in caches:
+            cache.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def sink(settings: Settings) -> CosmosSink:
     return CosmosSink.from_settings(settings)

@@ -15,8 +15,6 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from api import orders as order_api
-from api import runs as starters
 from api.access import (
     READ_ALL_ROLE,
     REP_CLAIM,
@@ -27,7 +25,7 @@ from api.access import (
 )
 from visitrank.adapters.app_settings import Settings, app_settings
 from visitrank.adapters.cosmos_sink import CosmosSink
-from visitrank.adapters.order_store import OrderStore
+from visitrank.adapters.order_store import OrderStore, order_id
 from visitrank.pipeline.week import week_monday
 
 from .history import registered
@@ -89,12 +87,10 @@ def get(function: str, url: str, route: dict[str, str], headers: dict[str, str])
 
 
 def test_the_read_endpoints_are_scoped_to_the_callers_reps(
-    principal_mode: None, settings: Settings, sink: CosmosSink
+    fresh_database: Settings, principal_mode: None
 ) -> None:
     """Any function-key holder used to read any rep's list or customer's order."""
-    starters.document_reader.cache_clear()
-    order_api.order_reader.cache_clear()
-    order_api.list_reader.cache_clear()
+    settings, sink = fresh_database, CosmosSink.from_settings(fresh_database)
     week = week_monday(date.today()).isoformat()
     sink.upsert_documents(
         [
@@ -103,8 +99,9 @@ def test_the_read_endpoints_are_scoped_to_the_callers_reps(
         ]
     )
     OrderStore.from_settings(settings).upsert_orders(
-        [{"id": str(c), "customerId": c, "lines": []} for c in (7, 8)]
+        [{"id": order_id(c, week), "customerId": c, "lines": []} for c in (7, 8)]
     )
+    sink.record_publication(week, {"runId": "r1"})
     rep_42 = principal((REP_CLAIM, "42"))
 
     def visits(rep: str, headers: dict[str, str]) -> Any:

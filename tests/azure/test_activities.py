@@ -117,11 +117,12 @@ def test_publish_dry_run_writes_nothing(
             "weekStart": "2026-11-16",
             "dryRun": True,
             "complete": True,
-            "regions": [outcome],
+            "regions": [outcome["areaId"]],
         },
     )
     assert result["documents"] > 0
     assert result["written"] == 0
+    assert result["publishedWeek"] is None
     assert sink.week_document_refs("2026-11-16") == [] or all(
         (sink.read_document(rep, "2026-11-16") or {}).get("runId") != "dry"
         for _, rep in sink.week_document_refs("2026-11-16")

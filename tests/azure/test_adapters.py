@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -12,6 +13,7 @@ from azure.cosmos import exceptions
 from visitrank.adapters.app_settings import DEFAULT_SCHEDULE, Settings, SettingsError
 from visitrank.adapters.blob_staging import BlobStaging, region_prefix
 from visitrank.adapters.cosmos_sink import CosmosSink, with_backoff
+from visitrank.adapters.segment_store import CosmosSegmentSink
 
 
 def test_settings_defaults_and_overrides() -> None:
@@ -133,6 +135,59 @@ def test_cosmos_withdraws_reps_without_list(sink: CosmosSink) -> None:
     other = sink.read_document(9, "2031-02-10")
     assert other is not None
     assert "withdrawn" not in other
+
+
+def test_the_publication_record_never_moves_back_and_stays_bounded(
+    fresh_database: Settings,
+) -> None:
+    sink = CosmosSink.from_settings(fresh_database)
+    assert sink.published_week() is None
+    sink.record_publication("2031-02-10", {"runId": "a"})
+    record = sink.record_publication("2031-02-03", {"runId": "older-rerun"})
+    assert record["latestWeek"] == "2031-02-10"  # a rerun of an older week is recorded only
+    assert record["weeks"]["2031-02-03"] == {"runId": "older-rerun"}
+    assert sink.published_week() == "2031-02-10"
+    for day in range(1, 20):
+        sink.record_publication(f"2032-01-{day:02d}", {"runId": str(day)})
+    record = sink.read_publication() or {}
+    assert len(record["weeks"]) == 12 and min(record["weeks"]) == "2032-01-08"
+    assert record["latestWeek"] == "2032-01-19"
+    # not a week's document: withdrawing a week never touches it
+    assert sink.week_document_refs("2032-01-19") == []
+
+
+def test_concurrent_publications_of_different_weeks_are_all_recorded(
+    fresh_database: Settings,
+) -> None:
+    """The record is read, merged and replaced only if unchanged since (etag): a publish of
+    another week writing in between makes the loser merge again, never drop the winner."""
+    sink = CosmosSink.from_settings(fresh_database)
+    weeks = [f"2033-03-{day:02d}" for day in range(1, 9)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda week: sink.record_publication(week, {"runId": week}), weeks))
+    record = sink.read_publication() or {}
+    assert sorted(record["weeks"]) == weeks
+    assert record["latestWeek"] == weeks[-1]
+    stale = sink.read_publication()
+    sink.record_publication("2033-04-01", {"runId": "newer"})
+    with pytest.raises(exceptions.CosmosHttpResponseError) as lost:
+        sink._write_record(stale, {**(stale or {}), "latestWeek": "stale"})
+    assert lost.value.status_code == 412
+
+
+def test_outlet_cards_of_outlets_no_longer_segmented_are_deleted(
+    fresh_database: Settings,
+) -> None:
+    cards = CosmosSegmentSink.from_settings(fresh_database)
+    ids = ["segment:S1", "segment:S2", "outlet:1", "outlet:2", "outlet:3"]
+    cards.upsert([{"id": doc_id, "pk": doc_id} for doc_id in ids])
+    gone = cards.withdraw_missing({"segment:S1", "outlet:1", "outlet:3"})
+    assert gone == ["outlet:2", "segment:S2"]
+    left = cards.container.query_items(
+        "SELECT VALUE c.id FROM c", enable_cross_partition_query=True
+    )
+    assert sorted(left) == ["outlet:1", "outlet:3", "segment:S1"]
+    assert cards.withdraw_missing({"segment:S1", "outlet:1", "outlet:3"}) == []  # idempotent
 
 
 def test_parallel_upserts_are_fast_enough(sink: CosmosSink) -> None:

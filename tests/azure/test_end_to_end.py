@@ -23,7 +23,7 @@ from scoring.segmentation import SegmentationConfig
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
-from visitrank.adapters.order_store import OrderStore
+from visitrank.adapters.order_store import OrderStore, order_id
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.quarantine import quarantine
 from visitrank.lab.demo_data import write_demo
@@ -36,6 +36,7 @@ from .history import START, History, flat_actions, registered, replay
 from .test_activities import call_activity
 
 WEEK = "2026-11-16"
+LAST_WEEK = "2026-11-09"
 INSTANCE = "visitrank-2026-W47"
 DELETED_CUSTOMER = 987_654_321
 
@@ -105,10 +106,11 @@ def weekly(settings: Settings, sink: CosmosSink, staging: BlobStaging) -> dict[s
         staging.container.delete_blob(blob.name)
     # a document from an earlier run for a rep that no longer exists: must be withdrawn
     sink.upsert_documents([{"id": f"999:{WEEK}", "repId": 999, "weekStart": WEEK, "visits": [1]}])
-    # the order of a customer deleted from the ERP since: must be withdrawn too
+    # last week's order of a customer deleted from the ERP since: not served any more
     OrderStore.from_settings(settings).upsert_orders(
-        [{"id": str(DELETED_CUSTOMER), "customerId": DELETED_CUSTOMER, "lines": []}]
+        [{"id": order_id(DELETED_CUSTOMER, LAST_WEEK), "customerId": DELETED_CUSTOMER}]
     )
+    sink.record_publication(LAST_WEEK, {"runId": "last"})
     summary, _ = run_weekly({"weekStart": WEEK}, INSTANCE)
     return summary
 
@@ -218,7 +220,7 @@ def test_order_endpoint_and_proposed_orders_in_the_rep_documents(
             order = json.loads(response.get_body())
             assert order == {
                 k: v
-                for k, v in (store.read_order(visit["customerId"]) or {}).items()
+                for k, v in (store.read_order(visit["customerId"], WEEK) or {}).items()
                 if not k.startswith("_")
             }
             assert order["customerId"] == visit["customerId"]
@@ -353,7 +355,7 @@ def test_local_and_azure_propose_the_same_orders(
     assert count == len(local) > 0
     compared = 0
     for order in local:
-        published = store.read_order(order["customerId"])
+        published = store.read_order(order["customerId"], WEEK)
         assert published is not None, order["customerId"]
         assert published["lines"] == order["lines"], order["customerId"]
         assert published.get("emptyReason") == order.get("emptyReason")
@@ -361,11 +363,16 @@ def test_local_and_azure_propose_the_same_orders(
     assert compared == weekly["orders"]["documents"]
 
 
-def test_a_complete_run_withdraws_the_orders_of_deleted_customers(
-    weekly: dict[str, Any], settings: Settings
+def test_a_deleted_customers_order_is_not_served_once_the_week_is_published(
+    weekly: dict[str, Any], settings: Settings, sink: CosmosSink
 ) -> None:
-    """Order documents of customers deleted from the ERP were served until their TTL."""
-    store = OrderStore.from_settings(settings)
+    """Order documents of customers deleted from the ERP were served until their TTL. The
+    orders served are the latest published week's, which has none for them (last week's
+    document stays until the container's TTL, never served)."""
+    order_api.order_reader.cache_clear()
+    order_api.list_reader.cache_clear()
     assert weekly["status"] == "complete"
-    assert store.read_order(DELETED_CUSTOMER) is None
     assert weekly["orders"]["written"] > 0
+    assert sink.published_week() == WEEK
+    assert OrderStore.from_settings(settings).read_order(DELETED_CUSTOMER, LAST_WEEK)
+    assert get_order(str(DELETED_CUSTOMER)).status_code == 404

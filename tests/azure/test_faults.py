@@ -9,63 +9,97 @@ it, and the app sees the same exception either way."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
 import pyodbc
 import pytest
 from azure.core.exceptions import ServiceResponseError
+from azure.cosmos import ContainerProxy
+from azure.storage.blob import ContainerClient
 
-from orchestrators.weekly_run import WEEKLY_RUN
+from activities.score import SCORED_FILES
+from api import runs as starters
+from orchestrators.weekly_run import REGION_RUN, WEEKLY_RUN
 from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
+from visitrank.adapters.order_store import OrderStore, order_id
 from visitrank.adapters.sql_source import SqlSource
+from visitrank.pipeline.payloads import PublishRequest, RunPlan
 
 from .history import START, History, flat_actions, replay
 from .test_activities import call_activity
-from .test_end_to_end import plan_and_fan_out, publish_input
+from .test_end_to_end import get_order, plan_and_fan_out, publish_input
+from .test_function_app import get_visits
 
 WEEK = "2026-11-23"
+LAST_WEEK = "2026-11-16"
+DELETED_CUSTOMER = 987_654
 INSTANCE = "visitrank-2026-W48"
 
 
 def test_cosmos_failing_mid_publish_is_finished_by_the_retry(
-    settings: Settings, sink: CosmosSink, monkeypatch: pytest.MonkeyPatch
+    fresh_database: Settings,
+    staging: BlobStaging,
+    demo_tables: dict[str, pl.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A connection reset after 3 upserts: the first publish fails with the week half
-    written; the orchestrator's retry publishes the same documents again (upserts by stable
-    id): every document of the week is this run's, none twice, and the run says complete."""
-    # last week's documents of this week, as a previous run left them
-    old = [
-        {"id": f"{rep}:{WEEK}", "repId": rep, "weekStart": WEEK, "runId": "old", "visits": []}
-        for rep in range(1, 40)
-    ]
-    sink.upsert_documents(old)
+    """A connection reset after 3 list upserts used to leave the week half new, half old,
+    with the orders already replaced. Now readers keep last week's lists and orders, together,
+    until the retry has written everything and recorded the week; the progress says how far
+    the failed attempt got; the retry publishes each document once and the run says
+    complete."""
+    sink, store = CosmosSink.from_settings(fresh_database), OrderStore.from_settings(fresh_database)
+    customer = int(demo_tables["MV_SetupCustomer"]["CustomerId"][0])
+    # last week as its run published it, with the order of a customer deleted since
+    sink.upsert_documents(
+        [{"id": f"1:{LAST_WEEK}", "repId": 1, "weekStart": LAST_WEEK, "runId": "last"}]
+    )
+    store.upsert_orders(
+        [
+            {"id": order_id(c, LAST_WEEK), "customerId": c, "runId": "last", "lines": []}
+            for c in (customer, DELETED_CUSTOMER)
+        ]
+    )
+    sink.record_publication(LAST_WEEK, {"runId": "last"})
     history, publish_id = plan_and_fan_out({"weekStart": WEEK}, INSTANCE)
     payload = publish_input(history)
 
-    upsert = CosmosSink.upsert_documents
+    upsert_item, lock = ContainerProxy.upsert_item, threading.Lock()
     written: list[str] = []
 
-    def reset_after_three(self: CosmosSink, documents: Any) -> int:
-        items = list(documents)
-        upsert(self, items[:3])
-        written.extend(item["id"] for item in items[:3])
-        raise ServiceResponseError("Connection reset by peer")
+    def reset_after_three(self: ContainerProxy, body: dict[str, Any], **kwargs: Any) -> Any:
+        if self.id == fresh_database.cosmos_container and body.get("weekStart") == WEEK:
+            with lock:
+                if len(written) == 3:
+                    raise ServiceResponseError("Connection reset by peer")
+                written.append(body["id"])
+        return upsert_item(self, body, **kwargs)
 
-    monkeypatch.setattr(CosmosSink, "upsert_documents", reset_after_three)
-    with pytest.raises(Exception, match="Connection reset"):
+    monkeypatch.setattr(ContainerProxy, "upsert_item", reset_after_three)
+    with pytest.raises(ServiceResponseError, match="Connection reset"):
         call_activity("publish_run", payload)
     monkeypatch.undo()
-    assert len(written) == 3
-    half = {doc["runId"] for doc in map(read(sink), sink.week_document_refs(WEEK))}
-    assert half == {"old", INSTANCE}  # the week is half new, half old: not done
+
+    # the orders of this week are written, the lists half: readers still see last week
+    assert store.read_order(customer, WEEK) is not None
+    assert served_list(1)["runId"] == "last"
+    assert served_order(customer) == (200, "last")
+    progress = starters.publish_progress(INSTANCE)
+    assert progress is not None and progress["done"] is False
+    assert progress["lists"]["written"] == 3 < progress["lists"]["of"]
+    assert progress["orders"]["written"] == progress["orders"]["of"] > 0
+    assert "Connection reset by peer" in progress["error"]
 
     history.activity_scheduled(publish_id, "publish_run").new_episode()
     history.activity_failed(publish_id, "ServiceResponseError", "Connection reset by peer")
     history.new_episode().timer_fired(publish_id + 1).new_episode()
     state = replay(history, WEEKLY_RUN)
     (retry,) = [a for a in flat_actions(state) if a["functionName"] == "publish_run"]
+    assert retry["retryOptions"]["maxNumberOfAttempts"] >= 2
     published = call_activity("publish_run", payload)
     history.activity_scheduled(publish_id + 2, "publish_run").new_episode()
     history.activity_completed(publish_id + 2, published)
@@ -73,22 +107,46 @@ def test_cosmos_failing_mid_publish_is_finished_by_the_retry(
     assert state["isDone"] is True
     summary = state["output"]
     assert summary["status"] == "complete"
-    refs = sink.week_document_refs(WEEK)
-    documents = [read(sink)(ref) for ref in refs]
-    live = [doc for doc in documents if doc.get("visits")]
-    assert len(live) == summary["documents"] == summary["written"]
-    assert {doc["runId"] for doc in documents} == {INSTANCE}  # nothing of the old week left
-    assert len({doc["id"] for doc in documents}) == len(documents)  # no duplicates
-    assert retry["retryOptions"]["maxNumberOfAttempts"] >= 2
+    assert published["publishedWeek"] == WEEK
+    documents = [sink.read_document(rep, WEEK) or {} for _, rep in sink.week_document_refs(WEEK)]
+    assert len(documents) == summary["documents"] == summary["written"] > 3
+    assert {doc.get("runId") for doc in documents} == {INSTANCE}
+    # readers switched to this week: its lists and its orders; the deleted customer has none
+    assert served_list(documents[0]["repId"])["runId"] == INSTANCE
+    assert served_order(customer) == (200, INSTANCE)
+    assert served_order(DELETED_CUSTOMER)[0] == 404
+    done = starters.publish_progress(INSTANCE)
+    assert done is not None and done["done"] is True and "error" not in done
+    assert done["lists"] == {"written": summary["written"], "of": summary["documents"]}
 
 
-def read(sink: CosmosSink) -> Any:
-    def one(ref: tuple[str, int]) -> dict[str, Any]:
-        document = sink.read_document(ref[1], WEEK)
-        assert document is not None
-        return document
+def failed_then_retried(
+    history: History, activity: str, payload: dict[str, Any], error: str
+) -> dict[str, Any]:
+    """Records the first activity of ``history`` failing with ``error``, the retry timer and
+    the retry, executed for real; returns the retry's result."""
+    history.activity_scheduled(0, activity).new_episode()
+    history.activity_failed(0, error, "the fault injected above").new_episode()
+    history.timer_fired(1).new_episode()
+    result: dict[str, Any] = call_activity(activity, payload)
+    history.activity_scheduled(2, activity).new_episode()
+    history.activity_completed(2, result)
+    return result
 
-    return one
+
+def served_list(rep: Any) -> dict[str, Any]:
+    """What ``GET /api/reps/{rep}/visits`` serves by default (the latest published week)."""
+    response = get_visits(str(rep), None)
+    assert response.status_code == 200, response.get_body()
+    body: dict[str, Any] = json.loads(response.get_body())
+    return body
+
+
+def served_order(customer: int) -> tuple[int, str | None]:
+    """Status and runId of what ``GET /api/customers/{customer}/order`` serves."""
+    response = get_order(str(customer))
+    body = json.loads(response.get_body())
+    return response.status_code, body.get("runId")
 
 
 def test_a_transient_sql_error_while_planning_is_retried(
@@ -111,12 +169,7 @@ def test_a_transient_sql_error_while_planning_is_retried(
     payload = json.loads(plan_action["input"])
     with pytest.raises(Exception, match="Communication link failure"):
         call_activity("plan_run", payload)
-    history.activity_scheduled(0, "plan_run").new_episode()
-    history.activity_failed(0, "OperationalError", "Communication link failure").new_episode()
-    history.timer_fired(1).new_episode()
-    plan = call_activity("plan_run", payload)
-    history.activity_scheduled(2, "plan_run").new_episode()
-    history.activity_completed(2, plan)
+    plan = failed_then_retried(history, "plan_run", payload, "OperationalError")
     state = replay(history, WEEKLY_RUN)
     assert state["isDone"] is False
     scheduled = [a["functionName"] for a in flat_actions(state)]
@@ -125,11 +178,12 @@ def test_a_transient_sql_error_while_planning_is_retried(
 
 
 def test_a_rerun_of_some_regions_withdraws_the_lists_its_outlets_left(
-    settings: Settings, sink: CosmosSink, demo_tables: dict[str, pl.DataFrame]
+    fresh_database: Settings, demo_tables: dict[str, pl.DataFrame]
 ) -> None:
     """Subset reruns never withdrew, so outlets that moved to another rep sat in two reps'
     lists. A rep whose list names a customer of the rerun region and who got no list from the
     rerun is withdrawn; a rep of another region keeps theirs."""
+    sink = CosmosSink.from_settings(fresh_database)
     week = "2026-11-30"
     customers = demo_tables["MV_SetupCustomer"]
     in_region_1 = customers.filter(pl.col("AreaId") == 1)["CustomerId"][0]
@@ -158,3 +212,64 @@ def test_a_rerun_of_some_regions_withdraws_the_lists_its_outlets_left(
 
 def visit(customer_id: int) -> dict[str, Any]:
     return {"customerId": customer_id, "rank": 1}
+
+
+def test_azurite_failing_while_a_region_stages_is_finished_by_the_retry(
+    fresh_database: Settings, staging: BlobStaging, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blob storage drops the connection after the region's first staged file: the scoring
+    activity fails with the region half staged; the region's sub-orchestration retries it;
+    the retry stages every file again (overwriting), and publish reads a whole region."""
+    instance = "visitrank-2026-W50-regions-0123abcd"
+    request = {"weekStart": "2026-12-07", "regions": [1], "runId": instance}
+    plan = RunPlan.from_json(call_activity("plan_run", {**request, "startedAt": START.isoformat()}))
+    task = plan.region_task(1).to_json()
+    upload_blob, uploads = ContainerClient.upload_blob, []
+
+    def drop_after_one(self: ContainerClient, name: str, data: Any, **kwargs: Any) -> Any:
+        if f"runs/{instance}/region=1/" in name:
+            uploads.append(name)
+            if len(uploads) > 1:
+                raise ServiceResponseError("Connection aborted: Azurite went away")
+        return upload_blob(self, name, data, **kwargs)
+
+    monkeypatch.setattr(ContainerClient, "upload_blob", drop_after_one)
+    with pytest.raises(ServiceResponseError, match="Azurite went away"):
+        call_activity("score_region", task)
+    monkeypatch.undo()
+    staged = staging.list_paths(f"runs/{instance}/region=1/")
+    assert len(staged) == 1  # half staged
+
+    region = History(REGION_RUN, task, f"{instance}:1", START)
+    (first,) = flat_actions(replay(region, REGION_RUN))
+    assert first["functionName"] == "score_region"
+    failed_then_retried(region, "score_region", task, "ServiceResponseError")
+    done = replay(region, REGION_RUN)
+    assert done["isDone"] is True and done["output"]["status"] == "ok"
+    staged_names = {path.rsplit("/", 1)[-1] for path in staging.list_paths(f"runs/{instance}/")}
+    assert set(SCORED_FILES.values()) <= staged_names
+    published = call_activity(
+        "publish_run",
+        PublishRequest(plan, regions=(1,), complete=False).to_json(),
+    )
+    assert published["documents"] > 0 and published["written"] == published["documents"]
+
+
+def test_two_publishes_of_one_week_at_once_write_each_document_once(
+    fresh_database: Settings, staging: BlobStaging
+) -> None:
+    """A publish attempt the host gave up on (timeout) can still be running when its retry
+    starts: both write the same documents by the same ids, the record names the week once,
+    and nothing is duplicated or left half written."""
+    sink = CosmosSink.from_settings(fresh_database)
+    history, _ = plan_and_fan_out({"weekStart": WEEK}, INSTANCE)
+    payload = publish_input(history)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(lambda _: call_activity("publish_run", payload), range(2))
+    assert first["documents"] == second["documents"] == first["written"] > 0
+    refs = sink.week_document_refs(WEEK)
+    assert len(refs) == len({doc_id for doc_id, _ in refs}) == first["documents"]
+    record = sink.read_publication() or {}
+    assert record["latestWeek"] == WEEK and list(record["weeks"]) == [WEEK]
+    progress = starters.publish_progress(INSTANCE)
+    assert progress is not None and progress["done"] is True

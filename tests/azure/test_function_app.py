@@ -359,19 +359,27 @@ def get_visits(rep: str, week: str | None) -> func.HttpResponse:
     return response
 
 
-def test_get_rep_visits_point_read(settings: Settings, sink: CosmosSink) -> None:
-    starters.document_reader.cache_clear()
+def test_get_rep_visits_point_read(fresh_database: Settings) -> None:
+    sink = CosmosSink.from_settings(fresh_database)
     week = "2031-06-02"
     sink.upsert_documents(
         [{"id": f"42:{week}", "repId": 42, "weekStart": week, "visits": [{"rank": 1}]}]
     )
+    # written but not recorded as published (its run is still writing): not served
+    unpublished = get_visits("42", week)
+    assert unpublished.status_code == 404
+    assert "no week has been published yet" in json.loads(unpublished.get_body())["error"]
+    sink.record_publication(week, {"runId": "r1"})
     found = get_visits("42", week)
     assert found.status_code == 200
     body = json.loads(found.get_body())
     assert body["id"] == f"42:{week}"
     assert not any(key.startswith("_") for key in body)  # no Cosmos system fields
+    assert json.loads(get_visits("42", None).get_body())["id"] == f"42:{week}"  # the latest
     assert get_visits("43", week).status_code == 404
-    assert get_visits("42", "2031-06-09").status_code == 404
+    later = get_visits("42", "2031-06-09")
+    assert later.status_code == 404
+    assert "not published yet (latest: 2031-06-02)" in json.loads(later.get_body())["error"]
     assert get_visits("abc", week).status_code == 400
     assert get_visits("42", "2031-06-03").status_code == 400
 

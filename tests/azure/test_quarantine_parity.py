@@ -2,13 +2,16 @@
 
 One SQLite ERP database (read through the SQLite3 ODBC driver) holds the demo with every kind of
 row that one driver could read or count differently from the other: a customer repeated in its
-area, a customer listed in two areas, sales lines whose SaleId has no header, sale headers that
-conflict across the edge of the history window, outside it, between two regions and between a
-region and a customer missing from MV_SetupCustomer, and repeated headers and visits of such a
-missing customer. The local run reads it whole (``stage_from_source`` through ``OdbcSource``, as
-``visitrank run --source odbc:...``); the Azure app reads it as its activities do: the plan
-activity (the rows no region owns), then every region's scoring activity, their counts merged as
-the orchestrator merges them.
+area (identical, and with another Channel), a customer listed in two areas, sales lines whose
+SaleId has no header, sale headers that conflict across the edge of the history window, outside
+it, between two regions and between a region and a customer missing from MV_SetupCustomer,
+visits whose copies differ between two regions and between a region and such a missing
+customer, and repeated headers and visits of such a missing customer (which copy of a repeated
+key is kept never depends on the rows' order, which a database does not have). The local run
+reads it whole (``stage_from_source`` through ``OdbcSource``, as ``visitrank run --source
+odbc:...``); the Azure app reads it as its activities do: the plan activity (the rows no region
+owns), then every region's scoring activity, their counts merged as the orchestrator merges
+them.
 
 What must be equal: the Azure app reads only the run's scope, the sales headers of the history
 window (``history_start <= SaleDate < week_start``) with their lines, the visits before the week,
@@ -71,6 +74,11 @@ def _first_sale(sales: pl.DataFrame, customer: int, when: pl.Expr) -> dict[str, 
     return sales.filter((pl.col("CustomerId") == customer) & when).sort("SaleId").row(0, named=True)
 
 
+def _first_visit(visits: pl.DataFrame, customer: int) -> dict[str, Any]:
+    """The first visit (by VisitId) of ``customer``."""
+    return visits.filter(pl.col("CustomerId") == customer).sort("VisitId").row(0, named=True)
+
+
 def messy_tables(demo: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """The demo with every case planted (the demo's own bad rows stay: unknown items, missing
     quantities, repeated headers, sales of unknown customers, outlets without GPS)."""
@@ -78,6 +86,11 @@ def messy_tables(demo: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     ones = customers.filter(pl.col("AreaId") == 1).sort("CustomerId")
     twos = customers.filter(pl.col("AreaId") == 2).sort("CustomerId")
     repeated, two_areas = ones.row(0, named=True), ones.row(1, named=True)
+    other_channel = ones.row(3, named=True)
+    flipped = "OFF_TRADE" if other_channel["Channel"] == "ON_TRADE" else "ON_TRADE"
+    visits = demo[VISIT.name]
+    visit_across = _first_visit(visits, ones["CustomerId"][5])
+    visit_with_ghost = _first_visit(visits, ones["CustomerId"][6])
     recent, old = pl.col("SaleDate") >= RECENT, pl.col("SaleDate") < OLD
     straddling = _first_sale(sales, twos["CustomerId"][2], recent)
     outside = _first_sale(sales, twos["CustomerId"][3], old)
@@ -87,6 +100,7 @@ def messy_tables(demo: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     extra_customers = [
         repeated,  # the same customer twice in its area: duplicate_key
         {**two_areas, "AreaId": 2, "RepId": twos["RepId"][0]},  # several_areas
+        {**other_channel, "Channel": flipped},  # another channel in its area: conflicting_key
     ]
     extra_sales = [
         {**straddling, "SaleDate": EARLY},  # a copy outside the short window
@@ -103,11 +117,17 @@ def messy_tables(demo: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         {"SaleId": GHOST_SALE, "ItemId": item, "Quantity": 3.0, "Amount": 28.5},
     ]
     ghost_visit = {"VisitId": GHOST_VISIT, "CustomerId": GHOST, "RepId": 501, "VisitDate": RECENT}
+    extra_visits = [
+        ghost_visit,
+        ghost_visit,  # a repeated visit of a customer no region owns
+        {**visit_across, "CustomerId": twos["CustomerId"][6]},  # a copy in the other region
+        {**visit_with_ghost, "CustomerId": GHOST},  # a copy of a customer no region owns
+    ]
     extra = {
         CUSTOMER.name: extra_customers,
         SALES.name: extra_sales,
         SALES_DETAIL.name: extra_lines,
-        VISIT.name: [ghost_visit, ghost_visit],
+        VISIT.name: extra_visits,
     }
     return {
         name: pl.concat([frame, pl.DataFrame(extra[name], schema=frame.schema, orient="row")])
@@ -248,10 +268,12 @@ def test_both_drivers_count_the_same_messy_rows(
     # every planted case is in the scope
     assert scoped.quarantined[CUSTOMER.name]["several_areas"] == 2
     assert scoped.quarantined[CUSTOMER.name]["duplicate_key"] == 1
+    assert scoped.quarantined[CUSTOMER.name]["conflicting_key"] == 2
     assert scoped.quarantined[SALES.name]["conflicting_sale_id"] == conflicting
     assert scoped.quarantined[SALES.name]["duplicate_sale_id"] >= 1
     assert scoped.quarantined[SALES_DETAIL.name]["unknown_sale"] == 3
     assert scoped.quarantined[VISIT.name]["duplicate_visit_id"] == 1
+    assert scoped.quarantined[VISIT.name]["conflicting_visit_id"] == 4
 
     assert {name: azure.quarantined.get(name, {}) for name in TABLES} == scoped.quarantined
     assert azure.input_rows == scoped.input_rows

@@ -28,6 +28,7 @@ from visitrank.contract.quarantine import quarantine
 from visitrank.contract.tables import SALES_DETAIL, TABLES
 from visitrank.pipeline.region import (
     SALE_COPIES,
+    VISIT_COPIES,
     quarantine_region,
     region_input_rows,
     set_aside_unowned,
@@ -58,7 +59,7 @@ def test_read_region_selects_the_region_and_window(
     sql_connection_string: str, demo_tables: dict[str, pl.DataFrame]
 ) -> None:
     tables = SqlSource(sql_connection_string).read_region(1, HISTORY_START, BEFORE)
-    assert list(tables) == [*TABLES, SALE_COPIES]
+    assert list(tables) == [*TABLES, SALE_COPIES, VISIT_COPIES]
     assert tables[SALE_COPIES].is_empty()  # the demo's repeated headers are identical copies
     for name, spec in TABLES.items():
         assert dict(tables[name].schema) == spec.columns, name
@@ -138,6 +139,7 @@ def test_arrow_and_pyodbc_readers_give_identical_frames(
         assert dict(by_arrow[name].schema) == spec.columns, name
         assert by_arrow[name].equals(by_pyodbc[name]), name
     assert by_arrow[SALE_COPIES].equals(by_pyodbc[SALE_COPIES])
+    assert by_arrow[VISIT_COPIES].equals(by_pyodbc[VISIT_COPIES])
     if start < before:
         assert by_arrow["MV_SalesDetail"].height > 0
     else:
@@ -245,7 +247,7 @@ def test_regions_read_from_sql_quarantine_a_customer_of_two_areas_as_the_whole_t
     first, second = customers.filter(pl.col("AreaId") == areas[0]).head(2).iter_rows(named=True)
     other_rep = customers.filter(pl.col("AreaId") == areas[1])["RepId"][0]
     extra = pl.DataFrame(
-        [{**first, "AreaId": areas[1], "RepId": other_rep}, {**second, "CustomerName": "again"}],
+        [{**first, "AreaId": areas[1], "RepId": other_rep}, second],
         schema=customers.schema,
     )
     tables["MV_SetupCustomer"] = pl.concat([customers, extra])

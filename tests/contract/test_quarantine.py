@@ -239,10 +239,20 @@ def test_detail_rules_in_documented_order() -> None:
 
 
 def test_visit_rules() -> None:
-    visits = [(1, 1, 1, D), (1, 2, 1, D), (2, 99, 1, D), (3, 1, 99, D), (4, 2, 1, D)]
+    visits = [
+        (1, 1, 1, D),
+        (1, 1, 1, D),  # an identical copy: duplicate_visit_id, one copy kept
+        (5, 1, 1, D),
+        (5, 2, 1, D),  # copies that differ: every copy conflicting_visit_id
+        (2, 99, 1, D),
+        (3, 1, 99, D),
+        (4, 2, 1, D),
+    ]
     result = quarantine(world(Visit=visits))
     assert reasons(result, "MV_Visit") == [
         (1, "duplicate_visit_id"),
+        (5, "conflicting_visit_id"),
+        (5, "conflicting_visit_id"),
         (2, "unknown_customer"),
         (3, "unknown_rep"),
     ]
@@ -265,11 +275,23 @@ def test_rep_and_city_with_unknown_area_are_reported_but_kept() -> None:
     assert result.removed("MV_SetupRep") == 0
 
 
-def test_duplicate_setup_keys_keep_first() -> None:
-    result = quarantine(world(Brand=[(1, "first"), (1, "second")], Area=[(1, "a"), (1, "a")]))
-    assert reasons(result, "MV_SetupBrand") == [(1, "duplicate_key")]
-    assert result.tables["MV_SetupBrand"].get_column("BrandName").to_list() == ["first"]
+def test_repeated_setup_keys_keep_one_identical_copy_and_no_differing_one() -> None:
+    """Identical copies of a key: one is kept (any would do). Copies that differ: none is,
+    whichever comes first (which is right is unknowable), and what depends on the key goes
+    with it (the brand's items, then their lines)."""
+    result = quarantine(
+        world(
+            Brand=[(1, "first"), (2, "other"), (1, "second")],
+            Area=[(1, "a"), (1, "a")],
+            Item=[(1, "Lager 33cl", 1, 1, 1.5), (2, "Lager 50cl", 2, 1, 2.0)],
+        )
+    )
+    assert reasons(result, "MV_SetupBrand") == [(1, "conflicting_key"), (1, "conflicting_key")]
+    assert result.tables["MV_SetupBrand"].get_column("BrandName").to_list() == ["other"]
     assert result.counts()["MV_SetupArea"] == {"duplicate_key": 1}
+    assert result.tables["MV_SetupArea"].rows() == [(1, "a")]
+    assert reasons(result, "MV_SetupItem") == [(1, "unknown_brand")]
+    assert result.counts()["MV_SalesDetail"] == {"unknown_item": 2}
 
 
 def test_rows_have_contract_columns_plus_reason() -> None:
@@ -442,9 +464,9 @@ def test_detail_rules_need_the_detail_columns() -> None:
 def test_duplicate_rules_match_their_definition(
     overrides: dict[str, list[tuple[Any, ...]]],
 ) -> None:
-    """The duplicate / conflicting rules (found among repeated keys only) tag exactly the rows
-    of their plain definitions: every copy after the first; every copy of a SaleId whose copies
-    differ."""
+    """The conflicting / duplicate rules (found among repeated keys only) tag exactly the rows
+    of their plain definitions: every copy of a key whose copies differ; every copy after the
+    first of a key whose copies are identical."""
     tables = world(**overrides)
     result = quarantine(tables)
     clean = result.tables
@@ -459,14 +481,17 @@ def test_duplicate_rules_match_their_definition(
     def known(column: str, table: str) -> pl.Expr:
         return ~pl.col(column).is_in(clean[table].get_column(column).implode())
 
+    def repeats(table: str, conflicting: str, duplicate: str) -> list[tuple[str, pl.Expr]]:
+        (key,) = TABLES[table].key
+        return [
+            (conflicting, pl.struct(TABLES[table].column_names).n_unique().over(key) > 1),
+            (duplicate, ~pl.col(key).is_first_distinct()),
+        ]
+
     sales = expected(
         "MV_Sales",
         [
-            (
-                "conflicting_sale_id",
-                pl.struct(TABLES["MV_Sales"].column_names).n_unique().over("SaleId") > 1,
-            ),
-            ("duplicate_sale_id", ~pl.col("SaleId").is_first_distinct()),
+            *repeats("MV_Sales", "conflicting_sale_id", "duplicate_sale_id"),
             ("unknown_customer", known("CustomerId", "MV_SetupCustomer")),
         ],
     )
@@ -474,20 +499,32 @@ def test_duplicate_rules_match_their_definition(
     visits = expected(
         "MV_Visit",
         [
-            ("duplicate_visit_id", ~pl.col("VisitId").is_first_distinct()),
+            *repeats("MV_Visit", "conflicting_visit_id", "duplicate_visit_id"),
             ("unknown_customer", known("CustomerId", "MV_SetupCustomer")),
             ("unknown_rep", known("RepId", "MV_SetupRep")),
         ],
     )
     assert result.rows["MV_Visit"].equals(visits)
-    areas = expected("MV_SetupArea", [("duplicate_key", ~pl.col("AreaId").is_first_distinct())])
-    assert result.rows["MV_SetupArea"].equals(areas)
+    for table in ("MV_SetupArea", "MV_SetupBrand", "MV_SetupCategory"):
+        rows = expected(table, repeats(table, "conflicting_key", "duplicate_key"))
+        assert result.rows[table].equals(rows), table
+    # the customers' first three rules (their other rules are tested on their own)
+    customers = expected(
+        "MV_SetupCustomer",
+        [
+            ("several_areas", pl.col("AreaId").n_unique().over("CustomerId") > 1),
+            *repeats("MV_SetupCustomer", "conflicting_key", "duplicate_key"),
+        ],
+    )
+    first = ["several_areas", "conflicting_key", "duplicate_key"]
+    assert result.rows["MV_SetupCustomer"].filter(pl.col(REASON).is_in(first)).equals(customers)
 
 
 def test_a_customer_listed_in_two_areas_is_quarantined_everywhere() -> None:
     """Which region such an outlet belongs to is unknowable: every row goes (several_areas),
-    and its sales and visits with it; a customer repeated within one area keeps its first row
-    (duplicate_key). The same rule holds when the rows are read region by region from SQL."""
+    and its sales and visits with it; a customer repeated identically within one area keeps
+    one row (duplicate_key). The same rule holds when the rows are read region by region from
+    SQL."""
     result = quarantine(
         world(
             Area=[(1, "Nord"), (2, "Sud")],
@@ -495,7 +532,7 @@ def test_a_customer_listed_in_two_areas_is_quarantined_everywhere() -> None:
                 (1, "north", 1, 1, 48.0, 2.0, "ON_TRADE", 1),
                 (2, "once", 1, 1, 48.0, 2.0, "ON_TRADE", 1),
                 (1, "south", 1, 2, 43.0, 5.0, "ON_TRADE", 1),
-                (2, "again", 1, 1, 48.0, 2.0, "ON_TRADE", 1),
+                (2, "once", 1, 1, 48.0, 2.0, "ON_TRADE", 1),
             ],
         )
     )
@@ -507,6 +544,148 @@ def test_a_customer_listed_in_two_areas_is_quarantined_everywhere() -> None:
     assert result.tables["MV_SetupCustomer"]["CustomerName"].to_list() == ["once"]
     assert reasons(result, "MV_Sales") == [(1, "unknown_customer")]
     assert reasons(result, "MV_Visit") == [(1, "unknown_customer")]
+
+
+# --- repeated keys: the row order never decides ------------------------------------------
+
+
+def _unordered(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame``'s rows sorted on every column: what it holds, whatever its row order."""
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+def assert_same_whatever_the_order(
+    tables: dict[str, pl.DataFrame], shuffled: dict[str, pl.DataFrame]
+) -> None:
+    """The quarantine of ``tables`` and of ``shuffled`` (the same rows in another order) give
+    the same clean rows, set-aside rows and counts, table by table."""
+    first, second = quarantine(tables), quarantine(shuffled)
+    assert first.counts() == second.counts()
+    for name in TABLES:
+        assert _unordered(first.tables[name]).equals(_unordered(second.tables[name])), name
+        assert _unordered(first.rows[name]).equals(_unordered(second.rows[name])), name
+
+
+def test_an_identical_repeated_visit_keeps_one_copy() -> None:
+    visits = [(1, 1, 1, D), (2, 2, 1, D), (1, 1, 1, D), (1, 1, 1, D)]
+    result = quarantine(world(Visit=visits))
+    assert reasons(result, "MV_Visit") == [(1, "duplicate_visit_id")] * 2
+    assert result.tables["MV_Visit"].rows() == [(1, 1, 1, D), (2, 2, 1, D)]
+    assert result.counts()["MV_Visit"] == {"duplicate_visit_id": 2}
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        pytest.param((1, 2, 1, D), id="another-customer"),
+        pytest.param((1, 1, 2, D), id="another-rep"),
+        pytest.param((1, 1, 1, date(2024, 3, 2)), id="another-day"),
+    ],
+)
+def test_a_visit_repeated_with_differing_copies_sets_every_copy_aside(
+    copy: tuple[Any, ...],
+) -> None:
+    """Which copy is the visit is unknowable (on two customers, the two copies may sit in two
+    regions, each read alone from SQL): neither is kept, in either order."""
+    for visits in ([(1, 1, 1, D), (2, 2, 1, D), copy], [copy, (2, 2, 1, D), (1, 1, 1, D)]):
+        result = quarantine(world(Rep=[(1, "r", 1), (2, "s", 1)], Visit=visits))
+        assert reasons(result, "MV_Visit") == [(1, "conflicting_visit_id")] * 2
+        assert result.tables["MV_Visit"].rows() == [(2, 2, 1, D)]
+
+
+def test_a_customer_repeated_in_its_area_with_another_channel_is_set_aside_whole() -> None:
+    """Neither row of the outlet is trusted (another Channel, RepId or GPS may be the right
+    one), so its sales and visits go too; an identical repeat keeps one row. Listed in two
+    areas, the outlet stays several_areas, the rule that comes first."""
+    customers = [
+        (1, "bar", 1, 1, 48.85, 2.35, "ON_TRADE", 1),
+        (2, "shop", 1, 1, 48.86, 2.36, "OFF_TRADE", 1),
+        (3, "kiosk", 1, 1, 48.87, 2.37, "OFF_TRADE", 1),
+        (1, "bar", 1, 1, 48.85, 2.35, "OFF_TRADE", 1),
+        (3, "kiosk", 1, 1, 48.87, 2.37, "OFF_TRADE", 1),
+        (4, "cafe", 1, 1, 48.88, 2.38, "ON_TRADE", 1),
+        (4, "cafe", 1, 2, 48.88, 2.38, "OFF_TRADE", 1),
+    ]
+    result = quarantine(
+        world(
+            Area=[(1, "Nord"), (2, "Sud")],
+            Customer=customers,
+            Sales=[(1, 1, D, 1), (2, 2, D, None), (3, 3, D, 1)],
+            Visit=[(1, 1, 1, D), (2, 2, 1, D), (3, 4, 1, D)],
+        )
+    )
+    assert reasons(result, "MV_SetupCustomer") == [
+        (1, "conflicting_key"),
+        (1, "conflicting_key"),
+        (3, "duplicate_key"),
+        (4, "several_areas"),
+        (4, "several_areas"),
+    ]
+    assert result.tables["MV_SetupCustomer"]["CustomerId"].to_list() == [2, 3]
+    assert reasons(result, "MV_Sales") == [(1, "unknown_customer")]
+    assert reasons(result, "MV_Visit") == [(1, "unknown_customer"), (3, "unknown_customer")]
+    assert result.counts()["MV_SalesDetail"] == {"header_quarantined": 2}
+
+
+def test_an_item_repeated_with_another_price_is_set_aside_whole() -> None:
+    items = [
+        (1, "Lager 33cl", 1, 1, 1.5),
+        (2, "Lager 50cl", 1, 1, 2.0),
+        (1, "Lager 33cl", 1, 1, 1.6),  # another price: which is right is unknowable
+    ]
+    result = quarantine(world(Item=items))
+    assert reasons(result, "MV_SetupItem") == [(1, "conflicting_key")] * 2
+    assert result.tables["MV_SetupItem"]["ItemId"].to_list() == [2]
+    assert reasons(result, "MV_SalesDetail") == [(1, 1, "unknown_item"), (2, 1, "unknown_item")]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param(
+            {"Visit": [(1, 1, 1, D), (1, 2, 1, D), (2, 2, 1, D), (3, 1, 1, D), (3, 1, 1, D)]},
+            id="visits",
+        ),
+        pytest.param(
+            {
+                "Customer": [
+                    (1, "bar", 1, 1, 48.85, 2.35, "ON_TRADE", 1),
+                    (1, "bar", 1, 1, 48.85, 2.35, "OFF_TRADE", 1),
+                    (2, "shop", 1, 1, 48.86, 2.36, "OFF_TRADE", 1),
+                    (2, "shop", 1, 1, 48.86, 2.36, "OFF_TRADE", 1),
+                ]
+            },
+            id="customers",
+        ),
+        pytest.param(
+            {
+                "SubCategory": [(1, "Lager", 1), (1, "Ale", 1), (2, "Stout", 1), (2, "Stout", 1)],
+                "Item": [(1, "a", 1, 1, 1.5), (2, "b", 1, 2, 2.0)],
+            },
+            id="subcategories",
+        ),
+    ],
+)
+def test_reversed_rows_give_the_same_result(overrides: dict[str, list[tuple[Any, ...]]]) -> None:
+    tables = world(**overrides)
+    assert_same_whatever_the_order(
+        tables, {name: frame.reverse() for name, frame in tables.items()}
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_world, st.data())
+def test_the_row_order_never_changes_the_result(
+    overrides: dict[str, list[tuple[Any, ...]]], data: st.DataObject
+) -> None:
+    """Any permutation of every table's rows gives the same clean rows, set-aside rows and
+    counts (a database has no row order; the Azure app reads it region by region)."""
+    tables = world(**overrides)
+    shuffled = {
+        name: frame[data.draw(st.permutations(range(frame.height)), label=name)]
+        for name, frame in tables.items()
+    }
+    assert_same_whatever_the_order(tables, shuffled)
 
 
 def test_rows_dated_after_the_run_day_are_set_aside_with_their_lines() -> None:

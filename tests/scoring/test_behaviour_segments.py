@@ -348,9 +348,17 @@ class MemorySink:
         self.docs |= {doc["id"]: doc for doc in documents}
         return len(documents)
 
+    def withdraw_missing(self, keep_ids: set[str]) -> list[str]:
+        stale = sorted(set(self.docs) - keep_ids)
+        for doc_id in stale:
+            del self.docs[doc_id]
+        return stale
+
 
 def test_azure_activity_stores_exports_and_outlet_cards() -> None:
     source, store, sink = FakeSource(hand_made()), MemoryStore(), MemorySink()
+    # the card of an outlet deleted from the ERP since the last run, and a retired segment
+    sink.upsert([{"id": "outlet:999", "pk": "outlet:999"}, {"id": "segment:S9", "pk": "x"}])
     payload = {
         "runId": "visitrank-2026-W28",
         "weekStart": "2026-07-06",
@@ -361,6 +369,8 @@ def test_azure_activity_stores_exports_and_outlet_cards() -> None:
     }
     out = segment_run(payload, source, store, sink)
     assert out["k"] == 3 and out["outlets"] == 90
+    assert out["withdrawn"] == 2 and {"outlet:999", "segment:S9"}.isdisjoint(sink.docs)
+    assert len(sink.docs) == out["written"] == 90 + 3
     assert out["potentialPath"] in store.blobs
     assert "segments/latest/segments_state.json" in store.blobs
     card = sink.docs["outlet:1"]

@@ -9,6 +9,9 @@ Layout inside the staging container::
     runs/<runId>/region=<areaId>/outlets.parquet
     runs/<runId>/region=<areaId>/skus.parquet
     runs/<runId>/region=<areaId>/reps.parquet
+    runs/<runId>/region=<areaId>/learned_steps.json     the learned steps' verdicts
+    runs/<runId>/region=<areaId>/order_lines.parquet
+    runs/<runId>/region=<areaId>/order_customers.parquet
     runs/<runId>/region=<areaId>/quarantine/<table>.parquet
 
 The run never deletes its folder: a lifecycle rule on the container (infra/main.bicep) removes
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Final
+import json
+from typing import Any, Final
 
 import polars as pl
 from azure.core.exceptions import ResourceExistsError
@@ -34,6 +38,14 @@ RUNS_PREFIX: Final = "runs"
 def region_prefix(run_id: str, area_id: int) -> str:
     """The blob folder of one region's staged frames in one run."""
     return f"{RUNS_PREFIX}/{run_id}/region={area_id}"
+
+
+def region_paths(run_id: str, area_id: int, files: dict[str, str]) -> dict[str, str]:
+    """key -> blob path of each of ``files`` (key -> file name) in the region's folder: the
+    steps that stage files and the step that reads them agree on the paths without passing
+    them through the orchestration."""
+    prefix = region_prefix(run_id, area_id)
+    return {key: f"{prefix}/{name}" for key, name in files.items()}
 
 
 class BlobStaging:
@@ -74,6 +86,15 @@ class BlobStaging:
         """Read the Parquet blob at ``path``."""
         data = self.container.download_blob(path, max_concurrency=2).readall()
         return pl.read_parquet(io.BytesIO(data))
+
+    def write_json(self, path: str, data: Any) -> str:
+        """Write ``data`` as JSON to ``path`` (overwriting) and return the path."""
+        self.container.upload_blob(path, json.dumps(data).encode(), overwrite=True)
+        return path
+
+    def read_json(self, path: str) -> Any:
+        """Read the JSON blob at ``path``."""
+        return json.loads(self.container.download_blob(path).readall())
 
     def read_frames(self, paths: list[str]) -> pl.DataFrame:
         """Read and concatenate several Parquet blobs (columns unified, types relaxed)."""

@@ -14,6 +14,7 @@ container's default TTL removes it with the other old weeks. (A delete would mak
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
+from azure.core import MatchConditions
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey, exceptions
 from azure.identity import DefaultAzureCredential
 
@@ -29,6 +31,12 @@ from visitrank.adapters.app_settings import Settings
 log = logging.getLogger("visitrank.cosmos")
 
 PARTITION_KEY_PATH: Final = "/repId"
+PUBLICATION_ID: Final = "published"
+"""Id (and partition key value) of the publication record in the rep documents' container."""
+WEEKS_RECORDED: Final = 12
+RECORD_ATTEMPTS: Final = 10
+CONFLICT: Final = 409
+PRECONDITION_FAILED: Final = 412
 THROTTLED: Final = 429
 T = TypeVar("T")
 
@@ -81,15 +89,22 @@ def container_proxy(
 
 
 def upsert_all(
-    container: ContainerProxy, documents: Iterable[dict[str, Any]], max_workers: int
+    container: ContainerProxy,
+    documents: Iterable[dict[str, Any]],
+    max_workers: int,
+    on_progress: Callable[[int], None] | None = None,
 ) -> int:
     """Upsert every document with bounded parallelism and 429 back-off; returns the count.
-    All writes are attempted; the first failure is then re-raised."""
+    ``on_progress`` gets the number written so far after each write (in the calling
+    thread). All writes are attempted; the first failure is then re-raised."""
     items = list(documents)
     if not items:
         return 0
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
-        list(pool.map(lambda item: with_backoff(lambda: container.upsert_item(item)), items))
+        writes = pool.map(lambda item: with_backoff(lambda: container.upsert_item(item)), items)
+        for written, _ in enumerate(writes, start=1):
+            if on_progress is not None:
+                on_progress(written)
     return len(items)
 
 
@@ -106,6 +121,30 @@ def point_read(
     return item
 
 
+def delete_missing(
+    container: ContainerProxy, keep_ids: set[str], partition_field: str, where: str = ""
+) -> list[tuple[str, Any]]:
+    """Deletes the documents (``where``: an extra SQL condition on ``c``) whose id is not in
+    ``keep_ids``; returns their (id, partition key value). One cross-partition query of ids,
+    then one point delete each: run once a week after a complete run. Idempotent: a document
+    already gone is skipped."""
+    condition = f" WHERE {where}" if where else ""
+    rows = container.query_items(
+        f"SELECT c.id, c.{partition_field} AS pk FROM c{condition}",
+        enable_cross_partition_query=True,
+    )
+    stale = sorted(((row["id"], row["pk"]) for row in rows if row["id"] not in keep_ids), key=str)
+    for doc_id, partition in stale:
+        _delete(container, doc_id, partition)
+    return stale
+
+
+def _delete(container: ContainerProxy, doc_id: str, partition: Any) -> None:
+    # already gone: deleting is idempotent
+    with contextlib.suppress(exceptions.CosmosResourceNotFoundError):
+        with_backoff(lambda: container.delete_item(doc_id, partition_key=partition))
+
+
 def _retry_after_seconds(error: exceptions.CosmosHttpResponseError) -> float | None:
     headers = getattr(error, "headers", None) or {}
     raw = headers.get("x-ms-retry-after-ms")
@@ -113,6 +152,21 @@ def _retry_after_seconds(error: exceptions.CosmosHttpResponseError) -> float | N
         return float(raw) / 1000.0 if raw is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def publication_record(
+    current: dict[str, Any] | None, week_start: str, entry: dict[str, Any]
+) -> dict[str, Any]:
+    """The publication record with ``week_start`` recorded (see ``record_publication``)."""
+    weeks = {**((current or {}).get("weeks") or {}), week_start: entry}
+    kept = dict(sorted(weeks.items())[-WEEKS_RECORDED:])
+    return {
+        "id": PUBLICATION_ID,
+        "repId": PUBLICATION_ID,
+        "type": "publication",
+        "latestWeek": max(kept),
+        "weeks": kept,
+    }
 
 
 class CosmosSink:
@@ -134,17 +188,70 @@ class CosmosSink:
         )
         return cls(container, settings.cosmos_max_workers)
 
-    def upsert_documents(self, documents: Iterable[dict[str, Any]]) -> int:
-        """Upsert every document with bounded parallelism; returns how many were written."""
+    def upsert_documents(
+        self,
+        documents: Iterable[dict[str, Any]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Upsert every document with bounded parallelism; returns how many were written
+        (``on_progress``: see ``upsert_all``)."""
         items = list(documents)
         for item in items:
             if not isinstance(item.get("id"), str) or "repId" not in item:
-                raise ValueError("every document needs a string 'id' and a 'repId'")
-        return upsert_all(self.container, items, self.max_workers)
+                raise ValueError(
+                    f"every document needs a string 'id' and a 'repId': {item.get('id')!r}"
+                )
+        return upsert_all(self.container, items, self.max_workers, on_progress)
 
     def read_document(self, rep_id: int, week_start: str) -> dict[str, Any] | None:
         """The CRM's read: a point read by id ``<repId>:<weekStart>`` in partition ``repId``."""
         return point_read(self.container, f"{rep_id}:{week_start}", rep_id)
+
+    def read_publication(self) -> dict[str, Any] | None:
+        """The publication record (``record_publication``), None before the first publish."""
+        return point_read(self.container, PUBLICATION_ID, PUBLICATION_ID)
+
+    def published_week(self) -> str | None:
+        """The latest week whose lists and orders were completely written (ISO date), None
+        before the first publish: what the read endpoints serve by default."""
+        record = self.read_publication()
+        return None if record is None else str(record["latestWeek"])
+
+    def record_publication(self, week_start: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Records that ``week_start``'s lists and orders are completely written (``entry``:
+        runId, generatedAt, counts), written *last* by publish: readers switch to a new
+        week's lists and orders together, when this lands, or not at all. The latest week
+        never moves back (a rerun of an older week records itself without becoming the
+        latest); the last ``WEEKS_RECORDED`` weeks are kept. Idempotent, and safe against
+        a concurrent publish of another week (optimistic concurrency on the record's etag:
+        a lost race reads the record again)."""
+        for _ in range(RECORD_ATTEMPTS):
+            current = self.read_publication()
+            document = publication_record(current, week_start, entry)
+            try:
+                self._write_record(current, document)
+            except exceptions.CosmosHttpResponseError as error:
+                if error.status_code not in (CONFLICT, PRECONDITION_FAILED):
+                    raise
+                continue  # another publish wrote the record in between: merge with it
+            return document
+        raise RuntimeError(
+            f"the publication record of week {week_start} lost {RECORD_ATTEMPTS} races in a row"
+        )
+
+    def _write_record(self, current: dict[str, Any] | None, document: dict[str, Any]) -> None:
+        """Creates the record, or replaces ``current`` only if nobody changed it since."""
+        if current is None:
+            with_backoff(lambda: self.container.create_item(document))
+            return
+        with_backoff(
+            lambda: self.container.replace_item(
+                PUBLICATION_ID,
+                document,
+                etag=current["_etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        )
 
     def week_document_refs(self, week_start: str) -> list[tuple[str, int]]:
         """(id, repId) of every document of the week (a cross-partition query)."""

@@ -1,20 +1,23 @@
-"""Cosmos DB store of the proposed-order documents (one per customer, the latest proposal).
+"""Cosmos DB store of the proposed-order documents (one per customer and week).
 
-Container layout: partition key ``/customerId``, id ``str(customerId)``; an upsert replaces the
-customer's previous proposal. Same account and database as the weekly documents; the container
-name comes from ``VISITRANK_COSMOS_ORDERS_CONTAINER`` (default ``orders``).
+Container layout: partition key ``/customerId``, id ``<customerId>:<weekStart>`` (``order_id``);
+a rerun of the week replaces the customer's proposal of that week, a new week writes beside it.
+Which week is served is the publication record's (``CosmosSink.read_publication``), so orders
+and lists switch to a new week together, and a customer deleted from the ERP has no order in
+the new week (the container's default TTL removes the old ones). Same account and database as
+the weekly documents; the container name comes from ``VISITRANK_COSMOS_ORDERS_CONTAINER``
+(default ``orders``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from azure.cosmos import ContainerProxy, exceptions
+from azure.cosmos import ContainerProxy
 
 from visitrank.adapters.app_settings import Settings
-from visitrank.adapters.cosmos_sink import container_proxy, point_read, upsert_all, with_backoff
+from visitrank.adapters.cosmos_sink import container_proxy, point_read, upsert_all
 
 PARTITION_KEY_PATH: Final = "/customerId"
 DEFAULT_CONTAINER: Final = "orders"
@@ -36,33 +39,30 @@ class OrderStore:
         proxy = container_proxy(settings, name, PARTITION_KEY_PATH, create=create)
         return cls(proxy, settings.cosmos_max_workers)
 
-    def upsert_orders(self, documents: Iterable[dict[str, Any]]) -> int:
+    def upsert_orders(
+        self,
+        documents: Iterable[dict[str, Any]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Upserts the order documents (id and customerId required) with bounded parallelism
-        (``VISITRANK_COSMOS_MAX_WORKERS``, 429 back-off); returns the count."""
+        (``VISITRANK_COSMOS_MAX_WORKERS``, 429 back-off); returns the count (``on_progress``:
+        see ``upsert_all``)."""
         items = list(documents)
         for document in items:
             if not isinstance(document.get("id"), str) or "customerId" not in document:
-                raise ValueError("every order document needs a string 'id' and a 'customerId'")
-        return upsert_all(self.container, items, self.max_workers)
+                raise ValueError(
+                    "every order document needs a string 'id' and a 'customerId': "
+                    f"{document.get('id')!r}"
+                )
+        return upsert_all(self.container, items, self.max_workers, on_progress)
 
-    def read_order(self, customer_id: int) -> dict[str, Any] | None:
-        """The customer's latest proposed order, None when there is none."""
-        return point_read(self.container, str(customer_id), customer_id)
+    def read_order(self, customer_id: int, week_start: str) -> dict[str, Any] | None:
+        """The customer's proposed order of the week, None when there is none."""
+        return point_read(self.container, order_id(customer_id, week_start), customer_id)
 
-    def withdraw_missing(self, keep_ids: set[str]) -> list[int]:
-        """Deletes the order documents whose id is not in ``keep_ids`` (customers deleted
-        from the ERP, or no longer proposed anything); returns their customer ids. Called
-        after a run that proposed the orders of every region, so nothing is deleted on a
-        partial or subset run. Idempotent: a document already gone is skipped."""
-        rows = self.container.query_items(
-            "SELECT c.id, c.customerId FROM c", enable_cross_partition_query=True
-        )
-        stale = sorted((row["id"], row["customerId"]) for row in rows if row["id"] not in keep_ids)
-        for doc_id, customer_id in stale:
-            self._delete(doc_id, customer_id)
-        return [customer_id for _, customer_id in stale]
 
-    def _delete(self, doc_id: str, customer_id: int) -> None:
-        # already gone: withdrawing is idempotent
-        with contextlib.suppress(exceptions.CosmosResourceNotFoundError):
-            with_backoff(lambda: self.container.delete_item(doc_id, partition_key=customer_id))
+def order_id(customer_id: int, week_start: str) -> str:
+    """The id of a customer's order document of one week: a new week's orders never
+    overwrite the published week's, so both switch with the lists (see CosmosSink's
+    publication record)."""
+    return f"{customer_id}:{week_start}"

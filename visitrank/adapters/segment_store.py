@@ -26,7 +26,7 @@ from azure.cosmos import ContainerProxy
 from azure.storage.blob import ContainerClient
 
 from visitrank.adapters.app_settings import Settings
-from visitrank.adapters.cosmos_sink import container_proxy, upsert_all
+from visitrank.adapters.cosmos_sink import container_proxy, delete_missing, upsert_all
 
 SEGMENTS_PREFIX: Final = "segments"
 LATEST: Final = f"{SEGMENTS_PREFIX}/latest"
@@ -88,4 +88,11 @@ class CosmosSegmentSink:
         return cls(proxy, settings.cosmos_max_workers)
 
     def upsert(self, documents: Iterable[dict[str, Any]]) -> int:
+        """Upserts the segment and outlet documents; returns the count."""
         return upsert_all(self.container, documents, self.max_workers)
+
+    def withdraw_missing(self, keep_ids: set[str]) -> list[str]:
+        """Deletes the segment and outlet documents whose id is not in ``keep_ids`` (after a
+        complete segmentation: outlets deleted or no longer segmented, retired segments);
+        returns their ids."""
+        return [doc_id for doc_id, _ in delete_missing(self.container, keep_ids, "pk")]

@@ -5,11 +5,12 @@ staging whole tables first: each region reads its customers, the sales headers o
 customers in the history window with their lines, their visits before the week, and the (small)
 setup tables in full; the plan activity reads once what no region owns (:data:`UNOWNED_QUERIES`).
 Every row of the run's scope is read and counted by exactly one of them, and each also reads the
-other headers of its SaleIds, so that its quarantine gives every row the reason the local run's
-quarantine of the whole tables gives it (``visitrank.pipeline.region``). Rows are streamed
-with ``fetchmany`` in batches into polars frames, then coerced to the contract by
-:func:`visitrank.contract.coercion.coerce_table`, exactly as the file source does, so a bad
-value stops the region with table, column and row.
+other headers of its SaleIds and the other rows of its VisitIds (never counted nor kept), so
+that its quarantine gives every row the reason the local run's quarantine of the whole tables
+gives it (``visitrank.pipeline.region``): a key whose copies differ is set aside whole, by every
+reader of one of its copies. Rows are streamed with ``fetchmany`` in batches into polars frames,
+then coerced to the contract by :func:`visitrank.contract.coercion.coerce_table`, exactly as the
+file source does, so a bad value stops the region with table, column and row.
 
 The bulk tables (sales headers, sales lines, visits) are read through arrow-odbc when it is
 installed (``VISITRANK_SQL_READER=auto``, the default; ``arrow`` / ``pyodbc`` force one): it
@@ -58,7 +59,7 @@ from visitrank.contract.tables import (
     VISIT,
     TableSpec,
 )
-from visitrank.pipeline.region import SALE_COPIES
+from visitrank.pipeline.region import COPIED_TABLES, SALE_COPIES, VISIT_COPIES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -81,8 +82,8 @@ HOME_CUSTOMERS: Final = (
 )
 """The customers whose lowest area is the region's: a customer's sales and visits are read by
 exactly one region, and once (a semi-join), even when the customer table lists it twice (the
-quarantine then sets it aside as `several_areas` or `duplicate_key`, and its sales as
-`unknown_customer`, once)."""
+quarantine then sets it aside as `several_areas`, `conflicting_key` or `duplicate_key`, and its
+sales as `unknown_customer`, once)."""
 
 WINDOW: Final = "{alias}.SaleDate >= ? AND {alias}.SaleDate < ?"
 """The history window of a sales header; parameters (from, before)."""
@@ -134,6 +135,14 @@ REGION_QUERIES: Final[dict[str, str]] = {
         f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v WHERE v.CustomerId IN {HOME_CUSTOMERS} "
         "AND v.VisitDate < ?"
     ),
+    # the other rows of the region's VisitIds: dated in or after the week, or of a customer of
+    # another region (or of none); not the region's rows, see VISIT_COPIES
+    VISIT_COPIES: (
+        f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v WHERE v.VisitId IN "
+        f"(SELECT h.VisitId FROM MV_Visit h WHERE h.CustomerId IN {HOME_CUSTOMERS} "
+        "AND h.VisitDate < ?) "
+        f"AND NOT (v.CustomerId IN {HOME_CUSTOMERS} AND v.VisitDate < ?)"
+    ),
 }
 """What one region reads besides the setup tables (its parameters: :func:`region_query`).
 
@@ -174,13 +183,19 @@ UNOWNED_QUERIES: Final[dict[str, str]] = {
         f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v WHERE {UNOWNED.format(alias='v')} "
         "AND v.VisitDate < ?"
     ),
+    VISIT_COPIES: (
+        f"SELECT {_columns(VISIT, 'v')} FROM MV_Visit v WHERE v.VisitId IN "
+        f"(SELECT u.VisitId FROM MV_Visit u WHERE {UNOWNED.format(alias='u')} "
+        "AND u.VisitDate < ?) "
+        f"AND NOT ({UNOWNED.format(alias='v')} AND v.VisitDate < ?)"
+    ),
 }
 """The rows no region reads (their parameters: :func:`unowned_query`): customer rows without
 an area (there should be none), sales (in the window) and visits (before the week) of
 customers that have no row with an area in MV_SetupCustomer with the other headers of those
-SaleIds, the lines of the window's sales no region reads and the lines of no sale. The plan
-reads them once, so that they are set aside and counted as the local run does on the whole
-table."""
+SaleIds and the other rows of those VisitIds, the lines of the window's sales no region reads
+and the lines of no sale. The plan reads them once, so that they are set aside and counted as
+the local run does on the whole table."""
 
 
 def region_query(
@@ -194,6 +209,7 @@ def region_query(
         SALE_COPIES: (*window, *window),
         SALES_DETAIL.name: (*window, history_start, before, area_id),
         VISIT.name: (area_id, before),
+        VISIT_COPIES: (area_id, before, area_id, before),
     }
     return REGION_QUERIES[name], params[name]
 
@@ -207,6 +223,7 @@ def unowned_query(name: str, history_start: date, before: date) -> tuple[str, tu
         SALE_COPIES: (*window, *window),
         SALES_DETAIL.name: (*window, *window),
         VISIT.name: (before,),
+        VISIT_COPIES: (before, before),
     }
     return UNOWNED_QUERIES[name], params[name]
 
@@ -411,32 +428,35 @@ class SqlSource:
     ) -> dict[str, pl.DataFrame]:
         """Every contract table for one region, coerced: setup tables in full, the region's
         customers, its sales headers and lines with ``history_start <= SaleDate < before``,
-        and its visits before ``before`` (the week start); and, under :data:`SALE_COPIES`, the
-        other headers of its SaleIds, for the quarantine (:data:`REGION_QUERIES`)."""
+        and its visits before ``before`` (the week start); and, under :data:`SALE_COPIES` and
+        :data:`VISIT_COPIES`, the other headers of its SaleIds and the other rows of its
+        VisitIds, for the quarantine only (:data:`REGION_QUERIES`)."""
         return self._read(
             {name: region_query(name, area_id, history_start, before) for name in REGION_QUERIES}
         )
 
     def read_unowned(self, history_start: date, before: date) -> dict[str, pl.DataFrame]:
         """The rows no region reads (:data:`UNOWNED_QUERIES`), coerced, with the setup tables
-        in full: every contract table and :data:`SALE_COPIES`, for the quarantine. A customer
-        row without an area is a ContractError, as in the local run's reading."""
+        in full: every contract table, :data:`SALE_COPIES` and :data:`VISIT_COPIES`, for the
+        quarantine. A customer row without an area is a ContractError, as in the local run's
+        reading."""
         return self._read(
             {name: unowned_query(name, history_start, before) for name in UNOWNED_QUERIES}
         )
 
     def _read(self, queries: dict[str, tuple[str, tuple[Any, ...]]]) -> dict[str, pl.DataFrame]:
-        """The setup tables whole and the result of each query (table or :data:`SALE_COPIES`
-        -> sql, parameters), coerced, over one connection; contract order, the copies last."""
+        """The setup tables whole and the result of each query (table or copies of
+        :data:`COPIED_TABLES` -> sql, parameters), coerced, over one connection; contract
+        order, the copies last (sales', then visits')."""
         tables: dict[str, pl.DataFrame] = {}
         with self.connect() as connection:
             for spec in SETUP_TABLES:
                 sql = f"SELECT {_columns(spec, 't')} FROM {spec.name} t"
                 tables[spec.name] = self.read_spec(connection, spec, sql)
             for name, (sql, params) in queries.items():
-                spec = SALES if name == SALE_COPIES else TABLES[name]
+                spec = COPIED_TABLES.get(name) or TABLES[name]
                 tables[name] = self.read_spec(connection, spec, sql, params)
-        return {name: tables[name] for name in (*TABLES, SALE_COPIES)}
+        return {name: tables[name] for name in (*TABLES, *COPIED_TABLES)}
 
     def regions(self) -> list[int]:
         """The AreaIds that have customers, ascending."""

@@ -27,12 +27,21 @@ Some rows are *reported but kept* (see ``KEPT_REASONS``):
 * ``MV_Visit`` / ``unknown_rep``: a visit by a rep who has left is still a visit the outlet
   had (its recency and the visit response count it), as a sale by a former rep is a sale.
 
+A repeated key never lets the rows' order decide which copy survives: a database has no row
+order, and the Azure app reads the tables region by region (``visitrank.adapters.sql_source``),
+so an order-dependent choice would differ between the drivers and between two exports of the
+same data. When every copy of a key is identical, one is kept and the others are
+``duplicate_key`` (``duplicate_sale_id``, ``duplicate_visit_id``): being identical, any copy
+would do. When the copies differ, which one is right is unknowable, so *every* copy is set
+aside: ``conflicting_key`` (``conflicting_sale_id``, ``conflicting_visit_id``). Customers listed
+under several areas are ``several_areas`` before either rule applies.
+
 Rows dated after the run's day (``future_date``: a mistyped year, a scheduled delivery) are set
 aside when the caller says what day it is: they would otherwise move the planned week.
 
 Pure and vectorised: every rule is a polars expression (``is_in`` against the clean parent
-keys; duplicate keys found with one sort, then among the repeated keys only); no Python loop
-over rows.
+keys; repeated keys found with one sort, then their copies compared among those keys only); no
+Python loop over rows.
 
 The sales lines can be far larger than memory allows (``MV_SalesDetail`` has 5-10x the rows
 of ``MV_Sales``), and every rule on a line looks only at that line and the clean headers and
@@ -101,15 +110,16 @@ KEPT_REASONS: Final[dict[str, frozenset[str]]] = {
 """Reasons that are reported in ``Quarantined.rows`` but whose rows stay in the clean table."""
 
 RULE_ORDER: Final[dict[str, tuple[str, ...]]] = {
-    AREA.name: ("duplicate_key",),
-    CATEGORY.name: ("duplicate_key",),
-    BRAND.name: ("duplicate_key",),
-    SUBCATEGORY.name: ("duplicate_key", "unknown_category"),
-    ITEM.name: ("duplicate_key", "unknown_brand", "unknown_subcategory"),
-    CITY.name: ("duplicate_key", "unknown_area"),
-    REP.name: ("duplicate_key", "unknown_area"),
+    AREA.name: ("conflicting_key", "duplicate_key"),
+    CATEGORY.name: ("conflicting_key", "duplicate_key"),
+    BRAND.name: ("conflicting_key", "duplicate_key"),
+    SUBCATEGORY.name: ("conflicting_key", "duplicate_key", "unknown_category"),
+    ITEM.name: ("conflicting_key", "duplicate_key", "unknown_brand", "unknown_subcategory"),
+    CITY.name: ("conflicting_key", "duplicate_key", "unknown_area"),
+    REP.name: ("conflicting_key", "duplicate_key", "unknown_area"),
     CUSTOMER.name: (
         "several_areas",
+        "conflicting_key",
         "duplicate_key",
         "unknown_area",
         "unknown_channel",
@@ -126,7 +136,13 @@ RULE_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "missing_amount",
         "non_finite_value",
     ),
-    VISIT.name: ("duplicate_visit_id", "unknown_customer", "future_date", "unknown_rep"),
+    VISIT.name: (
+        "conflicting_visit_id",
+        "duplicate_visit_id",
+        "unknown_customer",
+        "future_date",
+        "unknown_rep",
+    ),
 }
 """Per table, the reasons in the order they are tested; a row gets the first that applies."""
 
@@ -214,18 +230,18 @@ def quarantine_headers(
     check_inputs(tables, {n: s for n, s in TABLES.items() if n != SALES_DETAIL.name})
     split = _Splitter({name: frame for name, frame in tables.items() if name != SALES_DETAIL.name})
     for spec in (AREA, CATEGORY, BRAND):
-        split.run(spec, [("duplicate_key", _duplicate(split, spec))])
+        split.run(spec, _repeats(split, spec, "conflicting_key", "duplicate_key"))
     split.run(
         SUBCATEGORY,
         [
-            ("duplicate_key", _duplicate(split, SUBCATEGORY)),
+            *_repeats(split, SUBCATEGORY, "conflicting_key", "duplicate_key"),
             ("unknown_category", split.unknown("CategoryId", CATEGORY)),
         ],
     )
     split.run(
         ITEM,
         [
-            ("duplicate_key", _duplicate(split, ITEM)),
+            *_repeats(split, ITEM, "conflicting_key", "duplicate_key"),
             ("unknown_brand", split.unknown("BrandId", BRAND)),
             ("unknown_subcategory", split.unknown("SubCategoryId", SUBCATEGORY)),
         ],
@@ -234,7 +250,7 @@ def quarantine_headers(
         split.run(
             spec,
             [
-                ("duplicate_key", _duplicate(split, spec)),
+                *_repeats(split, spec, "conflicting_key", "duplicate_key"),
                 ("unknown_area", split.unknown("AreaId", AREA)),
             ],
         )
@@ -243,7 +259,7 @@ def quarantine_headers(
     split.run(
         VISIT,
         [
-            ("duplicate_visit_id", _duplicate(split, VISIT)),
+            *_repeats(split, VISIT, "conflicting_visit_id", "duplicate_visit_id"),
             ("unknown_customer", split.unknown("CustomerId", CUSTOMER)),
             ("future_date", _after("VisitDate", today)),
             ("unknown_rep", split.unknown("RepId", REP)),
@@ -301,9 +317,16 @@ class _Splitter:
     def run(self, spec: TableSpec, rules: Rules) -> pl.DataFrame:
         """Tag rows with their first failing rule; store rows and clean table.
 
-        Returns the surviving rows *with* the ``Reason`` column (null, or a kept reason) so
-        callers can derive flags such as ``Routable``.
+        ``rules`` must name the reasons of ``RULE_ORDER`` in its order (a ValueError naming
+        both otherwise), so the documented order is the one applied. Returns the surviving
+        rows *with* the ``Reason`` column (null, or a kept reason) so callers can derive flags
+        such as ``Routable``.
         """
+        reasons = tuple(reason for reason, _ in rules)
+        if reasons != RULE_ORDER[spec.name]:
+            raise ValueError(
+                f"{spec.name}: rules {reasons} are not RULE_ORDER's {RULE_ORDER[spec.name]}"
+            )
         tagged = self.source[spec.name].with_columns(_first_reason(rules).alias(REASON))
         self.rows[spec.name] = tagged.filter(pl.col(REASON).is_not_null()).select(
             [*spec.column_names, REASON]
@@ -330,7 +353,7 @@ def _customers(split: _Splitter) -> None:
         CUSTOMER,
         [
             ("several_areas", _in_several_areas(split.source[CUSTOMER.name])),
-            ("duplicate_key", _duplicate(split, CUSTOMER)),
+            *_repeats(split, CUSTOMER, "conflicting_key", "duplicate_key"),
             ("unknown_area", split.unknown("AreaId", AREA)),
             ("unknown_channel", ~channel.is_in(list(CHANNELS))),
             ("unknown_rep", pl.col("RepId").is_null() | split.unknown("RepId", REP)),
@@ -388,11 +411,7 @@ def _sales(split: _Splitter, today: date | None) -> DetailRules:
     split.run(
         SALES,
         [
-            (
-                "conflicting_sale_id",
-                pl.col("SaleId").is_in(_conflicting_sale_ids(split).implode(), nulls_equal=True),
-            ),
-            ("duplicate_sale_id", _duplicate(split, SALES)),
+            *_repeats(split, SALES, "conflicting_sale_id", "duplicate_sale_id"),
             ("unknown_customer", split.unknown("CustomerId", CUSTOMER)),
             ("future_date", _after("SaleDate", today)),
         ],
@@ -409,43 +428,42 @@ def _sales(split: _Splitter, today: date | None) -> DetailRules:
     )
 
 
-def _conflicting_sale_ids(split: _Splitter) -> pl.Series:
-    """SaleIds whose copies are not all identical (more than one distinct header).
+def _repeats(split: _Splitter, spec: TableSpec, conflicting: str, duplicate: str) -> Rules:
+    """The two rules on a repeated key of ``spec`` (its single key column), in this order, so
+    that the rows' order never decides which copy survives:
 
-    Only repeated ids can conflict, so the distinct count runs on their rows only: the same
-    ids as ``pl.struct(...).n_unique().over("SaleId") > 1`` on every header, which took 10 s
-    and +2.2 GB at 33M headers (measured; this: a sort, 0.24 s and +0.4 GB).
-    """
-    sales = split.source[SALES.name]
-    return (
-        sales.filter(
-            pl.col("SaleId").is_in(_repeated_keys(sales, "SaleId").implode(), nulls_equal=True)
-        )
-        .group_by("SaleId")
-        .agg(pl.struct(SALES.column_names).n_unique().alias("versions"))
-        .filter(pl.col("versions") > 1)
-        .get_column("SaleId")
-    )
+    * ``conflicting``: every copy of a key whose copies are not all identical (more than one
+      distinct row over the contract columns): which copy is right is unknowable, and a
+      database has no row order to pick one by;
+    * ``duplicate``: every copy but the first of a key whose copies are all identical (being
+      identical, keeping any of them gives the same clean table).
 
-
-def _duplicate(split: _Splitter, spec: TableSpec) -> pl.Expr:
-    """True for every occurrence of a key after its first (source order).
-
-    The same rows as ``~pl.col(key).is_first_distinct()``, found among the rows of repeated
-    keys only (``is_first_distinct`` hashes every key: 5.8 s for 33M sale headers).
+    Only repeated keys can be either, so both are found among the rows of the keys that one
+    sort shows repeated (:func:`_repeated_keys`): the same rows as
+    ``pl.struct(columns).n_unique().over(key) > 1`` and ``~pl.col(key).is_first_distinct()``
+    on the whole table, which hash every key (10 s and +2.2 GB, and 5.8 s, at 33M sale headers;
+    measured; this: a sort, 0.24 s and +0.4 GB).
     """
     (key,) = spec.key
     frame = split.source[spec.name]
     repeated = _repeated_keys(frame, key)
     if repeated.is_empty():
-        return pl.lit(False)
-    later = (
-        frame.select(pl.int_range(pl.len()).alias("row"), pl.col(key))
-        .filter(pl.col(key).is_in(repeated.implode(), nulls_equal=True))
-        .filter(~pl.col(key).is_first_distinct())
-        .get_column("row")
+        return [(conflicting, pl.lit(False)), (duplicate, pl.lit(False))]
+    columns = spec.column_names
+    copies = frame.select(pl.int_range(pl.len()).alias("row"), *columns).filter(
+        pl.col(key).is_in(repeated.implode(), nulls_equal=True)
     )
-    return pl.int_range(pl.len()).is_in(later.implode())
+    differing = (
+        copies.group_by(key)
+        .agg(pl.struct(columns).n_unique().alias("versions"))
+        .filter(pl.col("versions") > 1)
+        .get_column(key)
+    )
+    later = copies.filter(~pl.col(key).is_first_distinct()).get_column("row")
+    return [
+        (conflicting, pl.col(key).is_in(differing.implode(), nulls_equal=True)),
+        (duplicate, pl.int_range(pl.len()).is_in(later.implode())),
+    ]
 
 
 def _repeated_keys(frame: pl.DataFrame, key: str) -> pl.Series:

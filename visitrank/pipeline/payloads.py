@@ -9,7 +9,7 @@ keeps every payload small.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
 
@@ -19,7 +19,6 @@ from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.orders import OrderConfig
 from scoring.segmentation import SegmentationConfig
-from visitrank.pipeline.documents import LEARNED_STEPS
 from visitrank.pipeline.run_config import RunConfig
 from visitrank.pipeline.week import window_from_json, window_to_json
 
@@ -201,45 +200,35 @@ class RunPlan:
 @dataclass(frozen=True)
 class PublishRequest:
     """Publish the week: `publish_run` activity input. `regions`: the regions that scored
-    (areaId, blob paths and the learned steps' verdicts, which each rep document states);
-    `complete`: every region of a run of all regions scored, so stale documents may be
-    withdrawn; `orders`: the regions whose proposals are staged; `segments`: this run's
-    segmentation (potential and support paths), None when it did not segment."""
+    (area ids only: their files and learned steps' verdicts are found beside each other in
+    the run's staging folder, so the payload stays a few KB at 1,000 regions); `complete`:
+    every region of a run of all regions scored, so stale documents may be withdrawn;
+    `orders`: the regions whose proposals are staged; `segments`: this run's segmentation
+    (potential and support paths), None when it did not segment."""
 
     plan: RunPlan
-    regions: tuple[dict[str, Any], ...]
+    regions: tuple[int, ...]
     complete: bool
-    orders: tuple[dict[str, Any], ...] = ()
+    orders: tuple[int, ...] = ()
     segments: dict[str, Any] | None = None
 
     @classmethod
     def after_fan_out(
         cls,
         plan: RunPlan,
-        outcomes: list[dict[str, Any]],
-        orders: list[dict[str, Any]],
-        segments: dict[str, Any] | None,
+        outcomes: Sequence[Mapping[str, Any]],
+        orders: Sequence[Mapping[str, Any]],
+        segments: Mapping[str, Any] | None,
     ) -> PublishRequest:
-        """What publish needs of the fan-out's outcomes (paths and verdicts, never counts)."""
-        ok = [o for o in outcomes if o["status"] == "ok"]
+        """What publish needs of the fan-out's outcomes (which regions succeeded, never
+        counts or paths)."""
+        ok = [int(o["areaId"]) for o in outcomes if o["status"] == "ok"]
         return cls(
             plan=plan,
-            regions=tuple(
-                {
-                    "areaId": o["areaId"],
-                    "status": "ok",
-                    "paths": o["paths"],
-                    **{step: o.get(step) for step in LEARNED_STEPS},
-                }
-                for o in ok
-            ),
+            regions=tuple(ok),
             # withdraw stale documents only after a run of every region that all succeeded
             complete=len(ok) == len(outcomes) and plan.all_regions,
-            orders=tuple(
-                {"areaId": o["areaId"], "status": "ok", "paths": o["paths"]}
-                for o in orders
-                if o["status"] == "ok"
-            ),
+            orders=tuple(int(o["areaId"]) for o in orders if o["status"] == "ok"),
             segments=(
                 {
                     "status": "ok",
@@ -263,12 +252,12 @@ class PublishRequest:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PublishRequest:
-        regions = tuple(dict(region) for region in data.get("regions") or [])
+        regions = tuple(int(area) for area in data.get("regions") or [])
         return cls(
-            plan=RunPlan.from_json({**data, "regions": [r["areaId"] for r in regions]}),
+            plan=RunPlan.from_json({**data, "regions": list(regions)}),
             regions=regions,
             complete=bool(data.get("complete", False)),
-            orders=tuple(dict(order) for order in data.get("orders") or []),
+            orders=tuple(int(area) for area in data.get("orders") or []),
             segments=dict(data["segments"]) if data.get("segments") else None,
         )
 
@@ -320,5 +309,6 @@ class SegmentOutcome(TypedDict):
     potentialPath: NotRequired[str]
     supportPaths: NotRequired[dict[str, str]]
     written: NotRequired[int]
+    withdrawn: NotRequired[int]
     seconds: NotRequired[float]
     error: NotRequired[str]

@@ -15,7 +15,7 @@ import polars as pl
 from scoring.inputs import RegionInputs, ScoringWindow, history_visits
 from scoring.pipeline import RegionScores
 from visitrank.contract.quarantine import Quarantined, quarantine
-from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES, VISIT
+from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES, VISIT, TableSpec
 from visitrank.pipeline.payloads import RegionOutcome
 
 REP_SCHEMA = {"RepId": pl.Int64, "RepName": pl.String, "EligibleOutlets": pl.Int64}
@@ -142,6 +142,15 @@ reader's own header, so the quarantine, seeing both, sets the SaleId aside
 (`conflicting_sale_id`) as it does on the whole table; they are never the reader's rows (not
 counted, and never clean)."""
 
+VISIT_COPIES: Final = f"{VISIT.name}.copies"
+"""As :data:`SALE_COPIES`, for visits: the other rows of the reader's VisitIds, dated in or
+after the planned week or of a customer another reader owns, so that a VisitId whose copies
+differ is set aside whole (`conflicting_visit_id`) by every reader of one of them, as on the
+whole table."""
+
+COPIED_TABLES: Final[dict[str, TableSpec]] = {SALE_COPIES: SALES, VISIT_COPIES: VISIT}
+"""Each key of other readers' copies among a reader's tables, and the table they copy rows of."""
+
 UNOWNED_TABLES: Final = (SALES.name, SALES_DETAIL.name, VISIT.name)
 """The tables of which the plan reads and counts the rows no region owns (`set_aside_unowned`):
 customers without an area never get that far (AreaId is required)."""
@@ -149,8 +158,8 @@ customers without an area never get that far (AreaId is required)."""
 
 def region_input_rows(tables: Mapping[str, pl.DataFrame], area_id: int) -> dict[str, int]:
     """Rows read per contract table by one region, its customers' rows of other areas and the
-    other copies of its sale headers left out (their owners count them), so that the readers'
-    counts add up to the rows of the run."""
+    other copies of its sale headers and visits (:data:`COPIED_TABLES`) left out (their owners
+    count them), so that the readers' counts add up to the rows of the run."""
     own = pl.col("AreaId") == area_id
     return {
         name: frame.filter(own).height if name == CUSTOMER.name else frame.height
@@ -160,35 +169,43 @@ def region_input_rows(tables: Mapping[str, pl.DataFrame], area_id: int) -> dict[
 
 
 def quarantine_read(tables: Mapping[str, pl.DataFrame]) -> Quarantined:
-    """`quarantine` of one reader's contract tables, the other copies of its sale headers
-    (:data:`SALE_COPIES`, if any) among the headers.
+    """`quarantine` of one reader's contract tables, the other copies of its sale headers and
+    visits (:data:`COPIED_TABLES`, those present and not empty) among the rows they copy.
 
-    The copies are then left out of the set-aside sales (each is the row of another reader,
-    or outside the window); a clean copy is a ValueError: a copy differs from the reader's own
-    header of that SaleId, so the SaleId conflicts and all its copies are set aside."""
+    The copies only let the quarantine see that a key's copies differ: they are then left out
+    of the set-aside rows (each is the row of another reader, or outside the window). A clean
+    copy is a ValueError: a copy differs from the reader's own row of that key, so the key
+    conflicts and all its copies are set aside."""
     contract = {name: tables[name] for name in TABLES}
-    copies = tables.get(SALE_COPIES)
-    if copies is None or copies.is_empty():
-        return quarantine(contract)
-    own = contract[SALES.name]
-    contract[SALES.name] = pl.concat([own, copies.select(own.columns)], how="vertical_relaxed")
+    copied = {
+        spec.name: frame
+        for name, spec in COPIED_TABLES.items()
+        if (frame := tables.get(name)) is not None and not frame.is_empty()
+    }
+    for name, copies in copied.items():
+        own = contract[name]
+        contract[name] = pl.concat([own, copies.select(own.columns)], how="vertical_relaxed")
     checked = quarantine(contract)
-    columns = SALES.column_names
-    clean = checked.tables[SALES.name].join(copies, on=columns, how="semi", nulls_equal=True)
-    if clean.height:
-        raise ValueError(f"clean copies of another reader's sale headers: {clean}")
-    rows = checked.rows[SALES.name].join(copies, on=columns, how="anti", nulls_equal=True)
-    return Quarantined(tables=checked.tables, rows={**checked.rows, SALES.name: rows})
+    rows = dict(checked.rows)
+    for name, copies in copied.items():
+        columns = TABLES[name].column_names
+        clean = checked.tables[name].join(copies, on=columns, how="semi", nulls_equal=True)
+        if clean.height:
+            raise ValueError(f"{name}: clean copies of another reader's rows: {clean}")
+        rows[name] = rows[name].join(copies, on=columns, how="anti", nulls_equal=True)
+    return Quarantined(tables=checked.tables, rows=rows)
 
 
 def quarantine_region(tables: Mapping[str, pl.DataFrame], area_id: int) -> Quarantined:
     """The quarantine of one region's tables as read from SQL (`SqlSource.read_region`).
 
     The region reads every row of its customers, also their rows under other areas, so that a
-    customer listed in several areas is recognised (`several_areas`) as it is on a whole
-    table, and the other copies of its sale headers, so that a SaleId whose copies differ is
-    set aside (`conflicting_sale_id`, `quarantine_read`); the rows of other areas and the
-    copies are then left out of this region's set-aside rows, which their owners report."""
+    customer listed in several areas is recognised (`several_areas`), and one repeated in the
+    area with differing rows (`conflicting_key`), as on a whole table, and the other copies of
+    its sale headers and visits, so that a SaleId or VisitId whose copies differ is set aside
+    (`conflicting_sale_id`, `conflicting_visit_id`, `quarantine_read`); the rows of other areas
+    and the copies are then left out of this region's set-aside rows, which their owners
+    report."""
     checked = quarantine_read(tables)
     customers = checked.rows[CUSTOMER.name]
     foreign = pl.col("AreaId").is_null() | (pl.col("AreaId") != area_id)
@@ -205,8 +222,8 @@ def set_aside_unowned(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFr
     """The rows no region owns, as read by `SqlSource.read_unowned` (sales, their lines and
     visits of customers without an area, lines of no sale), set aside per table of
     :data:`UNOWNED_TABLES` with the reason the whole-table quarantine gives them: the same
-    rules (`quarantine_read`), so that a repeated header or visit is a duplicate, a SaleId
-    also sold by a region conflicting, a line of no sale `unknown_sale`.
+    rules (`quarantine_read`), so that a repeated header or visit is a duplicate, a SaleId or
+    VisitId with a differing copy in a region conflicting, a line of no sale `unknown_sale`.
 
     None of them can be clean (no customer of theirs is known); one that is would be counted
     but never scored, so it is a ValueError."""
