@@ -120,7 +120,7 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         evidence=evidence,
     )
     documents = week_documents(
-        plan_weeks(outlets, config),
+        plan_weeks(outlets, config, reps=reps, week_start=window.week_start),
         outlets,
         skus,
         reps,

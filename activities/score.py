@@ -24,6 +24,7 @@ from visitrank.pipeline.region import (
     rep_table,
     scored_outcome,
 )
+from visitrank.pipeline.routing_inputs import routing_attributes, with_routing_attributes
 
 SCORED_FILES: Final = {
     "outlets": "outlets.parquet",
@@ -36,6 +37,9 @@ SCORED_FILES: Final = {
 
 def score_region_activity(payload: dict[str, Any], settings: Settings) -> RegionOutcome:
     """Input: runId, areaId, the window dates and config (from the plan).
+
+    The staged outlets carry the planner's routing attributes (``pipeline.routing_inputs``:
+    visit length and frequency, opening hours, the week's pin, the current exclusion).
 
     Output: areaId, status "ok", the blob paths of outlets/skus/reps/learnedSteps, row
     counts, the region's visit response (``visitResponse``) and gap-persistence model
@@ -54,7 +58,8 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> Region
     staging = BlobStaging.from_settings(settings)
     prefix = region_prefix(task.run_id, area_id)
     paths = region_paths(task.run_id, area_id, SCORED_FILES)
-    staging.write_frame(paths["outlets"], scores.outlets)
+    outlets = with_routing_attributes(scores.outlets, routing_attributes(checked.tables, window))
+    staging.write_frame(paths["outlets"], outlets)
     staging.write_frame(paths["skus"], scores.skus)
     staging.write_frame(paths["reps"], rep_table(checked.tables))
     outcome = scored_outcome(area_id, inputs, scores)

@@ -242,7 +242,32 @@ class ScoringConfig(BaseModel):
         None, ge=0, description="Explicit money per km; overrides travel_tradeoff when set."
     )
 
-    seed: int = Field(0, description="Seed for every randomised step (k-means).")
+    # --- the week in time (scoring.timed_routing) ----------------------------------------------
+    planner: Literal["timed", "counts"] = Field(
+        "counts",
+        description="counts: the count-based heuristic (the default for now); timed: days "
+        "planned in time from the rep's home with visit durations, opening hours, pins, "
+        "exclusions and visit frequencies (PyVRP, docs/routing.md).",
+    )
+    day_start: str = Field(
+        "08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="When a rep's day starts."
+    )
+    day_hours: float = Field(
+        9.0, gt=0, le=16, description="Length of a working day: leaving home to coming back."
+    )
+    break_minutes: int = Field(30, ge=0, le=240, description="Breaks within a working day.")
+    speed_kmh: float = Field(35.0, gt=0, le=130, description="Average road speed.")
+    road_factor: float = Field(
+        1.3, ge=1, le=3, description="Road km per straight-line km (detours of the road network)."
+    )
+    visit_minutes: float = Field(
+        20.0, gt=0, le=480, description="A visit's duration when the outlet has no VisitMinutes."
+    )
+    solver_iterations: int = Field(
+        300, ge=1, le=100_000, description="Search iterations per rep (same data: same plan)."
+    )
+
+    seed: int = Field(0, description="Seed for every randomised step (k-means, route search).")
 
     @model_validator(mode="after")
     def _week_fits(self) -> ScoringConfig:
@@ -255,6 +280,13 @@ class ScoringConfig(BaseModel):
         if self.candidate_pool < self.visits_per_week:
             raise ValueError(
                 f"candidate_pool ({self.candidate_pool}) < visits_per_week ({self.visits_per_week})"
+            )
+        start_hour, start_minute = (int(part) for part in self.day_start.split(":"))
+        if start_hour * 60 + start_minute + self.day_hours * 60 > 24 * 60:
+            raise ValueError(f"a day from {self.day_start} for {self.day_hours} h passes midnight")
+        if self.break_minutes >= self.day_hours * 60:
+            raise ValueError(
+                f"break_minutes ({self.break_minutes}) fill the day ({self.day_hours} h)"
             )
         if self.history_weeks < self.lookback_weeks:
             raise ValueError(

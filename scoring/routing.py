@@ -179,7 +179,7 @@ def _plan_rep(
     # node 0 = base, node i = pool outlet i-1
     dist = pairwise_haversine_km(np.r_[lat0, lat[:m]], np.r_[lon0, lon[:m]])
     value = np.r_[0.0, pri[:m]]
-    lam = _travel_price(pri[:m], dist[1:, 1:], params)
+    lam = travel_price(pri[:m], dist[1:, 1:], params)
     areas = _day_areas(equirectangular_km(lat[:m], lon[:m], lat0, lon0), pri[:m], params)
 
     routes = _greedy_insert(dist, value=value, lam=lam, areas=areas, n=n, params=params)
@@ -205,7 +205,7 @@ def _plan_rep(
     )
 
 
-def _travel_price(pri: FloatArray, nn_dist: FloatArray, params: RoutingParams) -> float:
+def travel_price(pri: FloatArray, nn_dist: FloatArray, params: RoutingParams) -> float:
     """λ in value per km (see module docstring); robust to zero priorities / duplicates."""
     if params.value_per_km is not None:
         return params.value_per_km

@@ -8,30 +8,45 @@ from pathlib import Path
 
 import polars as pl
 
-from visitrank.contract.tables import TABLES
+from visitrank.contract.tables import ALL_TABLES, TABLES
 
-SQL_TYPES = {pl.Int64: "INTEGER", pl.Float64: "REAL", pl.String: "TEXT", pl.Date: "DATE"}
+SQL_TYPES = {
+    pl.Int64: "INTEGER",
+    pl.Float64: "REAL",
+    pl.String: "TEXT",
+    pl.Date: "DATE",
+    pl.Time: "TIME",
+}
 
 
 def write_sqlite(
     path: Path, tables: dict[str, pl.DataFrame], text_columns: frozenset[str] = frozenset()
 ) -> str:
-    """Create ``path`` with one table per contract table (dates as ISO text, as the SQLite
-    driver stores them); returns its ODBC connection string.
+    """Create ``path`` with one table per contract table (dates as ISO text, times as
+    ``HH:MM:SS``, as the SQLite driver stores them); returns its ODBC connection string.
 
-    ``text_columns`` ("Table.Column") are declared TEXT, like a VARCHAR column in an ERP view.
+    The optional tables are created only when ``tables`` holds them, and an optional column
+    only when its frame has it: a database without the optional inputs is the same call on
+    frames without them. ``text_columns`` ("Table.Column") are declared TEXT, like a VARCHAR
+    column in an ERP view.
     """
     with sqlite3.connect(path) as db:
-        for name, spec in TABLES.items():
+        for name, spec in ALL_TABLES.items():
+            db.execute(f"DROP TABLE IF EXISTS {name}")
+            if name not in TABLES and name not in tables:
+                continue
+            frame = tables[name]
+            present = {c: t for c, t in spec.optional.items() if c in frame.columns}
+            kinds = {**spec.columns, **present}
             columns = ", ".join(
                 f"{c} {'TEXT' if f'{name}.{c}' in text_columns else SQL_TYPES[type(t)]}"
-                for c, t in spec.columns.items()
+                for c, t in kinds.items()
             )
-            db.execute(f"DROP TABLE IF EXISTS {name}")
             db.execute(f"CREATE TABLE {name} ({columns})")
-            rows = tables[name].select(spec.column_names)
-            rows = rows.with_columns(pl.col(pl.Date).dt.to_string("%Y-%m-%d"))
-            marks = ", ".join("?" * len(spec.columns))
+            rows = frame.select(list(kinds)).with_columns(
+                pl.col(pl.Date).dt.to_string("%Y-%m-%d"), pl.col(pl.Time).dt.to_string("%H:%M:%S")
+            )
+            marks = ", ".join("?" * len(kinds))
             db.executemany(f"INSERT INTO {name} VALUES ({marks})", rows.iter_rows())
     db.close()
     return f"Driver=SQLite3;Database={path}"

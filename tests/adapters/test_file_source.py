@@ -14,7 +14,14 @@ from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.source_settings import FileSettings, SourceSettings
 from visitrank.contract.errors import ContractError
 from visitrank.contract.quarantine import quarantine
-from visitrank.contract.tables import CUSTOMER, ITEM, SALES, SALES_DETAIL, TABLES
+from visitrank.contract.tables import (
+    CUSTOMER,
+    ITEM,
+    OPTIONAL_TABLES,
+    SALES,
+    SALES_DETAIL,
+    TABLES,
+)
 
 NAMES = ["Bar de l'Étoile", "Chez Zoë « Le Café »", 'Say "cheers", O\'Brien', "Ölkännchen 東京"]
 
@@ -70,11 +77,17 @@ def _write(folder: Path, tables: dict[str, pl.DataFrame], fmt: str) -> None:
 def test_round_trip_preserves_values_and_unicode(tmp_path: Path, fmt: str) -> None:
     tables = _minimal_tables()
     _write(tmp_path, tables, fmt)
-    read = FileSource(tmp_path).read_all()
-    assert set(read) == set(TABLES)
+    source = FileSource(tmp_path)
+    read = source.read_all()
+    assert set(read) == set(TABLES)  # the optional tables have no file
     for name, frame in tables.items():
-        assert read[name].schema == pl.Schema(TABLES[name].columns), name
-        assert read[name].equals(frame), name
+        assert read[name].schema == pl.Schema(TABLES[name].all_columns), name
+        assert read[name].select(frame.columns).equals(frame), name
+        for column in TABLES[name].optional:  # absent optional columns read as nulls
+            assert read[name][column].null_count() == frame.height, (name, column)
+    for spec in OPTIONAL_TABLES.values():  # read alone, empty
+        assert source.read(spec).is_empty()
+        assert source.read(spec).schema == pl.Schema(spec.all_columns)
     assert read["MV_SetupCustomer"].get_column("CustomerName").to_list() == NAMES
     assert read["MV_SetupCity"].item(0, "CityName") == "L'Haÿ-les-Roses"
     # and the result is valid input for quarantine

@@ -29,7 +29,7 @@ from visitrank.adapters.local_stage import (
 )
 from visitrank.contract.errors import ContractError
 from visitrank.contract.quarantine import REASON, quarantine
-from visitrank.contract.tables import SALES_DETAIL, TABLES
+from visitrank.contract.tables import ALL_TABLES, SALES_DETAIL
 from visitrank.local.run import run_local
 
 DETAIL = SALES_DETAIL.name
@@ -62,7 +62,7 @@ def one_chunk(
 @pytest.fixture(scope="module")
 def csv_demo_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo_csv")
-    for name in TABLES:
+    for name in ALL_TABLES:  # the optional tables too: their times as text
         pl.read_parquet(demo_dir / f"{name}.parquet").write_csv(folder / f"{name}.csv")
     return folder
 
@@ -149,7 +149,7 @@ def test_run_with_tiny_batches_gives_identical_documents(
 def _source_with_bad_line(demo_dir: Path, folder: Path, fmt: str) -> Path:
     """The demo tables, with MV_SalesDetail rewritten holding one bad cell at BAD_ROW."""
     folder.mkdir()
-    for name in TABLES:
+    for name in ALL_TABLES:
         if name != DETAIL:
             shutil.copy(demo_dir / f"{name}.parquet", folder)
     detail = pl.read_parquet(demo_dir / f"{DETAIL}.parquet")

@@ -7,7 +7,10 @@ SaleId has no header, sale headers that conflict across the edge of the history 
 it, between two regions and between a region and a customer missing from MV_SetupCustomer,
 visits whose copies differ between two regions and between a region and such a missing
 customer, and repeated headers and visits of such a missing customer (which copy of a repeated
-key is kept never depends on the rows' order, which a database does not have). The local run
+key is kept never depends on the rows' order, which a database does not have), and bad optional
+planning inputs (reps' homes out of range, impossible visit lengths and frequencies, opening
+hours repeated, conflicting, backwards or of outlets set aside or missing, pinned visits and
+exclusions repeated, conflicting or of a missing customer). The local run
 reads it whole (``stage_from_source`` through ``OdbcSource``, as ``visitrank run --source
 odbc:...``); the Azure app reads it as its activities do: the plan activity (the rows no region
 owns), then every region's scoring activity, their counts merged as the orchestrator merges
@@ -43,8 +46,18 @@ from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.local_stage import read_small_tables, scan_region_lines, stage_from_source
 from visitrank.adapters.odbc_source import OdbcSource
 from visitrank.contract.errors import ContractError
-from visitrank.contract.quarantine import REASON, reason_counts
-from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES, VISIT
+from visitrank.contract.quarantine import REASON, reason_counts, set_aside_columns
+from visitrank.contract.tables import (
+    ALL_TABLES,
+    CUSTOMER,
+    OUTLET_HOURS,
+    REP,
+    SALES,
+    SALES_DETAIL,
+    VISIT,
+    VISIT_EXCLUSION,
+    VISIT_PIN,
+)
 from visitrank.pipeline.health import accounting
 from visitrank.pipeline.payloads import RunPlan
 from visitrank.pipeline.status import merge_input_rows, merge_quarantine_counts
@@ -128,12 +141,81 @@ def messy_tables(demo: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         SALES.name: extra_sales,
         SALES_DETAIL.name: extra_lines,
         VISIT.name: extra_visits,
+        **planning_rows(demo, ones, two_areas["CustomerId"]),
     }
-    return {
+    planted = {
         name: pl.concat([frame, pl.DataFrame(extra[name], schema=frame.schema, orient="row")])
         if name in extra
         else frame
         for name, frame in demo.items()
+    }
+    return with_bad_attributes(planted, ones, twos)
+
+
+def planning_rows(
+    demo: dict[str, pl.DataFrame], ones: pl.DataFrame, two_areas: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Bad rows of the optional planning tables (the demo's own stay: a backwards interval,
+    a pinned visit of a missing customer): hours repeated identically (duplicate_key), with
+    another closing time (conflicting_key, both copies), of a missing customer and of the
+    customer listed in two areas (unknown_customer), on a weekday 8 (bad_hours); a pin
+    repeated and one of a missing customer; an exclusion conflicting with itself and one of a
+    missing customer."""
+    hours, pins = demo[OUTLET_HOURS.name], demo[VISIT_PIN.name]
+    exclusions = demo[VISIT_EXCLUSION.name]
+    later = ones["CustomerId"].slice(10).implode()
+    own = hours.filter(pl.col("CustomerId").is_in(later)).sort("CustomerId", "Weekday")
+    repeated, changed = own.row(0, named=True), own.row(own.height - 1, named=True)
+    other_closes = changed["Closes"].replace(hour=changed["Closes"].hour - 1)
+    pin = pins.filter(pl.col("CustomerId").is_in(later)).row(0, named=True)
+    excluded = exclusions.filter(pl.col("CustomerId").is_in(later)).row(0, named=True)
+    return {
+        OUTLET_HOURS.name: [
+            repeated,  # duplicate_key
+            {**changed, "Closes": other_closes},  # conflicting_key, with the original
+            {**repeated, "CustomerId": GHOST},  # unknown_customer, read by the plan
+            {**repeated, "CustomerId": two_areas},  # unknown_customer: set aside customer
+            {**repeated, "Weekday": 8},  # bad_hours
+        ],
+        VISIT_PIN.name: [pin, {**pin, "CustomerId": GHOST}],
+        VISIT_EXCLUSION.name: [
+            {**excluded, "Reason": "another reason"},  # conflicting_key, with the original
+            {**excluded, "CustomerId": GHOST},
+        ],
+    }
+
+
+def with_bad_attributes(
+    tables: dict[str, pl.DataFrame], ones: pl.DataFrame, twos: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """Invalid optional attributes (the rows stay, the attribute is ignored): a rep's home out
+    of range and one at (0, 0) (invalid_home, with the demo's one with a latitude only), a
+    customer of each region with an impossible visit length or frequency."""
+    reps = tables[REP.name]["RepId"].sort()
+    rep = pl.col("RepId")
+    customer = pl.col("CustomerId")
+    minutes_of, weeks_of = ones["CustomerId"][12], twos["CustomerId"][12]
+    return {
+        **tables,
+        REP.name: tables[REP.name].with_columns(
+            pl.when(rep == reps[0])
+            .then(95.0)
+            .when(rep == reps[-1])
+            .then(0.0)
+            .otherwise("HomeLatitude")
+            .alias("HomeLatitude"),
+            pl.when(rep == reps[-1]).then(0.0).otherwise("HomeLongitude").alias("HomeLongitude"),
+        ),
+        CUSTOMER.name: tables[CUSTOMER.name].with_columns(
+            pl.when(customer == minutes_of)
+            .then(600.0)
+            .otherwise("VisitMinutes")
+            .alias("VisitMinutes"),
+            pl.when(customer == weeks_of)
+            .then(99)
+            .otherwise("VisitEveryWeeks")
+            .alias("VisitEveryWeeks"),
+        ),
     }
 
 
@@ -193,9 +275,13 @@ def local_run(
         today=WEEK,
     )
     set_aside: dict[str, pl.DataFrame] = {}
-    for name, spec in TABLES.items():
+    for name, spec in ALL_TABLES.items():
         path = folder / "quarantine" / f"{name}.csv"
-        schema = {**spec.columns, REASON: pl.String()}
+        shown = set_aside_columns(spec)
+        schema = {
+            **dict(zip(shown, spec.all_columns.values(), strict=True)),
+            REASON: pl.String(),
+        }
         set_aside[name] = (
             pl.read_csv(path, schema=schema) if path.exists() else pl.DataFrame(schema=schema)
         )
@@ -274,8 +360,25 @@ def test_both_drivers_count_the_same_messy_rows(
     assert scoped.quarantined[SALES_DETAIL.name]["unknown_sale"] == 3
     assert scoped.quarantined[VISIT.name]["duplicate_visit_id"] == 1
     assert scoped.quarantined[VISIT.name]["conflicting_visit_id"] == 4
+    assert scoped.quarantined[REP.name] == {"invalid_home": 3}
+    assert scoped.quarantined[CUSTOMER.name]["invalid_visit_minutes"] == 1
+    assert scoped.quarantined[CUSTOMER.name]["invalid_visit_frequency"] == 1
+    hours = scoped.quarantined[OUTLET_HOURS.name]
+    assert {
+        reason: hours[reason] for reason in ("bad_hours", "conflicting_key", "duplicate_key")
+    } == {
+        "bad_hours": 2,
+        "conflicting_key": 2,
+        "duplicate_key": 1,
+    }
+    assert hours["unknown_customer"] >= 2  # with the hours of the customers set aside
+    assert scoped.quarantined[VISIT_PIN.name] == {"duplicate_key": 1, "unknown_customer": 2}
+    assert scoped.quarantined[VISIT_EXCLUSION.name] == {
+        "conflicting_key": 2,
+        "unknown_customer": 1,
+    }
 
-    assert {name: azure.quarantined.get(name, {}) for name in TABLES} == scoped.quarantined
+    assert {name: azure.quarantined.get(name, {}) for name in ALL_TABLES} == scoped.quarantined
     assert azure.input_rows == scoped.input_rows
     assert azure.tables() == scoped.tables()
     for driver in (azure, local):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -25,7 +26,16 @@ from visitrank.adapters.sql_source import (
 from visitrank.contract.coercion import coerce_table
 from visitrank.contract.errors import ContractError
 from visitrank.contract.quarantine import quarantine
-from visitrank.contract.tables import SALES_DETAIL, TABLES
+from visitrank.contract.tables import (
+    ALL_TABLES,
+    CUSTOMER,
+    OPTIONAL_TABLES,
+    OUTLET_HOURS,
+    REP,
+    SALES_DETAIL,
+    TABLES,
+    VISIT_PIN,
+)
 from visitrank.pipeline.region import (
     SALE_COPIES,
     VISIT_COPIES,
@@ -59,10 +69,10 @@ def test_read_region_selects_the_region_and_window(
     sql_connection_string: str, demo_tables: dict[str, pl.DataFrame]
 ) -> None:
     tables = SqlSource(sql_connection_string).read_region(1, HISTORY_START, BEFORE)
-    assert list(tables) == [*TABLES, SALE_COPIES, VISIT_COPIES]
+    assert list(tables) == [*ALL_TABLES, SALE_COPIES, VISIT_COPIES]
     assert tables[SALE_COPIES].is_empty()  # the demo's repeated headers are identical copies
-    for name, spec in TABLES.items():
-        assert dict(tables[name].schema) == spec.columns, name
+    for name, spec in ALL_TABLES.items():
+        assert dict(tables[name].schema) == spec.all_columns, name
     customers = demo_tables["MV_SetupCustomer"].filter(pl.col("AreaId") == 1)
     assert sorted(tables["MV_SetupCustomer"]["CustomerId"]) == sorted(customers["CustomerId"])
     sales = demo_tables["MV_Sales"].filter(
@@ -87,7 +97,7 @@ def test_batch_size_does_not_change_the_result(sql_connection_string: str) -> No
     large = SqlSource(sql_connection_string, batch_size=100_000).read_region(
         2, HISTORY_START, BEFORE
     )
-    for name in TABLES:
+    for name in ALL_TABLES:
         assert small[name].equals(large[name]), name
 
 
@@ -135,8 +145,8 @@ def test_arrow_and_pyodbc_readers_give_identical_frames(
     assert (arrow.reader, plain.reader) == ("arrow", "pyodbc")
     by_arrow = arrow.read_region(area, start, before)
     by_pyodbc = plain.read_region(area, start, before)
-    for name, spec in TABLES.items():
-        assert dict(by_arrow[name].schema) == spec.columns, name
+    for name, spec in ALL_TABLES.items():
+        assert dict(by_arrow[name].schema) == spec.all_columns, name
         assert by_arrow[name].equals(by_pyodbc[name]), name
     assert by_arrow[SALE_COPIES].equals(by_pyodbc[SALE_COPIES])
     assert by_arrow[VISIT_COPIES].equals(by_pyodbc[VISIT_COPIES])
@@ -283,3 +293,140 @@ def test_regions_read_from_sql_quarantine_a_customer_of_two_areas_as_the_whole_t
     assert clean.filter(pl.col("CustomerId") == second["CustomerId"])["CustomerName"].to_list() == [
         second["CustomerName"]
     ]
+
+
+# --- the optional inputs ------------------------------------------------------------------------
+
+
+def without_optional_inputs(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The contract tables as a database of before the optional inputs holds them: no
+    optional view, no optional column."""
+    return {
+        name: frame.select(TABLES[name].column_names)
+        for name, frame in tables.items()
+        if name in TABLES
+    }
+
+
+def test_a_database_without_the_optional_inputs_reads_them_as_empty_and_null(
+    tmp_path: Path, sql_connection_string: str, demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    """No optional view and no optional column: the regions read exactly the required
+    tables of a database that has them, the optional tables empty and the optional columns
+    null; the plan's reading too. Found without a failing query: the catalog says so."""
+    bare = SqlSource(write_sqlite(tmp_path / "bare.db", without_optional_inputs(demo_tables)))
+    full = SqlSource(sql_connection_string)
+    for area in (1, 2):
+        old, new = (
+            bare.read_region(area, HISTORY_START, BEFORE),
+            full.read_region(area, HISTORY_START, BEFORE),
+        )
+        assert list(old) == list(new)
+        for name, spec in ALL_TABLES.items():
+            assert dict(old[name].schema) == spec.all_columns, name
+        for name, spec in TABLES.items():
+            assert (
+                old[name].select(spec.column_names).equals(new[name].select(spec.column_names))
+            ), name
+            for column in spec.optional:
+                assert old[name][column].null_count() == old[name].height, (name, column)
+        for name in OPTIONAL_TABLES:
+            assert old[name].is_empty(), name
+    assert not bare.read_unowned(HISTORY_START, BEFORE)[VISIT_PIN.name].height
+    with bare.connect() as connection:
+        assert bare.optional_inputs(connection) == sql_source.OptionalInputs(
+            frozenset(), {REP.name: (), CUSTOMER.name: ()}
+        )
+
+
+def test_the_optional_inputs_are_found_once_per_source(
+    sql_connection_string: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One catalog look-up per optional view for the source's life, whatever it reads."""
+    asked: list[str] = []
+    look_up = SqlSource.view_columns
+
+    def counted(self: SqlSource, connection: object, name: str) -> list[str] | None:
+        asked.append(name)
+        return look_up(self, connection, name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SqlSource, "view_columns", counted)
+    source = SqlSource(sql_connection_string)
+    source.read_region(1, HISTORY_START, BEFORE)
+    source.read_region(2, HISTORY_START, BEFORE)
+    source.read_unowned(HISTORY_START, BEFORE)
+    assert sorted(asked) == sorted(OPTIONAL_TABLES)
+
+
+def test_each_planning_row_is_read_by_the_region_of_its_customer(
+    sql_connection_string: str, demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    """The rows of the optional views are split between the readers as the visits are (the
+    customer's lowest area; customers in no area: the plan): together every row, once."""
+    source = SqlSource(sql_connection_string)
+    customers = demo_tables["MV_SetupCustomer"]
+    readers = [
+        *(source.read_region(area, HISTORY_START, BEFORE) for area in (1, 2)),
+        source.read_unowned(HISTORY_START, BEFORE),
+    ]
+    for name in OPTIONAL_TABLES:
+        read = pl.concat([tables[name] for tables in readers])
+        assert read.height == demo_tables[name].height > 0, name
+        assert read.sort(pl.all()).equals(demo_tables[name].sort(pl.all())), name
+        for area, tables in zip((1, 2), readers, strict=False):
+            own = customers.filter(pl.col("AreaId") == area)["CustomerId"].implode()
+            assert tables[name]["CustomerId"].is_in(own).all(), (name, area)
+
+
+def test_times_are_read_from_time_and_text_columns(
+    tmp_path: Path, demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    """A TIME column (SQL Server's TIME; the SQLite driver's HH:MM:SS) and a text column of
+    HH:MM give the same times of day; a half-made optional view (a required column missing)
+    is an error naming it, not an absent input."""
+    hours = demo_tables[OUTLET_HOURS.name]
+    as_text = {
+        **demo_tables,
+        OUTLET_HOURS.name: hours.with_columns(pl.col("Opens", "Closes").dt.to_string("%H:%M")),
+    }
+    text = frozenset({"MV_OutletHours.Opens", "MV_OutletHours.Closes"})
+    typed = SqlSource(write_sqlite(tmp_path / "typed.db", demo_tables))
+    texts = SqlSource(write_sqlite(tmp_path / "text.db", as_text, text_columns=text))
+    for area in (1, 2):
+        one = typed.read_region(area, HISTORY_START, BEFORE)[OUTLET_HOURS.name]
+        other = texts.read_region(area, HISTORY_START, BEFORE)[OUTLET_HOURS.name]
+        assert one.height > 0 and one.equals(other), area
+    database = tmp_path / "half.db"
+    write_sqlite(database, demo_tables)
+    with sqlite3.connect(database) as db:
+        db.execute("DROP TABLE MV_OutletHours")
+        db.execute("CREATE TABLE MV_OutletHours (CustomerId INTEGER, Weekday INTEGER, Opens TIME)")
+    db.close()
+    with pytest.raises(ContractError) as info:
+        SqlSource(f"Driver=SQLite3;Database={database}").read_region(1, HISTORY_START, BEFORE)
+    assert info.value.table == OUTLET_HOURS.name
+    assert "Closes" in str(info.value)
+
+
+def test_optional_columns_of_an_optional_view_may_be_missing(
+    tmp_path: Path, demo_tables: dict[str, pl.DataFrame]
+) -> None:
+    """A pin view without StartTime and Note, an exclusion view without Reason: the dates are
+    read, the rest is null; the catalog says which columns are there."""
+    tables = {
+        **demo_tables,
+        VISIT_PIN.name: demo_tables[VISIT_PIN.name].select("CustomerId", "VisitDate"),
+        "MV_VisitExclusion": demo_tables["MV_VisitExclusion"].select("CustomerId", "Until"),
+    }
+    source = SqlSource(write_sqlite(tmp_path / "narrow.db", tables))
+    readers = [source.read_region(area, HISTORY_START, BEFORE) for area in (1, 2)]
+    readers.append(source.read_unowned(HISTORY_START, BEFORE))
+    pins = pl.concat([tables[VISIT_PIN.name] for tables in readers])
+    assert dict(pins.schema) == VISIT_PIN.all_columns
+    assert pins.height == demo_tables[VISIT_PIN.name].height
+    assert pins["StartTime"].null_count() == pins["Note"].null_count() == pins.height
+    with source.connect() as connection:
+        found = source.optional_inputs(connection)
+    assert found.columns_of(VISIT_PIN) == ()
+    assert found.columns_of(OUTLET_HOURS) == ()  # it has none
+    assert found.columns_of(REP) == ("HomeLatitude", "HomeLongitude")

@@ -21,7 +21,7 @@ from visitrank.contract.quarantine import (
     quarantine_headers,
     reason_counts,
 )
-from visitrank.contract.tables import TABLES
+from visitrank.contract.tables import ALL_TABLES, OPTIONAL_TABLES, TABLES, with_optional_columns
 
 D = date(2024, 3, 1)
 
@@ -66,9 +66,9 @@ def reasons(result: Any, table: str) -> list[tuple[Any, ...]]:
 def test_clean_world_has_no_quarantine_and_flags_all_routable() -> None:
     result = quarantine(world())
     assert all(not counts for counts in result.counts().values())
-    assert set(result.counts()) == set(TABLES)
-    for name in TABLES:
-        assert result.tables[name].height == world()[name].height
+    assert set(result.counts()) == set(ALL_TABLES)  # the optional tables, absent: empty
+    for name in ALL_TABLES:
+        assert result.tables[name].height == world().get(name, pl.DataFrame()).height
     assert result.tables["MV_SetupCustomer"].get_column(ROUTABLE).to_list() == [True, True]
 
 
@@ -297,7 +297,7 @@ def test_repeated_setup_keys_keep_one_identical_copy_and_no_differing_one() -> N
 def test_rows_have_contract_columns_plus_reason() -> None:
     result = quarantine(world(Visit=[(1, 99, 1, D)]))
     for name, spec in TABLES.items():
-        assert result.rows[name].columns == [*spec.column_names, REASON]
+        assert result.rows[name].columns == [*spec.all_column_names, REASON]
     assert result.rows["MV_Visit"].schema[REASON] == pl.String
 
 
@@ -449,7 +449,7 @@ def test_detail_in_chunks_equals_the_whole_table(
 def test_whole_result_keeps_table_and_rule_order() -> None:
     result = quarantine(world())
     assert list(result.rows) == list(RULE_ORDER)
-    assert list(result.tables) == list(world())
+    assert list(result.tables) == [*world(), *OPTIONAL_TABLES]
 
 
 def test_detail_rules_need_the_detail_columns() -> None:
@@ -475,7 +475,8 @@ def test_duplicate_rules_match_their_definition(
         reason: pl.Expr = pl.lit(None, dtype=pl.String)
         for name, condition in reversed(rules):
             reason = pl.when(condition).then(pl.lit(name)).otherwise(reason)
-        tagged = tables[table].with_columns(reason.alias(REASON))
+        complete = with_optional_columns(TABLES[table], tables[table])
+        tagged = complete.with_columns(reason.alias(REASON))
         return tagged.filter(pl.col(REASON).is_not_null())
 
     def known(column: str, table: str) -> pl.Expr:
@@ -484,7 +485,7 @@ def test_duplicate_rules_match_their_definition(
     def repeats(table: str, conflicting: str, duplicate: str) -> list[tuple[str, pl.Expr]]:
         (key,) = TABLES[table].key
         return [
-            (conflicting, pl.struct(TABLES[table].column_names).n_unique().over(key) > 1),
+            (conflicting, pl.struct(TABLES[table].all_column_names).n_unique().over(key) > 1),
             (duplicate, ~pl.col(key).is_first_distinct()),
         ]
 

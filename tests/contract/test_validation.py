@@ -227,7 +227,8 @@ def test_nullable_customer_coordinates_keep_nulls() -> None:
         }
     )
     out = coerce_table(CUSTOMER, frame)
-    assert out.row(0) == (1, "Zoë", None, 1, None, None, "on_trade", 1)
+    # the optional VisitMinutes and VisitEveryWeeks, absent, are null
+    assert out.row(0) == (1, "Zoë", None, 1, None, None, "on_trade", 1, None, None)
 
 
 def test_empty_and_all_null_frames() -> None:

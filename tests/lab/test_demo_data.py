@@ -11,8 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from visitrank.contract.tables import TABLES
-from visitrank.lab.demo_data import DemoSpec, generate_tables, write_demo
+from visitrank.contract.quarantine import MAX_VISIT_EVERY_WEEKS, MAX_VISIT_MINUTES
+from visitrank.contract.tables import ALL_TABLES, OPTIONAL_TABLES, TABLES
+from visitrank.lab.demo_data import DemoSpec, generate_tables, planned_week, write_demo
 
 SPEC = DemoSpec(outlets=200, reps=6, skus=30, weeks=30, seed=11)
 Generated = tuple[dict[str, pl.DataFrame], pl.DataFrame, pl.DataFrame, dict[str, Any]]
@@ -23,19 +24,21 @@ def gen() -> Generated:
     return generate_tables(SPEC)
 
 
-def _bad(manifest: dict[str, Any], reason: str) -> list[dict[str, int]]:
-    return [r["key"] for r in manifest["rows"] if r["reason"] == reason]
+def _bad(manifest: dict[str, Any], reason: str, table: str | None = None) -> list[dict[str, int]]:
+    return [
+        r["key"] for r in manifest["rows"] if r["reason"] == reason and table in (None, r["table"])
+    ]
 
 
 def _schema(name: str) -> pl.Schema:
-    return pl.Schema(TABLES[name].columns)
+    return pl.Schema(ALL_TABLES[name].all_columns)
 
 
 def test_tables_match_contract(gen: Generated) -> None:
     tables, _, _, _ = gen
-    assert list(tables) == list(TABLES)
+    assert list(tables) == list(ALL_TABLES)  # the optional tables and columns too
     for name, df in tables.items():
-        spec = TABLES[name]
+        spec = ALL_TABLES[name]
         assert df.schema == _schema(name), name
         assert df.height > 0, name
         for col in spec.columns:
@@ -78,7 +81,7 @@ def test_referential_integrity_of_non_planted_rows(gen: Generated) -> None:
     assert set(cust["RepId"]) <= ids["MV_SetupRep"]
     city_area = cust.join(t["MV_SetupCity"], on="CityId", suffix="_city")
     assert (city_area["AreaId"] == city_area["AreaId_city"]).all()
-    bad_sales = {k["SaleId"] for k in _bad(manifest, "unknown_customer")}
+    bad_sales = {k["SaleId"] for k in _bad(manifest, "unknown_customer", "MV_Sales")}
     sales = t["MV_Sales"].filter(~pl.col("SaleId").is_in(bad_sales))
     assert set(sales["CustomerId"]) <= ids["MV_SetupCustomer"]
     assert set(sales["RepId"].drop_nulls()) <= ids["MV_SetupRep"]
@@ -88,17 +91,23 @@ def test_referential_integrity_of_non_planted_rows(gen: Generated) -> None:
     assert set(t["MV_SalesDetail"]["SaleId"]) == ids["MV_Sales"]  # no orphan lines, no empty orders
     assert set(t["MV_Visit"]["CustomerId"]) <= ids["MV_SetupCustomer"]
     assert set(t["MV_Visit"]["RepId"]) <= ids["MV_SetupRep"]
+    ghosts = {k["CustomerId"] for k in _bad(manifest, "unknown_customer", "MV_VisitPin")}
+    for name in OPTIONAL_TABLES:
+        customers = set(t[name]["CustomerId"]) - ghosts
+        assert customers <= ids["MV_SetupCustomer"], name
 
 
 def test_bad_rows_exactly_as_manifest(gen: Generated) -> None:
     t, opps, _, manifest = gen
     assert manifest["counts"] == {
         "unknown_item": 3,
-        "unknown_customer": 2,
+        "unknown_customer": 3,  # 2 sale headers, 1 pinned visit
         "duplicate_sale_id": 2,
         "missing_quantity": 3,
         "missing_amount": 1,
         "no_gps": 5,
+        "invalid_home": 1,
+        "bad_hours": 1,
     }
     assert json.loads(json.dumps(manifest)) == manifest  # JSON-serialisable as is
     lines, sales, cust = t["MV_SalesDetail"], t["MV_Sales"], t["MV_SetupCustomer"]
@@ -108,7 +117,7 @@ def test_bad_rows_exactly_as_manifest(gen: Generated) -> None:
         (k["SaleId"], k["ItemId"]) for k in _bad(manifest, "unknown_item")
     )
     ghost = sales.filter(~pl.col("CustomerId").is_in(set(cust["CustomerId"])))
-    expected = _bad(manifest, "unknown_customer")
+    expected = _bad(manifest, "unknown_customer", "MV_Sales")
     assert sorted(ghost.select("SaleId", "CustomerId").rows()) == sorted(
         (k["SaleId"], k["CustomerId"]) for k in expected
     )
@@ -125,6 +134,65 @@ def test_bad_rows_exactly_as_manifest(gen: Generated) -> None:
     no_gps_ids = {k["CustomerId"] for k in _bad(manifest, "no_gps")}
     assert set(no_gps["CustomerId"]) == no_gps_ids
     assert no_gps_ids.isdisjoint(opps["CustomerId"])
+    # the planning inputs: one home with a latitude only, hours closing before they open, a
+    # pinned visit of an outlet that does not exist
+    reps = t["MV_SetupRep"]
+    half = reps.filter(pl.col("HomeLatitude").is_null() != pl.col("HomeLongitude").is_null())
+    assert half["RepId"].to_list() == [k["RepId"] for k in _bad(manifest, "invalid_home")]
+    hours = t["MV_OutletHours"]
+    backwards = hours.filter(
+        (pl.col("Closes") <= pl.col("Opens")) | ~pl.col("Weekday").is_between(1, 7)
+    )
+    assert backwards.select("CustomerId", "Weekday").rows() == [
+        (k["CustomerId"], k["Weekday"]) for k in _bad(manifest, "bad_hours")
+    ]
+    pins = t["MV_VisitPin"].filter(~pl.col("CustomerId").is_in(set(cust["CustomerId"])))
+    assert pins["CustomerId"].to_list() == [
+        k["CustomerId"] for k in _bad(manifest, "unknown_customer", "MV_VisitPin")
+    ]
+
+
+def test_planning_inputs_are_plausible(gen: Generated) -> None:
+    """Homes near the rep's outlets, visit length and frequency valid and by size, most bars
+    with hours (a closed Monday), some shops with split shifts and a closed Sunday, pins in
+    the first planned week, exclusions mostly current."""
+    t, _, outlets, manifest = gen
+    bad_rep = {k["RepId"] for k in _bad(manifest, "invalid_home")}
+    homes = t["MV_SetupRep"].filter(~pl.col("RepId").is_in(bad_rep))
+    assert homes["HomeLatitude"].null_count() == homes["HomeLongitude"].null_count() == 0
+    centres = (
+        t["MV_SetupCustomer"]
+        .group_by("RepId")
+        .agg(pl.col("Latitude").median(), pl.col("Longitude").median())
+    )
+    near = homes.join(centres, on="RepId").select(
+        ((pl.col("HomeLatitude") - pl.col("Latitude")).abs() < 1.0)
+        & ((pl.col("HomeLongitude") - pl.col("Longitude")).abs() < 1.5)
+    )
+    assert near.to_series().all()
+    customers = t["MV_SetupCustomer"].join(outlets, on="CustomerId")
+    assert customers["VisitMinutes"].is_between(1, MAX_VISIT_MINUTES).all()
+    assert customers["VisitEveryWeeks"].is_between(1, MAX_VISIT_EVERY_WEEKS).all()
+    by_size = dict(customers.group_by("SizeTier").agg(pl.col("VisitMinutes").mean()).iter_rows())
+    assert by_size["large"] > by_size["medium"] > by_size["small"]
+    hours = t["MV_OutletHours"].join(
+        t["MV_SetupCustomer"].select("CustomerId", "Channel"), on="CustomerId"
+    )
+    on_trade = t["MV_SetupCustomer"].filter(pl.col("Channel") == "ON_TRADE")
+    bars_with_hours = hours.filter(pl.col("Channel") == "ON_TRADE")["CustomerId"].n_unique()
+    assert bars_with_hours > 0.6 * on_trade.height
+    good = hours.filter(pl.col("Closes") > pl.col("Opens"))
+    assert 1 not in good.filter(pl.col("Channel") == "ON_TRADE")["Weekday"].to_list()
+    shops = good.filter(pl.col("Channel") == "OFF_TRADE")
+    assert 7 not in shops["Weekday"].to_list()
+    assert (shops.group_by("CustomerId", "Weekday").len()["len"] == 2).all()  # split shifts
+    week = planned_week(SPEC)
+    assert week.weekday() == 0 and week > SPEC.end_date
+    pins = t["MV_VisitPin"]
+    assert pins["VisitDate"].is_between(week, week + timedelta(days=4)).all()
+    assert pins["StartTime"].null_count() < pins.height
+    until = t["MV_VisitExclusion"]["Until"]
+    assert (until >= week).sum() == until.len() - 1  # one exclusion is over
 
 
 def test_truth_semantics(gen: Generated) -> None:

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
 from tests.conftest import run_cli as cli
 from visitrank.adapters.file_source import FileSource
-from visitrank.contract.tables import TABLES
+from visitrank.contract.tables import ALL_TABLES
 from visitrank.lab.demo_data import DemoSummary
 from visitrank.local.cli import EXIT_INPUT_ERROR, EXIT_OK, EXIT_PARTIAL
 from visitrank.local.run import RUN_SUMMARY, VISIT_LISTS
@@ -47,11 +47,11 @@ def test_demo_data_writes_every_table_and_the_truth(
     code, stdout, _ = cli(["demo-data", out, *args, "--seed", 5, "--format", "csv"], capsys)
     assert code == EXIT_OK
     assert str(out) in stdout
-    for name, spec in TABLES.items():
+    for name, spec in ALL_TABLES.items():  # the optional inputs too
         path = out / f"{name}.csv"
         assert path.is_file(), name
         assert not (out / f"{name}.parquet").exists()
-        assert pl.read_csv(path, n_rows=1, infer_schema=False).columns == spec.column_names
+        assert pl.read_csv(path, n_rows=1, infer_schema=False).columns == spec.all_column_names
     customers = pl.read_csv(out / "MV_SetupCustomer.csv")
     assert customers.height == 60
     assert customers["RepId"].n_unique() == 3
@@ -64,7 +64,7 @@ def test_demo_data_writes_every_table_and_the_truth(
 def test_csv_source_reads_the_same_tables_as_parquet(csv_demo_dir: Path, demo: DemoSummary) -> None:
     from_csv = FileSource(csv_demo_dir).read_all()
     from_parquet = FileSource(demo.out_dir).read_all()
-    for name in TABLES:
+    for name in ALL_TABLES:
         assert from_csv[name].equals(from_parquet[name]), name
 
 

@@ -28,12 +28,13 @@ from visitrank.adapters.open_source import SOURCE_HELP, open_source
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.errors import ContractError
 from visitrank.contract.tables import (
+    ALL_TABLES,
     AREA,
     CUSTOMER,
+    OPTIONAL_TABLES,
     REP,
     SALES,
     SALES_DETAIL,
-    TABLES,
     VISIT,
     TableSpec,
 )
@@ -103,7 +104,7 @@ def test_a_run_from_odbc_writes_the_documents_of_the_run_from_files(
     assert result.summary["source"] == f"{connection_string};PWD=***"
     assert "letmein" not in (out / RUN_SUMMARY).read_text(encoding="utf-8")
     reading = source.reading()
-    assert set(reading) == set(TABLES)
+    assert set(reading) == set(ALL_TABLES)
     assert reading["MV_SalesDetail"] == {"view": "MV_SalesDetail", "reader": "arrow-odbc"}
     assert reading["MV_SetupArea"] == {"view": "MV_SetupArea", "reader": "pyodbc"}
 
@@ -124,7 +125,7 @@ def test_read_batches_equals_read_and_the_files(
     areas = list(source.read_batches(AREA, 1))
     assert [chunk.height for chunk in areas] == [1] * file_tables["MV_SetupArea"].height
     assert pl.concat(areas).equals(file_tables["MV_SetupArea"])
-    assert list(source.read_all()) == list(TABLES)
+    assert list(source.read_all()) == list(ALL_TABLES)
 
 
 @pytest.mark.parametrize("reader", READERS)
@@ -439,3 +440,26 @@ def test_streaming_falls_back_to_pyodbc_when_arrow_odbc_cannot_start(
         )
         assert reader == "arrow-odbc"
         assert sum(frame.height for frame in frames) > 0
+
+
+def test_a_database_without_the_optional_views_reads_them_as_empty(
+    file_tables: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    """A database of before the optional inputs (no planning view, no optional column): the
+    optional tables read empty, the optional columns null, without a failing query."""
+    bare = {
+        name: file_tables[name].select(spec.column_names)
+        for name, spec in ALL_TABLES.items()
+        if name not in OPTIONAL_TABLES
+    }
+    source = OdbcSource(write_sqlite(tmp_path / "bare.db", bare))
+    tables = source.read_all()
+    assert list(tables) == list(bare)  # what the database has
+    for spec in OPTIONAL_TABLES.values():
+        assert source.read(spec).is_empty()
+        assert dict(source.read(spec).schema) == spec.all_columns
+        assert source.columns(spec) == {}
+        assert [chunk.height for chunk in source.read_batches(spec, 5)] == [0]
+    assert tables[REP.name]["HomeLatitude"].null_count() == tables[REP.name].height
+    assert tables[CUSTOMER.name]["VisitMinutes"].null_count() == tables[CUSTOMER.name].height
+    assert set(source.reading()) == set(ALL_TABLES) - set(OPTIONAL_TABLES)

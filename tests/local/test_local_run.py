@@ -24,7 +24,8 @@ from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
 from visitrank.adapters import local_stage
 from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import stage_inputs
-from visitrank.contract.tables import TABLES
+from visitrank.contract.quarantine import set_aside_columns
+from visitrank.contract.tables import ALL_TABLES
 from visitrank.lab.demo_data import DemoSummary
 from visitrank.lab.evaluate import evaluate_files
 from visitrank.local.run import RUN_SUMMARY, VISIT_LISTS, run_local
@@ -257,9 +258,9 @@ def test_quarantine_holds_exactly_the_planted_bad_rows(
     per_table: dict[str, dict[str, int]] = {}
     for path in files:
         table = path.stem
-        assert table in TABLES, path.name
+        assert table in ALL_TABLES, path.name
         rows = pl.read_csv(path, infer_schema=False)
-        assert rows.columns == [*TABLES[table].column_names, "Reason"], path.name
+        assert rows.columns == [*set_aside_columns(ALL_TABLES[table]), "Reason"], path.name
         per_table[table] = dict(Counter(rows["Reason"].to_list()))
         for row in rows.iter_rows(named=True):
             names = key_names.get((table, row["Reason"]))
@@ -268,7 +269,7 @@ def test_quarantine_holds_exactly_the_planted_bad_rows(
     assert found == expected
 
     summary = json.loads((local_run.out_dir / RUN_SUMMARY).read_text(encoding="utf-8"))
-    assert summary["quarantined"] == {name: per_table.get(name, {}) for name in TABLES}
+    assert summary["quarantined"] == {name: per_table.get(name, {}) for name in ALL_TABLES}
     assert summary["quarantinedRows"] == sum(expected.values())
     assert summary["inputRows"] == demo.row_counts
 

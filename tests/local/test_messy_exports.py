@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import comparable, read_documents
 from tests.conftest import run_cli as cli
 from visitrank.adapters.file_source import FileSource
-from visitrank.contract.tables import TABLES
+from visitrank.contract.tables import ALL_TABLES
 from visitrank.lab.demo_data import DemoSummary
 from visitrank.local.cli import EXIT_INPUT_ERROR, EXIT_OK, main
 from visitrank.local.problems import PROBLEMS_FILE
@@ -435,7 +435,7 @@ def test_rows_in_equal_clean_plus_set_aside_for_every_table(
     baseline: tuple[Path, list[dict[str, Any]]],
 ) -> None:
     table_rows = summary(baseline[0])["tables"]
-    assert set(table_rows) == set(TABLES)
+    assert set(table_rows) == set(ALL_TABLES)
     for name, row in table_rows.items():
         assert row["rowsIn"] == row["clean"] + row["setAside"], name
         assert row["rowsIn"] == summary(baseline[0])["inputRows"][name]

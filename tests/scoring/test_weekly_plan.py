@@ -10,10 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scoring.config import ScoringConfig
-from scoring.weekly_plan import plan_visits
+from scoring.weekly_plan import plan_visits, time_params
 
-CONFIG = ScoringConfig(visits_per_week=6, days_per_week=3, max_visits_per_day=3, candidate_pool=9)
+from .plan_checker import plan_problems
+
+CONFIG = ScoringConfig(
+    visits_per_week=6, days_per_week=3, max_visits_per_day=3, candidate_pool=9, planner="counts"
+)
+"""The count-based planner: exactly min(visits_per_week, candidates) visits per rep."""
 VALUE_ONLY = CONFIG.with_overrides({"travel_tradeoff": 0.0})
+TIMED = CONFIG.with_overrides({"planner": "timed", "solver_iterations": 50})
 
 OUTLET_SCHEMA = {
     "CustomerId": pl.Int64,
@@ -122,3 +128,24 @@ def test_without_travel_price_the_week_is_the_top_priorities(rows: list[dict[str
     assert chosen == set(expected.select("RepId", "CustomerId").iter_rows())
     ranked = visits.sort("RepId", "Rank").select("RepId", "CustomerId")
     assert ranked.rows() == expected.select("RepId", "CustomerId").rows()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(outlet, min_size=0, max_size=40))
+def test_the_timed_plan_keeps_owners_and_the_days_rules(rows: list[dict[str, Any]]) -> None:
+    """The timed planner may plan fewer visits than the week holds (an outlet worth nothing,
+    or one the day has no time for), never more, never another rep's outlet, and every day
+    passes the independent check of times."""
+    outlets = outlets_frame(rows)
+    visits, days = plan_visits(outlets, TIMED)
+    candidates = eligible(outlets)
+    owner = dict(candidates.select("CustomerId", "RepId").iter_rows())
+    for rep, customer in visits.select("RepId", "CustomerId").iter_rows():
+        assert owner[customer] == rep
+    for rep, count in Counter(visits["RepId"].to_list()).items():
+        assert count <= TIMED.visits_per_week
+        mine = visits.filter(pl.col("RepId") == rep)
+        assert sorted(mine["Rank"].to_list()) == list(range(1, count + 1))
+        by_rank = mine.sort("Rank")["Priority"].to_list()
+        assert by_rank == sorted(by_rank, reverse=True)
+    assert plan_problems(visits, days, candidates, time_params(TIMED)) == []

@@ -24,6 +24,10 @@ files are typed: read with only the contract columns present, then coerced.
 A table too large to hold whole (``MV_SalesDetail`` at country scale) is read in chunks with
 :meth:`FileSource.read_batches`: the same detection and normalisation, each chunk coerced on its
 own, and an error still names the cell's data row in the whole file.
+
+The optional tables (``MV_OutletHours``, ``MV_VisitPin``, ``MV_VisitExclusion``) are read the
+same way when their file is there; without one, the table reads as empty. An optional column
+(a rep's home, an outlet's visit length and frequency) a file lacks reads as null.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from visitrank.adapters.source_settings import (
 )
 from visitrank.contract.coercion import coerce_table, resolve_columns
 from visitrank.contract.errors import ContractError
-from visitrank.contract.tables import SALES, TABLES, TableSpec
+from visitrank.contract.tables import ALL_TABLES, OPTIONAL_TABLES, SALES, TableSpec, empty_table
 from visitrank.contract.value_map import ValueMap
 
 SUFFIXES: Final = (".parquet", ".csv", ".xlsx")
@@ -94,18 +98,32 @@ class FileSource:
     def path_for(self, spec: TableSpec) -> Path:
         """The file holding ``spec``'s table (Parquet, then CSV, then Excel), or ContractError
         if none."""
-        for suffix in SUFFIXES:
-            path = self.folder / f"{spec.name}{suffix}"
-            if path.is_file():
-                return path
+        path = self.find(spec)
+        if path is not None:
+            return path
         raise ContractError(
             f"{spec.name} table missing: expected {spec.name}.parquet, {spec.name}.csv or "
             f"{spec.name}.xlsx in {self.folder}",
             table=spec.name,
         )
 
+    def find(self, spec: TableSpec) -> Path | None:
+        """The file holding ``spec``'s table (Parquet, then CSV, then Excel), None if none."""
+        for suffix in SUFFIXES:
+            path = self.folder / f"{spec.name}{suffix}"
+            if path.is_file():
+                return path
+        return None
+
+    def absent(self, spec: TableSpec) -> bool:
+        """True for an optional table (``OPTIONAL_TABLES``) without a file: it reads as empty."""
+        return spec.name in OPTIONAL_TABLES and self.find(spec) is None
+
     def read(self, spec: TableSpec) -> pl.DataFrame:
-        """Read one table, coerced to the contract columns and dtypes."""
+        """Read one table, coerced to the contract columns and dtypes (an absent optional table:
+        empty)."""
+        if self.absent(spec):
+            return empty_table(spec)
         path = self.path_for(spec)
         if path.suffix == ".parquet":
             raw = _read_parquet(spec, path)
@@ -118,8 +136,11 @@ class FileSource:
 
     def columns(self, spec: TableSpec) -> dict[str, str]:
         """Contract column -> source column of ``spec``'s file, reading only its head (CSV),
-        schema (Parquet) or header row (Excel). ContractError if the table or a contract column
-        is missing, or the file cannot be read."""
+        schema (Parquet) or header row (Excel). ContractError if the table or a required
+        contract column is missing, or the file cannot be read; an absent optional table has
+        no columns (``{}``), an absent optional column is not in the mapping."""
+        if self.absent(spec):
+            return {}
         path = self.path_for(spec)
         if path.suffix == ".parquet":
             available = _parquet_columns(spec, path)
@@ -144,6 +165,8 @@ class FileSource:
         """
         if rows < 1:
             raise ValueError(f"rows must be at least 1, got {rows}")
+        if self.absent(spec):
+            return iter([empty_table(spec)])
         path = self.path_for(spec)
         columns = list(dict.fromkeys(self.columns(spec).values()))
         if path.suffix == ".parquet":
@@ -156,8 +179,10 @@ class FileSource:
         return _coerced(spec, raw)
 
     def read_all(self) -> dict[str, pl.DataFrame]:
-        """Every contract table, coerced, keyed by table name."""
-        return {name: self.read(spec) for name, spec in TABLES.items()}
+        """Every required contract table and each optional one the folder has a file for,
+        coerced, keyed by table name (contract order). The optional tables left out read as
+        empty (:meth:`read`, ``contract.tables.complete``)."""
+        return {name: self.read(spec) for name, spec in ALL_TABLES.items() if not self.absent(spec)}
 
     def label(self) -> str:
         """The folder, as the run summary names the source."""
@@ -204,7 +229,7 @@ class FileSource:
         tell."""
         key = _key(path)
         if key not in self._formats:
-            columns = _present(TABLES.get(spec.name, spec), layout.header)
+            columns = _present(ALL_TABLES.get(spec.name, spec), layout.header)
             typed = [name for name, dtype in columns.items() if not isinstance(dtype, pl.String)]
             where = Where(spec.name, path.name)
             self._formats[key] = detect_values(
@@ -287,7 +312,7 @@ class FileSource:
         where = Where(spec.name, path.name)
         reader, sheet, header = _open_sheet(spec, path, settings)
         mapping = resolve_columns(spec, header)
-        present = _present(TABLES.get(spec.name, spec), header)
+        present = _present(ALL_TABLES.get(spec.name, spec), header)
         text: fastexcel.DTypeMap = {
             name: "string" for name, dtype in present.items() if isinstance(dtype, pl.String)
         }
@@ -321,9 +346,9 @@ def _key(path: Path) -> FileKey:
 
 def _present(spec: TableSpec, available: list[str]) -> dict[str, pl.DataType]:
     """Source column -> contract dtype, for the contract columns the file has (matched as
-    :func:`resolve_columns` matches them)."""
+    :func:`resolve_columns` matches them), optional ones included."""
     found: dict[str, pl.DataType] = {}
-    for column, dtype in spec.columns.items():
+    for column, dtype in spec.all_columns.items():
         try:
             one = resolve_columns(TableSpec(spec.name, {column: dtype}, ()), available)
         except ContractError:
@@ -335,11 +360,12 @@ def _present(spec: TableSpec, available: list[str]) -> dict[str, pl.DataType]:
 def _text_columns(
     spec: TableSpec, mapping: dict[str, str], frame: pl.DataFrame
 ) -> dict[str, pl.DataType]:
-    """Source column -> contract dtype, for ``spec``'s columns that ``frame`` holds as text."""
+    """Source column -> contract dtype, for ``spec``'s columns (those the file has, see
+    ``mapping``) that ``frame`` holds as text."""
     return {
         mapping[column]: dtype
-        for column, dtype in spec.columns.items()
-        if frame.schema.get(mapping[column]) == pl.String
+        for column, dtype in spec.all_columns.items()
+        if column in mapping and frame.schema.get(mapping[column]) == pl.String
     }
 
 

@@ -42,9 +42,17 @@ from visitrank.contract.quarantine import (
     reason_counts,
 )
 from visitrank.contract.source import TableSource
-from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES
+from visitrank.contract.tables import (
+    ALL_TABLES,
+    CUSTOMER,
+    OPTIONAL_TABLES,
+    SALES,
+    SALES_DETAIL,
+    complete,
+)
 from visitrank.pipeline.health import DataFacts, Finding, accounting, input_findings
 from visitrank.pipeline.region import items_with_category, last_visits_before, rep_table
+from visitrank.pipeline.routing_inputs import routing_attributes
 from visitrank.pipeline.week import default_week
 
 LINE_SCHEMA = {
@@ -60,6 +68,7 @@ ITEMS = "items.parquet"
 LINES = "lines"  # a folder of Parquet files partitioned by AreaId (AreaId=<id>/...)
 LAST_VISITS = "last_visits.parquet"
 VISITS = "visits.parquet"  # the visit history (history window, before the week), for the response
+ROUTING = "routing.parquet"  # the planner's outlet attributes (routing_inputs), with AreaId
 BATCH_ROWS: Final = 5_000_000
 """Sales lines per chunk when staging from files (0.5-0.9 GB of working memory, measured)."""
 WORK_COMPRESSION: Final = "lz4"
@@ -144,6 +153,17 @@ def load_region(work_dir: Path, area_id: int) -> RegionInputs:
     )
 
 
+def load_routing(work_dir: Path, area_id: int) -> pl.DataFrame:
+    """The staged routing attributes of one region's customers (``routing_attributes``'s
+    columns; predicate pushdown on AreaId)."""
+    return (
+        pl.scan_parquet(work_dir / ROUTING)
+        .filter(pl.col("AreaId") == area_id)
+        .drop("AreaId")
+        .collect()
+    )
+
+
 def write_quarantine(rows: dict[str, pl.DataFrame], folder: Path) -> None:
     """One CSV per table that had rows set aside (contract columns + Reason)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,7 +173,8 @@ def write_quarantine(rows: dict[str, pl.DataFrame], folder: Path) -> None:
 
 
 def read_small_tables(source: TableSource) -> dict[str, pl.DataFrame]:
-    """Every contract table but ``MV_SalesDetail``, read whole and coerced (``read_all`` order).
+    """Every contract table but ``MV_SalesDetail``, read whole and coerced (``read_all`` order),
+    the optional ones included (a source without one reads it as an empty table).
 
     ``MV_SalesDetail`` is streamed later (:func:`stage_from_source`); here, in its turn, only its
     file and columns are checked, so a missing table or column is reported as ``read_all``
@@ -165,7 +186,7 @@ def read_small_tables(source: TableSource) -> dict[str, pl.DataFrame]:
     """
     tables: dict[str, pl.DataFrame] = {}
     errors: list[ContractError] = []
-    for name, spec in TABLES.items():
+    for name, spec in ALL_TABLES.items():
         try:
             if name == DETAIL:
                 source.columns(spec)
@@ -202,7 +223,7 @@ def stage_from_source(
     return _stage(
         small,
         source.read_batches(SALES_DETAIL, batch_rows),
-        [*TABLES],
+        [*ALL_TABLES],
         work_dir,
         quarantine_dir,
         week_start,
@@ -220,7 +241,8 @@ def stage_inputs(
     today: date | None = None,
 ) -> StagedInputs:
     """Quarantines the coerced contract tables and writes the regions' clean inputs (the sales
-    lines as one chunk of :func:`stage_from_source`'s loop)."""
+    lines as one chunk of :func:`stage_from_source`'s loop). Optional tables ``tables`` lacks
+    are empty."""
     check_inputs(tables)
     small = {name: frame for name, frame in tables.items() if name != DETAIL}
     return _stage(
@@ -238,7 +260,10 @@ def _stage(
     config: ScoringConfig,
     today: date | None = None,
 ) -> StagedInputs:
-    """The one staging implementation: headers whole, the sales lines chunk by chunk."""
+    """The one staging implementation: headers whole, the sales lines chunk by chunk. The
+    optional tables (``small`` may lack them: empty) are counted after ``table_order``'s."""
+    small = complete(small)
+    table_order = [*table_order, *(name for name in OPTIONAL_TABLES if name not in table_order)]
     checked, rules = quarantine_headers(small, today)
     clean = checked.tables
     sales = clean[SALES.name]
@@ -274,6 +299,9 @@ def _stage(
     items.write_parquet(work_dir / ITEMS)
     last_visits.collect().write_parquet(work_dir / LAST_VISITS)
     visits.collect().write_parquet(work_dir / VISITS)
+    routing_attributes(clean, window).join(
+        customers.select("CustomerId", "AreaId"), on="CustomerId", maintain_order="left"
+    ).write_parquet(work_dir / ROUTING)
 
     reps = rep_table(clean)
     header_counts = checked.counts()

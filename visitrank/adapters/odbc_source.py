@@ -13,6 +13,10 @@ Every read first checks that the view and its contract columns exist (``SELECT *
 contract columns, quoted as the database names them. ``MV_SalesDetail`` is streamed in chunks
 (:meth:`OdbcSource.read_batches`), so the lines never sit whole in memory.
 
+The optional views (``MV_OutletHours``, ``MV_VisitPin``, ``MV_VisitExclusion``) are looked up in
+the ODBC catalog first (:meth:`SqlSource.view_columns`): a database without one reads it as an
+empty table, without a failing query. An optional column a view lacks reads as null.
+
 The connection string may hold a password or a key: :meth:`OdbcSource.label` (what the run
 summary and every message show) masks them, and driver messages have their values replaced.
 """
@@ -32,7 +36,7 @@ from visitrank.adapters.app_settings import SettingsError
 from visitrank.adapters.sql_source import SqlSource, as_date
 from visitrank.contract.coercion import coerce_table, resolve_columns
 from visitrank.contract.errors import ContractError
-from visitrank.contract.tables import SALES, TABLES, TableSpec
+from visitrank.contract.tables import ALL_TABLES, OPTIONAL_TABLES, SALES, TableSpec, empty_table
 
 MASK: Final = "***"
 SECRET_WORDS: Final = ("pwd", "password", "key", "secret", "token")
@@ -115,19 +119,27 @@ class OdbcSource:
 
     def columns(self, spec: TableSpec) -> dict[str, str]:
         """Contract column -> view column of ``spec``'s view, from the view's result columns
-        (no row is read). ContractError if the view or a contract column is missing."""
+        (no row is read). ContractError if the view or a required contract column is missing;
+        an absent optional view has no columns (``{}``)."""
         with self.connect() as connection:
             return self._columns(connection, spec)
 
     def read(self, spec: TableSpec) -> pl.DataFrame:
-        """One view whole, its contract columns coerced to the contract."""
+        """One view whole, its contract columns coerced to the contract (an absent optional
+        view: an empty table)."""
         with self.connect() as connection:
             return self._read(connection, spec)
 
     def read_all(self) -> dict[str, pl.DataFrame]:
-        """Every contract view, coerced, keyed by table name (one connection)."""
+        """Every required contract view and each optional one the database has, coerced,
+        keyed by table name (contract order, one connection). The optional views left out
+        read as empty (:meth:`read`, ``contract.tables.complete``)."""
         with self.connect() as connection:
-            return {name: self._read(connection, spec) for name, spec in TABLES.items()}
+            return {
+                name: self._read(connection, spec)
+                for name, spec in ALL_TABLES.items()
+                if name not in OPTIONAL_TABLES or self._columns(connection, spec)
+            }
 
     def read_batches(self, spec: TableSpec, rows: int) -> Iterator[pl.DataFrame]:
         """One view as coerced chunks of at most ``rows`` rows, in the order the database
@@ -138,8 +150,10 @@ class OdbcSource:
         """
         if rows < 1:
             raise ValueError(f"rows must be at least 1, got {rows}")
-        sql = select_sql(spec, self.columns(spec))
-        return self._batches(spec, sql, rows)
+        mapping = self.columns(spec)
+        if not mapping:  # an absent optional view
+            return iter([empty_table(spec)])
+        return self._batches(spec, select_sql(spec, mapping), rows)
 
     def last_sale_date(self) -> date | None:
         """The latest ``MV_Sales.SaleDate`` (``SELECT MAX``), or None when there are no sales."""
@@ -164,6 +178,16 @@ class OdbcSource:
             ) from error
 
     def _columns(self, connection: pyodbc.Connection, spec: TableSpec) -> dict[str, str]:
+        if spec.name in OPTIONAL_TABLES:
+            try:
+                names = self.sql.view_columns(connection, spec.name)
+            except ContractError as error:
+                raise ContractError(
+                    f"{spec.name}: cannot list the columns of view {spec.name} from "
+                    f"{self.label()}: {self.driver_message(error.__cause__ or error)}",
+                    table=spec.name,
+                ) from error
+            return {} if names is None else resolve_columns(spec, names)
         cursor = connection.cursor()
         try:
             cursor.execute(f"SELECT * FROM {spec.name} WHERE 1 = 0")
@@ -179,7 +203,10 @@ class OdbcSource:
         return resolve_columns(spec, names)
 
     def _read(self, connection: pyodbc.Connection, spec: TableSpec) -> pl.DataFrame:
-        sql = select_sql(spec, self._columns(connection, spec))
+        mapping = self._columns(connection, spec)
+        if not mapping:  # an absent optional view
+            return empty_table(spec)
+        sql = select_sql(spec, mapping)
         raw, reader = self.sql.fetch(connection, spec, sql)
         self._reading[spec.name] = {"view": spec.name, "reader": reader}
         return coerce_table(spec, raw)

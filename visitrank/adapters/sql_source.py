@@ -27,13 +27,26 @@ The local commands read the same views whole through this code
 
 Portable SQL: ``?`` parameters, plain joins, no TOP/LIMIT, no vendor functions, so the same
 queries run on SQL Server (ODBC Driver 18 in production), PostgreSQL and SQLite (the tests).
+
+The optional inputs of the contract (the views ``MV_OutletHours``, ``MV_VisitPin``,
+``MV_VisitExclusion``; the columns ``HomeLatitude``/``HomeLongitude`` of ``MV_SetupRep`` and
+``VisitMinutes``/``VisitEveryWeeks`` of ``MV_SetupCustomer``) may be missing from a database. Which
+ones it has is found once per source (:meth:`SqlSource.optional_inputs`), before the first read:
+the optional views from the ODBC catalog (``SQLColumns``: no query runs against a view that may
+not exist, so no error has to be told apart from a real failure), the optional columns from the
+result columns of ``SELECT * FROM <view> WHERE 1 = 0`` on the two required views. The queries then
+select only what exists; an absent view reads as an empty table, an absent column as nulls. A
+region reads the rows of the optional views of its customers, by the rule of ``MV_Visit`` (the
+customer's lowest area, :data:`HOME_CUSTOMERS`); the plan reads those of customers no region
+owns.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
@@ -42,22 +55,27 @@ import polars as pl
 import pyodbc
 
 from visitrank.adapters.app_settings import SQL_READERS, Settings, SettingsError
-from visitrank.contract.coercion import coerce_table
+from visitrank.contract.coercion import coerce_table, resolve_columns
 from visitrank.contract.errors import ContractError
 from visitrank.contract.tables import (
+    ALL_TABLES,
     AREA,
     BRAND,
     CATEGORY,
     CITY,
     CUSTOMER,
     ITEM,
+    OPTIONAL_TABLES,
+    OUTLET_HOURS,
     REP,
     SALES,
     SALES_DETAIL,
     SUBCATEGORY,
-    TABLES,
     VISIT,
+    VISIT_EXCLUSION,
+    VISIT_PIN,
     TableSpec,
+    empty_table,
 )
 from visitrank.pipeline.region import COPIED_TABLES, SALE_COPIES, VISIT_COPIES
 
@@ -71,9 +89,36 @@ SETUP_TABLES: Final = (AREA, CITY, REP, CATEGORY, SUBCATEGORY, BRAND, ITEM)
 """Read in full by every region: they are small and quarantine needs them whole."""
 
 
-def _columns(spec: TableSpec, alias: str) -> str:
-    """``alias.Column, ...`` of the contract columns, in contract order."""
-    return ", ".join(f"{alias}.{column}" for column in spec.columns)
+def _columns(spec: TableSpec, alias: str, optional: Sequence[str] = ()) -> str:
+    """``alias.Column, ...`` of the required contract columns, then of the ``optional`` ones
+    (those the database has), in contract order."""
+    return ", ".join(f"{alias}.{column}" for column in [*spec.columns, *optional])
+
+
+@dataclass(frozen=True)
+class OptionalInputs:
+    """Which optional inputs of the contract a database has (:meth:`SqlSource.optional_inputs`).
+
+    Attributes:
+        tables: the optional views present (``OPTIONAL_TABLES`` names).
+        columns: per table with optional columns (the views present among them), those it
+            has, in contract order.
+    """
+
+    tables: frozenset[str]
+    columns: Mapping[str, tuple[str, ...]]
+
+    def columns_of(self, spec: TableSpec) -> tuple[str, ...]:
+        """The optional columns of ``spec`` the database has (none for an unknown table)."""
+        return tuple(self.columns.get(spec.name, ()))
+
+    def readable(self, name: str) -> bool:
+        """False for an optional view the database lacks (its query is not run)."""
+        return name not in OPTIONAL_TABLES or name in self.tables
+
+
+NO_OPTIONAL_INPUTS: Final = OptionalInputs(frozenset(), {})
+"""A database with none of the optional inputs: the queries of the required columns only."""
 
 
 HOME_CUSTOMERS: Final = (
@@ -103,13 +148,45 @@ OWNED: Final = (
 """True for a row of a customer that some region reads (a row of it has an area)."""
 UNOWNED: Final = f"NOT {OWNED}"
 
-REGION_QUERIES: Final[dict[str, str]] = {
-    # every row of the customers that have a row in the area: the quarantine must see a
-    # customer's rows of other areas to recognise one listed in several areas
-    CUSTOMER.name: (
-        f"SELECT {_columns(CUSTOMER, 'c')} FROM MV_SetupCustomer c WHERE c.CustomerId IN "
+
+def _customers_of_area(columns: str) -> str:
+    """Every row of the customers that have a row in the area: the quarantine must see a
+    customer's rows of other areas to recognise one listed in several areas."""
+    return (
+        f"SELECT {columns} FROM MV_SetupCustomer c WHERE c.CustomerId IN "
         "(SELECT a.CustomerId FROM MV_SetupCustomer a WHERE a.AreaId = ?)"
-    ),
+    )
+
+
+def _customers_without_area(columns: str) -> str:
+    """The customer rows without an area (AreaId is required: such a row stops the run)."""
+    return f"SELECT {columns} FROM MV_SetupCustomer c WHERE c.AreaId IS NULL"
+
+
+PLANNING_ALIASES: Final = {OUTLET_HOURS.name: "h", VISIT_PIN.name: "p", VISIT_EXCLUSION.name: "x"}
+
+
+def _planning_of_region(spec: TableSpec, optional: Sequence[str]) -> str:
+    """The rows of an optional planning view (hours, pins, exclusions) of the customers the
+    region owns, as its visits (:data:`HOME_CUSTOMERS`; every date: they are few)."""
+    alias = PLANNING_ALIASES[spec.name]
+    return (
+        f"SELECT {_columns(spec, alias, optional)} FROM {spec.name} {alias} "
+        f"WHERE {alias}.CustomerId IN {HOME_CUSTOMERS}"
+    )
+
+
+def _planning_unowned(spec: TableSpec, optional: Sequence[str]) -> str:
+    """The rows of an optional planning view of the customers no region owns."""
+    alias = PLANNING_ALIASES[spec.name]
+    return (
+        f"SELECT {_columns(spec, alias, optional)} FROM {spec.name} {alias} "
+        f"WHERE {UNOWNED.format(alias=alias)}"
+    )
+
+
+REGION_QUERIES: Final[dict[str, str]] = {
+    CUSTOMER.name: _customers_of_area(_columns(CUSTOMER, "c")),
     SALES.name: (
         f"SELECT {_columns(SALES, 's')} FROM MV_Sales s WHERE s.CustomerId IN {HOME_CUSTOMERS} "
         f"AND {WINDOW.format(alias='s')}"
@@ -143,6 +220,11 @@ REGION_QUERIES: Final[dict[str, str]] = {
         "AND h.VisitDate < ?) "
         f"AND NOT (v.CustomerId IN {HOME_CUSTOMERS} AND v.VisitDate < ?)"
     ),
+    # the planning rows of the customers the region owns, as its visits (every column)
+    **{
+        name: _planning_of_region(spec, tuple(spec.optional))
+        for name, spec in OPTIONAL_TABLES.items()
+    },
 }
 """What one region reads besides the setup tables (its parameters: :func:`region_query`).
 
@@ -155,9 +237,7 @@ header of its SaleId in the window. What no region owns, the plan reads once
 UNOWNED_QUERIES: Final[dict[str, str]] = {
     # AreaId is required: a customer row without one stops the run (coerce_table), as the
     # local run's reading of the whole table does; no region reads such a row
-    CUSTOMER.name: (
-        f"SELECT {_columns(CUSTOMER, 'c')} FROM MV_SetupCustomer c WHERE c.AreaId IS NULL"
-    ),
+    CUSTOMER.name: _customers_without_area(_columns(CUSTOMER, "c")),
     SALES.name: (
         f"SELECT {_columns(SALES, 's')} FROM MV_Sales s WHERE {UNOWNED.format(alias='s')} "
         f"AND {WINDOW.format(alias='s')}"
@@ -189,19 +269,30 @@ UNOWNED_QUERIES: Final[dict[str, str]] = {
         "AND u.VisitDate < ?) "
         f"AND NOT ({UNOWNED.format(alias='v')} AND v.VisitDate < ?)"
     ),
+    **{
+        name: _planning_unowned(spec, tuple(spec.optional))
+        for name, spec in OPTIONAL_TABLES.items()
+    },
 }
 """The rows no region reads (their parameters: :func:`unowned_query`): customer rows without
 an area (there should be none), sales (in the window) and visits (before the week) of
 customers that have no row with an area in MV_SetupCustomer with the other headers of those
-SaleIds and the other rows of those VisitIds, the lines of the window's sales no region reads
-and the lines of no sale. The plan reads them once, so that they are set aside and counted as
-the local run does on the whole table."""
+SaleIds and the other rows of those VisitIds, the lines of the window's sales no region reads,
+the lines of no sale and the planning rows (hours, pins, exclusions) of those customers. The
+plan reads them once, so that they are set aside and counted as the local run does on the
+whole table."""
 
 
 def region_query(
-    name: str, area_id: int, history_start: date, before: date
+    name: str,
+    area_id: int,
+    history_start: date,
+    before: date,
+    found: OptionalInputs = NO_OPTIONAL_INPUTS,
 ) -> tuple[str, tuple[Any, ...]]:
-    """The query of ``name`` in :data:`REGION_QUERIES` and its parameters, in their order."""
+    """The query of ``name`` in :data:`REGION_QUERIES` and its parameters, in their order; the
+    queries of the customers and of the planning views select only the optional columns
+    ``found`` in the database."""
     window = (area_id, history_start, before)
     params: dict[str, tuple[Any, ...]] = {
         CUSTOMER.name: (area_id,),
@@ -210,12 +301,23 @@ def region_query(
         SALES_DETAIL.name: (*window, history_start, before, area_id),
         VISIT.name: (area_id, before),
         VISIT_COPIES: (area_id, before, area_id, before),
+        **{table: (area_id,) for table in OPTIONAL_TABLES},
     }
+    if name == CUSTOMER.name:
+        columns = _columns(CUSTOMER, "c", found.columns_of(CUSTOMER))
+        return _customers_of_area(columns), params[name]
+    if name in OPTIONAL_TABLES:
+        spec = OPTIONAL_TABLES[name]
+        return _planning_of_region(spec, found.columns_of(spec)), params[name]
     return REGION_QUERIES[name], params[name]
 
 
-def unowned_query(name: str, history_start: date, before: date) -> tuple[str, tuple[Any, ...]]:
-    """The query of ``name`` in :data:`UNOWNED_QUERIES` and its parameters, in their order."""
+def unowned_query(
+    name: str, history_start: date, before: date, found: OptionalInputs = NO_OPTIONAL_INPUTS
+) -> tuple[str, tuple[Any, ...]]:
+    """The query of ``name`` in :data:`UNOWNED_QUERIES` and its parameters, in their order; the
+    queries of the customers and of the planning views select only the optional columns
+    ``found`` in the database."""
     window = (history_start, before)
     params: dict[str, tuple[Any, ...]] = {
         CUSTOMER.name: (),
@@ -224,7 +326,14 @@ def unowned_query(name: str, history_start: date, before: date) -> tuple[str, tu
         SALES_DETAIL.name: (*window, *window),
         VISIT.name: (before,),
         VISIT_COPIES: (before, before),
+        **{table: () for table in OPTIONAL_TABLES},
     }
+    if name == CUSTOMER.name:
+        columns = _columns(CUSTOMER, "c", found.columns_of(CUSTOMER))
+        return _customers_without_area(columns), params[name]
+    if name in OPTIONAL_TABLES:
+        spec = OPTIONAL_TABLES[name]
+        return _planning_unowned(spec, found.columns_of(spec)), params[name]
     return UNOWNED_QUERIES[name], params[name]
 
 
@@ -273,6 +382,7 @@ class SqlSource:
         self.connection_string = connection_string
         self.batch_size = max(1, batch_size)
         self.reader = resolve_reader(reader)
+        self._optional: OptionalInputs | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqlSource:
@@ -428,11 +538,13 @@ class SqlSource:
     ) -> dict[str, pl.DataFrame]:
         """Every contract table for one region, coerced: setup tables in full, the region's
         customers, its sales headers and lines with ``history_start <= SaleDate < before``,
-        and its visits before ``before`` (the week start); and, under :data:`SALE_COPIES` and
-        :data:`VISIT_COPIES`, the other headers of its SaleIds and the other rows of its
+        its visits before ``before`` (the week start) and the rows of the optional planning
+        views of its customers (empty when a view is absent); and, under :data:`SALE_COPIES`
+        and :data:`VISIT_COPIES`, the other headers of its SaleIds and the other rows of its
         VisitIds, for the quarantine only (:data:`REGION_QUERIES`)."""
         return self._read(
-            {name: region_query(name, area_id, history_start, before) for name in REGION_QUERIES}
+            REGION_QUERIES,
+            lambda name, found: region_query(name, area_id, history_start, before, found),
         )
 
     def read_unowned(self, history_start: date, before: date) -> dict[str, pl.DataFrame]:
@@ -441,22 +553,102 @@ class SqlSource:
         quarantine. A customer row without an area is a ContractError, as in the local run's
         reading."""
         return self._read(
-            {name: unowned_query(name, history_start, before) for name in UNOWNED_QUERIES}
+            UNOWNED_QUERIES,
+            lambda name, found: unowned_query(name, history_start, before, found),
         )
 
-    def _read(self, queries: dict[str, tuple[str, tuple[Any, ...]]]) -> dict[str, pl.DataFrame]:
-        """The setup tables whole and the result of each query (table or copies of
-        :data:`COPIED_TABLES` -> sql, parameters), coerced, over one connection; contract
-        order, the copies last (sales', then visits')."""
+    def optional_inputs(self, connection: pyodbc.Connection) -> OptionalInputs:
+        """Which optional inputs the database has, found on the first call and kept (one
+        source serves one run, or one activity of it).
+
+        The optional views and their columns from the ODBC catalog (:meth:`view_columns`); a
+        view that is there must have its required columns (ContractError naming the missing
+        ones otherwise: a half-made view is a mistake to fix, not an absent input). The
+        optional columns of ``MV_SetupRep`` and ``MV_SetupCustomer`` from their result
+        columns, read without a row (``WHERE 1 = 0``). Columns are matched as contract columns
+        are (exact name, else ignoring case)."""
+        if self._optional is not None:
+            return self._optional
+        views: set[str] = set()
+        columns: dict[str, tuple[str, ...]] = {}
+        for name, spec in OPTIONAL_TABLES.items():
+            names = self.view_columns(connection, name)
+            if names is not None:
+                found = resolve_columns(spec, names)  # its required columns, or ContractError
+                views.add(name)
+                columns[name] = tuple(column for column in spec.optional if column in found)
+        for spec in (REP, CUSTOMER):
+            names = self.result_columns(connection, spec.name)
+            found = resolve_columns(TableSpec(spec.name, {}, (), optional=spec.optional), names)
+            columns[spec.name] = tuple(column for column in spec.optional if column in found)
+        self._optional = OptionalInputs(frozenset(views), columns)
+        log.info(
+            "optional inputs: views %s, columns %s",
+            sorted(views) or "none",
+            {table: list(present) for table, present in columns.items() if present} or "none",
+        )
+        return self._optional
+
+    def view_columns(self, connection: pyodbc.Connection, name: str) -> list[str] | None:
+        """The columns of the view (or table) ``name`` as the ODBC catalog lists them
+        (``SQLColumns``), None when the database has no such view. Nothing is queried, so a
+        missing view raises nothing; the name is matched ignoring case (the catalog is also
+        asked for it in lower case, as PostgreSQL folds unquoted names). A catalog failure is a
+        ContractError naming the view."""
+        cursor = connection.cursor()
+        try:
+            for candidate in dict.fromkeys((name, name.lower())):
+                found = [
+                    str(row.column_name)
+                    for row in cursor.columns(table=candidate).fetchall()
+                    if str(row.table_name).casefold() == name.casefold()
+                ]
+                if found:
+                    return list(dict.fromkeys(found))
+        except pyodbc.Error as error:
+            raise ContractError(
+                f"{name}: cannot list the columns of view {name}: {error}", table=name
+            ) from error
+        finally:
+            cursor.close()
+        return None
+
+    def result_columns(self, connection: pyodbc.Connection, name: str) -> list[str]:
+        """The result columns of ``SELECT * FROM <name> WHERE 1 = 0`` (no row is read): the
+        columns of a view that must exist; ContractError naming it when it cannot be read."""
+        cursor = connection.cursor()
+        try:
+            cursor.execute(f"SELECT * FROM {name} WHERE 1 = 0")
+            return [str(column[0]) for column in cursor.description]
+        except pyodbc.Error as error:
+            raise ContractError(f"{name}: query failed: {error}", table=name) from error
+        finally:
+            cursor.close()
+
+    def _read(
+        self,
+        names: Mapping[str, str],
+        query: Callable[[str, OptionalInputs], tuple[str, tuple[Any, ...]]],
+    ) -> dict[str, pl.DataFrame]:
+        """The setup tables whole and the result of the query of each of ``names`` (a table
+        or copies of :data:`COPIED_TABLES`; ``query`` gives its sql and parameters for the
+        optional inputs the database has), coerced, over one connection; an optional view
+        the database lacks is an empty table. Contract order (the optional tables after the
+        required ones), the copies last (sales', then visits')."""
         tables: dict[str, pl.DataFrame] = {}
         with self.connect() as connection:
+            found = self.optional_inputs(connection)
             for spec in SETUP_TABLES:
-                sql = f"SELECT {_columns(spec, 't')} FROM {spec.name} t"
+                sql = f"SELECT {_columns(spec, 't', found.columns_of(spec))} FROM {spec.name} t"
                 tables[spec.name] = self.read_spec(connection, spec, sql)
-            for name, (sql, params) in queries.items():
-                spec = COPIED_TABLES.get(name) or TABLES[name]
+            for name in names:
+                spec = COPIED_TABLES.get(name) or ALL_TABLES[name]
+                if not found.readable(name):
+                    tables[name] = empty_table(spec)
+                    continue
+                sql, params = query(name, found)
                 tables[name] = self.read_spec(connection, spec, sql, params)
-        return {name: tables[name] for name in (*TABLES, *COPIED_TABLES)}
+        return {name: tables[name] for name in (*ALL_TABLES, *COPIED_TABLES)}
 
     def regions(self) -> list[int]:
         """The AreaIds that have customers, ascending."""
@@ -498,7 +690,7 @@ def contract_schema(spec: TableSpec, inferred: pa.Schema) -> pa.Schema:
     """
     import pyarrow as pa  # noqa: PLC0415 (the optional arrow reader's)
 
-    targets = {column.casefold(): dtype for column, dtype in spec.columns.items()}
+    targets = {column.casefold(): dtype for column, dtype in spec.all_columns.items()}
     fields = []
     for field in inferred:
         target = targets.get(field.name.casefold())

@@ -22,9 +22,14 @@ from visitrank.contract.errors import PROBLEMS_PER_COLUMN, ContractError, with_p
 from visitrank.contract.tables import TableSpec
 
 DATE_FORMATS_HELP: Final = "expected YYYY-MM-DD, YYYY-MM-DD HH:MM:SS[.f] or YYYY-MM-DDTHH:MM:SS[.f]"
+TIME_FORMATS_HELP: Final = "expected HH:MM or HH:MM:SS[.f], hours 00-23"
 
 # Shape check first: chrono alone accepts "24-01-02" as year 24 and "2024-1-2".
 _DATE_SHAPE: Final = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)?$"
+_TIME_SHAPE: Final = (
+    r"^(?:\d{4}-\d{2}-\d{2}[ T])?(?<h>\d{1,2}):(?<m>\d{2})(?::(?<s>\d{2})(?:\.(?<f>\d{1,9}))?)?$"
+)
+_DAY_NANOSECONDS: Final = 24 * 3600 * 1_000_000_000
 _INT64_LIMIT: Final = 2.0**63
 _PARSED = "__parsed_"
 _MISSING = "__missing_"
@@ -35,7 +40,9 @@ def resolve_columns(spec: TableSpec, available: list[str]) -> dict[str, str]:
 
     An exact name match wins; otherwise a unique match ignoring case and surrounding spaces
     is accepted (SQL views and spreadsheets often change header case). Extra source columns
-    are ignored. Raises ContractError listing every missing column and what was found.
+    are ignored. An optional column (``spec.optional``) the source lacks is left out of the
+    mapping (it reads as null); one matched twice ignoring case is as ambiguous as a required
+    one. Raises ContractError listing every missing or ambiguous column and what was found.
     """
     exact = set(available)
     folded: dict[str, list[str]] = {}
@@ -43,13 +50,13 @@ def resolve_columns(spec: TableSpec, available: list[str]) -> dict[str, str]:
         folded.setdefault(name.strip().casefold(), []).append(name)
     mapping: dict[str, str] = {}
     missing: list[str] = []
-    for column in spec.columns:
+    for column in spec.all_columns:
         candidates = folded.get(column.casefold(), [])
         if column in exact:
             mapping[column] = column
         elif len(candidates) == 1:
             mapping[column] = candidates[0]
-        else:
+        elif candidates or column not in spec.optional:
             missing.append(column)
     if missing:
         noun = "column" if len(missing) == 1 else "columns"
@@ -60,7 +67,9 @@ def resolve_columns(spec: TableSpec, available: list[str]) -> dict[str, str]:
 
 
 def coerce_table(spec: TableSpec, frame: pl.DataFrame, row_offset: int = 0) -> pl.DataFrame:
-    """Return ``frame`` as exactly ``spec``'s columns, in contract order, with contract dtypes.
+    """Return ``frame`` as exactly ``spec``'s columns (``all_columns``: the required, then the
+    optional ones), in contract order, with contract dtypes; an optional column the frame
+    lacks is a null column.
 
     Accepted conversions (anything else raises one ContractError for all the bad cells, whose
     message names the first and whose ``problems`` list them, capped per column):
@@ -71,18 +80,24 @@ def coerce_table(spec: TableSpec, frame: pl.DataFrame, row_offset: int = 0) -> p
       non-finite values are kept here and set aside later by quarantine.
     * Date: Date; Datetime (time dropped); strings ``YYYY-MM-DD``,
       ``YYYY-MM-DD HH:MM:SS[.f]`` or ``YYYY-MM-DDTHH:MM:SS[.f]``.
+    * Time (a time of day): Time; Datetime (date dropped, as Excel stores a time); Duration
+      from 0 to under 24 hours; strings ``H:MM``, ``HH:MM``, ``HH:MM:SS`` or
+      ``HH:MM:SS.f`` (up to 9 decimals, as SQL Server writes a TIME as text), optionally
+      after a ``YYYY-MM-DD`` date and a space or ``T`` (dropped: a spreadsheet's time cell
+      read as text is ``1899-12-31 08:00:00``).
     * String: strings as-is (an empty string is a value); other types are cast to text.
 
     A null, or an empty/blank string in a non-text column, is "missing": allowed in
-    ``spec.nullable`` columns (kept as null), an error elsewhere.
+    ``spec.nullable`` and optional columns (kept as null), an error elsewhere.
 
     ``row_offset`` is the number of data rows of the same source before ``frame`` (when a
     large table is coerced chunk by chunk): an error names row ``row_offset + index + 1``,
     the cell's 1-based data row in the whole source.
     """
     mapping = resolve_columns(spec, frame.columns)
-    sources = {column: frame.schema[mapping[column]] for column in spec.columns}
-    for column, target in spec.columns.items():
+    present = {column: dtype for column, dtype in spec.all_columns.items() if column in mapping}
+    sources = {column: frame.schema[mapping[column]] for column in present}
+    for column, target in present.items():
         _check_convertible(spec, column, target, sources[column])
     # Pass 1, one parallel scan: exact-format fast path. Text that it cannot read (padding,
     # "12.0", blanks, genuinely bad values) is re-parsed in pass 2 on just those rows.
@@ -90,7 +105,7 @@ def coerce_table(spec: TableSpec, frame: pl.DataFrame, row_offset: int = 0) -> p
         frame.lazy()
         .select(
             expr.alias(prefix + column)
-            for column, target in spec.columns.items()
+            for column, target in present.items()
             for prefix, expr in zip(
                 (_PARSED, _MISSING),
                 _fast(target, sources[column], pl.col(mapping[column])),
@@ -99,11 +114,16 @@ def coerce_table(spec: TableSpec, frame: pl.DataFrame, row_offset: int = 0) -> p
         )
         .collect()
     )
-    for column, target in spec.columns.items():
+    for column, target in present.items():
         if isinstance(sources[column], pl.String) and not isinstance(target, pl.String):
             converted = _retry_text(converted, column, target, frame.get_column(mapping[column]))
     _raise_bad(spec, frame, mapping, converted, row_offset)
-    return converted.select([pl.col(_PARSED + column).alias(column) for column in spec.columns])
+    return converted.select(
+        pl.col(_PARSED + column).alias(column)
+        if column in present
+        else pl.lit(None, dtype=dtype).alias(column)
+        for column, dtype in spec.all_columns.items()
+    )
 
 
 def _check_convertible(
@@ -114,6 +134,7 @@ def _check_convertible(
         or isinstance(source, pl.String | pl.Null)
         or (isinstance(target, pl.Int64 | pl.Float64) and (source.is_numeric()))
         or (isinstance(target, pl.Date) and isinstance(source, pl.Date | pl.Datetime))
+        or (isinstance(target, pl.Time) and isinstance(source, pl.Time | pl.Datetime | pl.Duration))
     )
     if not ok:
         raise ContractError.at(
@@ -134,18 +155,32 @@ def _fast(target: pl.DataType, source: pl.DataType, raw: pl.Expr) -> tuple[pl.Ex
         return _fast_text(target, raw), raw.is_null() | (raw == "")
     if isinstance(source, pl.Null):
         return raw.cast(target), raw.is_null()
+    return _typed(target, source, raw), raw.is_null()
+
+
+def _typed(target: pl.DataType, source: pl.DataType, raw: pl.Expr) -> pl.Expr:
+    """A typed (not text, not all-null) column converted to ``target``, null where it cannot
+    be exactly."""
     if isinstance(target, pl.Int64) and not source.is_integer():
-        return _whole_float(raw.cast(pl.Float64, strict=False)), raw.is_null()
+        return _whole_float(raw.cast(pl.Float64, strict=False))
     if isinstance(target, pl.Date) and isinstance(source, pl.Datetime):
-        return raw.dt.date(), raw.is_null()
-    return raw.cast(target, strict=False), raw.is_null()
+        return raw.dt.date()
+    if isinstance(target, pl.Time) and isinstance(source, pl.Datetime):
+        return raw.dt.time()
+    if isinstance(target, pl.Time) and isinstance(source, pl.Duration):
+        nanoseconds = raw.dt.total_nanoseconds()
+        within_a_day = (nanoseconds >= 0) & (nanoseconds < _DAY_NANOSECONDS)
+        return pl.when(within_a_day).then(nanoseconds.cast(pl.Time))
+    return raw.cast(target, strict=False)
 
 
 def _fast_text(target: pl.DataType, raw: pl.Expr) -> pl.Expr:
-    """Exact-format parse: plain integers/numbers and bare ``YYYY-MM-DD`` dates."""
+    """Exact-format parse: plain integers/numbers, bare ``YYYY-MM-DD`` dates and times."""
     if isinstance(target, pl.Date):
         iso = raw.str.contains(r"^\d{4}-\d{2}-\d{2}$")
         return pl.when(iso).then(raw.str.to_date("%Y-%m-%d", strict=False))
+    if isinstance(target, pl.Time):
+        return _parse_time(raw)
     return raw.cast(target, strict=False)
 
 
@@ -164,6 +199,8 @@ def _retry_text(
         full = pl.coalesce(value.cast(pl.Int64, strict=False), _whole_float(_as_float(value)))
     elif isinstance(target, pl.Float64):
         full = _as_float(value)
+    elif isinstance(target, pl.Time):
+        full = _parse_time(value)
     else:
         full = _parse_date(value)
     fixed = text.select(full.alias("parsed"), (value == "").alias("missing"))
@@ -191,6 +228,20 @@ def _parse_date(text: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(_DATE_SHAPE) & time_ok).then(date_part)
 
 
+def _parse_time(text: pl.Expr) -> pl.Expr:
+    """Parse ``H:MM``, ``HH:MM``, ``HH:MM:SS`` or ``HH:MM:SS.f`` (hours 0-23, minutes and
+    seconds 0-59), optionally after a date (dropped), to a time of day; null for anything else
+    (``24:00``, ``7h30``, ``16.00``)."""
+    parts = text.str.extract_groups(_TIME_SHAPE)
+    hour, minute, second = (parts.struct.field(name).cast(pl.Int64) for name in ("h", "m", "s"))
+    fraction = parts.struct.field("f").str.pad_end(9, "0").cast(pl.Int64).fill_null(0)
+    valid = (
+        hour.is_between(0, 23) & minute.is_between(0, 59) & second.fill_null(0).is_between(0, 59)
+    )
+    nanoseconds = ((hour * 60 + minute) * 60 + second.fill_null(0)) * 1_000_000_000 + fraction
+    return pl.when(valid).then(nanoseconds.cast(pl.Time))
+
+
 def _raise_bad(
     spec: TableSpec,
     frame: pl.DataFrame,
@@ -204,7 +255,9 @@ def _raise_bad(
     if checked.height == 0:
         return
     flags = checked.select(
-        _bad(column, required=column not in spec.nullable).alias(column) for column in spec.columns
+        _bad(column, required=column in spec.columns and column not in spec.nullable).alias(column)
+        for column in spec.all_columns
+        if column in mapping
     )
     counts = flags.sum().row(0, named=True)
     total = sum(int(count or 0) for count in counts.values())
@@ -221,14 +274,14 @@ def _raise_bad(
             detail = (
                 "missing value (the column is required)"
                 if is_missing
-                else _parse_failure(spec.columns[column], value)
+                else _parse_failure(spec.all_columns[column], value)
             )
             problems.append(
                 ContractError.at(
                     spec.name, detail, column=column, row=row_offset + index + 1, value=value
                 )
             )
-    order = spec.column_names
+    order = spec.all_column_names
     problems.sort(key=lambda problem: (problem.row or 0, order.index(problem.column or "")))
     raise with_problems(problems, total, spec.name)
 
@@ -247,4 +300,6 @@ def _parse_failure(target: pl.DataType, value: object) -> str:
         return f"cannot parse {value!r} as an integer"
     if isinstance(target, pl.Float64):
         return f"cannot parse {value!r} as a number"
+    if isinstance(target, pl.Time):
+        return f"cannot parse {value!r} as a time of day ({TIME_FORMATS_HELP})"
     return f"cannot parse {value!r} as a date ({DATE_FORMATS_HELP})"

@@ -27,6 +27,20 @@ Some rows are *reported but kept* (see ``KEPT_REASONS``):
 * ``MV_Visit`` / ``unknown_rep``: a visit by a rep who has left is still a visit the outlet
   had (its recency and the visit response count it), as a sale by a former rep is a sale.
 
+An invalid *optional attribute* (``ATTRIBUTE_RULES``: a rep's home, an outlet's visit length or
+frequency) never costs its row: the attribute is set to null in the clean table (the planner
+then uses its default) and the row is reported once per invalid attribute, with a kept reason
+(``invalid_home``, ``invalid_visit_minutes``, ``invalid_visit_frequency``). These are judged
+after the row rules, on the rows that stay, so a customer kept as ``no_gps`` with an impossible
+visit length is reported twice, once for each.
+
+The optional tables (``MV_OutletHours``, ``MV_VisitPin``, ``MV_VisitExclusion``) follow the
+rules of the other tables (repeated keys, ``unknown_customer``; hours that do not make an
+interval are ``bad_hours``); a missing optional table is empty and a missing optional column
+null (``visitrank.contract.tables.complete``), so data without them gives the same result as
+before they existed. ``MV_VisitExclusion``'s own ``Reason`` column is ``ExclusionReason`` in
+its set-aside rows (``SET_ASIDE_NAMES``), whose ``Reason`` is the quarantine's.
+
 A repeated key never lets the rows' order decide which copy survives: a database has no row
 order, and the Azure app reads the tables region by region (``visitrank.adapters.sql_source``),
 so an order-dependent choice would differ between the drivers and between two exports of the
@@ -71,13 +85,18 @@ from visitrank.contract.tables import (
     CITY,
     CUSTOMER,
     ITEM,
+    OPTIONAL_TABLES,
+    OUTLET_HOURS,
     REP,
     SALES,
     SALES_DETAIL,
     SUBCATEGORY,
     TABLES,
     VISIT,
+    VISIT_EXCLUSION,
+    VISIT_PIN,
     TableSpec,
+    complete,
 )
 
 GPS_OUTLIER_FACTOR: Final = 6.0
@@ -101,13 +120,35 @@ EARTH_RADIUS_KM: Final = 6371.0
 REASON: Final = "Reason"
 ROUTABLE: Final = "Routable"
 
+MAX_VISIT_MINUTES: Final = 480.0
+"""The longest visit accepted (a working day): a longer ``VisitMinutes`` is a typing error
+(hours or seconds typed as minutes), and a visit that takes the whole day plans nothing."""
+MAX_VISIT_EVERY_WEEKS: Final = 52
+"""The rarest visit frequency accepted (once a year)."""
+
+ATTRIBUTE_RULES: Final[dict[str, tuple[str, ...]]] = {
+    REP.name: ("invalid_home",),
+    CUSTOMER.name: ("invalid_visit_minutes", "invalid_visit_frequency"),
+}
+"""Per table, the reasons of its optional attributes, in the order they are reported: the
+attribute is set to null and the row kept (each is in ``KEPT_REASONS``)."""
+
+UNROUTABLE_REASONS: Final = frozenset({"unknown_rep", "no_gps", "gps_outlier"})
+"""The kept customer reasons that keep an outlet off every list (``Routable = False``)."""
+
 KEPT_REASONS: Final[dict[str, frozenset[str]]] = {
-    CUSTOMER.name: frozenset({"unknown_rep", "no_gps", "gps_outlier"}),
-    REP.name: frozenset({"unknown_area"}),
+    CUSTOMER.name: UNROUTABLE_REASONS | frozenset(ATTRIBUTE_RULES[CUSTOMER.name]),
+    REP.name: frozenset({"unknown_area", *ATTRIBUTE_RULES[REP.name]}),
     CITY.name: frozenset({"unknown_area"}),
     VISIT.name: frozenset({"unknown_rep"}),
 }
 """Reasons that are reported in ``Quarantined.rows`` but whose rows stay in the clean table."""
+
+SET_ASIDE_NAMES: Final[dict[str, dict[str, str]]] = {
+    VISIT_EXCLUSION.name: {"Reason": "ExclusionReason"},
+}
+"""Contract columns renamed in the set-aside rows, because their name is the quarantine's
+``Reason`` column."""
 
 RULE_ORDER: Final[dict[str, tuple[str, ...]]] = {
     AREA.name: ("conflicting_key", "duplicate_key"),
@@ -143,8 +184,12 @@ RULE_ORDER: Final[dict[str, tuple[str, ...]]] = {
         "future_date",
         "unknown_rep",
     ),
+    OUTLET_HOURS.name: ("conflicting_key", "duplicate_key", "unknown_customer", "bad_hours"),
+    VISIT_PIN.name: ("conflicting_key", "duplicate_key", "unknown_customer"),
+    VISIT_EXCLUSION.name: ("conflicting_key", "duplicate_key", "unknown_customer"),
 }
-"""Per table, the reasons in the order they are tested; a row gets the first that applies."""
+"""Per table, the reasons in the order they are tested; a row gets the first that applies.
+(The optional attributes' reasons come after, see ``ATTRIBUTE_RULES``.)"""
 
 Rules = list[tuple[str, pl.Expr]]
 
@@ -154,10 +199,12 @@ class Quarantined:
     """Result of :func:`quarantine`.
 
     Attributes:
-        tables: the clean tables, same keys as the input. ``MV_SetupCustomer`` gains a boolean
-            ``Routable`` column and its ``Channel`` is trimmed and upper-cased.
-        rows: per contract table, the set-aside rows: the contract columns as they came in
-            plus a ``Reason`` string. Includes reported-but-kept rows (``KEPT_REASONS``).
+        tables: the clean tables, same keys as the input plus the optional tables it lacked
+            (empty). ``MV_SetupCustomer`` gains a boolean ``Routable`` column and its
+            ``Channel`` is trimmed and upper-cased; an invalid optional attribute is null.
+        rows: per contract table, the set-aside rows: the contract columns (optional ones
+            included, see ``set_aside_columns``) as they came in plus a ``Reason`` string.
+            Includes reported-but-kept rows (``KEPT_REASONS``).
     """
 
     tables: dict[str, pl.DataFrame]
@@ -179,11 +226,13 @@ def quarantine(tables: dict[str, pl.DataFrame], today: date | None = None) -> Qu
     ``today``: the run's day; sales and visits dated after it are set aside as
     ``future_date``. None: no date is in the future (a backtest replaying the past).
 
-    ``tables`` must hold every contract table (as returned by ``coerce_table``); any extra
-    tables are passed through unchanged. Raises ContractError if a contract table or one of
+    ``tables`` must hold every required contract table (as returned by ``coerce_table``); an
+    optional table or column it lacks is empty or null (``tables.complete``); any extra
+    tables are passed through unchanged. Raises ContractError if a required table or one of
     its columns is missing. Same as :func:`quarantine_headers` then :func:`quarantine_detail`
     on all the lines at once.
     """
+    tables = complete(tables)
     check_inputs(tables, TABLES)
     headers, rules = quarantine_headers(
         {name: frame for name, frame in tables.items() if name != SALES_DETAIL.name}, today
@@ -223,11 +272,14 @@ def quarantine_headers(
     (``today`` as in :func:`quarantine`).
 
     ``tables`` must hold those ten tables (an ``MV_SalesDetail`` among them is ignored and left
-    out of the result; other extra tables pass through). Returns their clean tables and
-    quarantined rows (``Quarantined`` without ``MV_SalesDetail``) and the :class:`DetailRules`
-    for :func:`quarantine_detail`.
+    out of the result; the optional tables and columns it lacks are added empty or null;
+    other extra tables pass through). Returns their clean tables and quarantined rows
+    (``Quarantined`` without ``MV_SalesDetail``) and the :class:`DetailRules` for
+    :func:`quarantine_detail`.
     """
+    tables = complete(tables)
     check_inputs(tables, {n: s for n, s in TABLES.items() if n != SALES_DETAIL.name})
+    check_inputs(tables, OPTIONAL_TABLES)
     split = _Splitter({name: frame for name, frame in tables.items() if name != SALES_DETAIL.name})
     for spec in (AREA, CATEGORY, BRAND):
         split.run(spec, _repeats(split, spec, "conflicting_key", "duplicate_key"))
@@ -246,14 +298,14 @@ def quarantine_headers(
             ("unknown_subcategory", split.unknown("SubCategoryId", SUBCATEGORY)),
         ],
     )
-    for spec in (CITY, REP):
-        split.run(
-            spec,
-            [
-                *_repeats(split, spec, "conflicting_key", "duplicate_key"),
-                ("unknown_area", split.unknown("AreaId", AREA)),
-            ],
-        )
+    split.run(
+        CITY,
+        [
+            *_repeats(split, CITY, "conflicting_key", "duplicate_key"),
+            ("unknown_area", split.unknown("AreaId", AREA)),
+        ],
+    )
+    _reps(split)
     _customers(split)
     rules = _sales(split, today)
     split.run(
@@ -265,6 +317,7 @@ def quarantine_headers(
             ("unknown_rep", split.unknown("RepId", REP)),
         ],
     )
+    _planning_tables(split)
     return Quarantined(tables=split.clean, rows=split.rows), rules
 
 
@@ -329,18 +382,50 @@ class _Splitter:
             )
         tagged = self.source[spec.name].with_columns(_first_reason(rules).alias(REASON))
         self.rows[spec.name] = tagged.filter(pl.col(REASON).is_not_null()).select(
-            [*spec.column_names, REASON]
+            [*set_aside_columns(spec), REASON]
         )
         kept = sorted(KEPT_REASONS.get(spec.name, frozenset()))
         survivors = tagged.filter(pl.col(REASON).is_null() | pl.col(REASON).is_in(kept))
         self.clean[spec.name] = survivors.drop(REASON)
         return survivors
 
+    def attributes(
+        self, spec: TableSpec, survivors: pl.DataFrame, rules: list[tuple[str, pl.Expr, list[str]]]
+    ) -> pl.DataFrame:
+        """Judge the optional attributes of the rows that stay (``survivors``): for each rule
+        (reason, invalid, its columns), in ``ATTRIBUTE_RULES`` order (a ValueError otherwise),
+        the rows where ``invalid`` holds are added to the set-aside rows with the reason, and
+        the columns are set to null. Returns ``survivors`` so nulled (the row count is kept)."""
+        reasons = tuple(reason for reason, _, _ in rules)
+        if reasons != ATTRIBUTE_RULES[spec.name]:
+            raise ValueError(
+                f"{spec.name}: attribute rules {reasons} are not ATTRIBUTE_RULES' "
+                f"{ATTRIBUTE_RULES[spec.name]}"
+            )
+        flags = [f"__invalid_{index}" for index in range(len(rules))]
+        flagged = survivors.with_columns(
+            invalid.fill_null(False).alias(flag)
+            for (_, invalid, _), flag in zip(rules, flags, strict=True)
+        )
+        reported = [
+            flagged.filter(pl.col(flag)).select(
+                *set_aside_columns(spec), pl.lit(reason, dtype=pl.String).alias(REASON)
+            )
+            for (reason, _, _), flag in zip(rules, flags, strict=True)
+        ]
+        self.rows[spec.name] = pl.concat([self.rows[spec.name], *reported])
+        nulled = [
+            pl.when(pl.col(flag)).then(None).otherwise(pl.col(column)).alias(column)
+            for (_, _, columns), flag in zip(rules, flags, strict=True)
+            for column in columns
+        ]
+        return flagged.with_columns(nulled).drop(flags)
 
-def _customers(split: _Splitter) -> None:
-    channel = pl.col("Channel").str.strip_chars().str.to_uppercase()
-    lat, lon = pl.col("Latitude"), pl.col("Longitude")
-    no_gps = (
+
+def _unusable_point(lat: pl.Expr, lon: pl.Expr) -> pl.Expr:
+    """True for coordinates that locate nothing: either null, non-finite, out of range
+    (|lat| > 90, |lon| > 180) or exactly (0, 0), a default an ERP writes for "unknown"."""
+    return (
         lat.is_null()
         | lon.is_null()
         | ~lat.is_finite()
@@ -349,6 +434,31 @@ def _customers(split: _Splitter) -> None:
         | (lon.abs() > 180)
         | ((lat == 0) & (lon == 0))
     )
+
+
+def _reps(split: _Splitter) -> None:
+    """The rep rules, then the home: given (either coordinate not null) but unusable, it is
+    ``invalid_home`` and both coordinates are set to null (the rep starts from the first
+    visit, as without a home)."""
+    survivors = split.run(
+        REP,
+        [
+            *_repeats(split, REP, "conflicting_key", "duplicate_key"),
+            ("unknown_area", split.unknown("AreaId", AREA)),
+        ],
+    ).drop(REASON)
+    lat, lon = pl.col("HomeLatitude"), pl.col("HomeLongitude")
+    given = lat.is_not_null() | lon.is_not_null()
+    split.clean[REP.name] = split.attributes(
+        REP,
+        survivors,
+        [("invalid_home", given & _unusable_point(lat, lon), ["HomeLatitude", "HomeLongitude"])],
+    )
+
+
+def _customers(split: _Splitter) -> None:
+    channel = pl.col("Channel").str.strip_chars().str.to_uppercase()
+    no_gps = _unusable_point(pl.col("Latitude"), pl.col("Longitude"))
     survivors = split.run(
         CUSTOMER,
         [
@@ -361,9 +471,26 @@ def _customers(split: _Splitter) -> None:
             ("gps_outlier", _gps_outlier(~no_gps)),
         ],
     )
-    split.clean[CUSTOMER.name] = survivors.with_columns(
-        channel.alias("Channel"), pl.col(REASON).is_null().alias(ROUTABLE)
-    ).drop(REASON)
+    minutes, weeks = pl.col("VisitMinutes"), pl.col("VisitEveryWeeks")
+    routable = survivors.with_columns(pl.col(REASON).is_null().alias(ROUTABLE)).drop(REASON)
+    judged = split.attributes(
+        CUSTOMER,
+        routable,
+        [
+            (
+                "invalid_visit_minutes",
+                minutes.is_not_null()
+                & (~minutes.is_finite() | (minutes <= 0) | (minutes > MAX_VISIT_MINUTES)),
+                ["VisitMinutes"],
+            ),
+            (
+                "invalid_visit_frequency",
+                weeks.is_not_null() & ~weeks.is_between(1, MAX_VISIT_EVERY_WEEKS),
+                ["VisitEveryWeeks"],
+            ),
+        ],
+    )
+    split.clean[CUSTOMER.name] = judged.with_columns(channel.alias("Channel"))
 
 
 def _gps_outlier(located: pl.Expr) -> pl.Expr:
@@ -428,9 +555,42 @@ def _sales(split: _Splitter, today: date | None) -> DetailRules:
     )
 
 
+def _planning_tables(split: _Splitter) -> None:
+    """The optional tables of the reps' planning: repeated keys as every table's, rows of a
+    customer that is not clean ``unknown_customer``, and hours that are no interval of a
+    weekday (``Weekday`` outside 1..7, ``Closes`` not after ``Opens``) ``bad_hours``. An
+    exclusion's own ``Reason`` is ``ExclusionReason`` while the rules run (the quarantine's
+    ``Reason`` column would overwrite it) and in its set-aside rows."""
+    renamed = SET_ASIDE_NAMES[VISIT_EXCLUSION.name]
+    split.source[VISIT_EXCLUSION.name] = split.source[VISIT_EXCLUSION.name].rename(renamed)
+    weekday, opens, closes = pl.col("Weekday"), pl.col("Opens"), pl.col("Closes")
+    extra: dict[str, Rules] = {
+        OUTLET_HOURS.name: [("bad_hours", ~weekday.is_between(1, 7) | (closes <= opens))]
+    }
+    for spec in (OUTLET_HOURS, VISIT_PIN, VISIT_EXCLUSION):
+        split.run(
+            spec,
+            [
+                *_repeats(split, spec, "conflicting_key", "duplicate_key"),
+                ("unknown_customer", split.unknown("CustomerId", CUSTOMER)),
+                *extra.get(spec.name, []),
+            ],
+        )
+    split.clean[VISIT_EXCLUSION.name] = split.clean[VISIT_EXCLUSION.name].rename(
+        {shown: column for column, shown in renamed.items()}
+    )
+
+
+def set_aside_columns(spec: TableSpec) -> list[str]:
+    """The contract columns of ``spec``'s set-aside rows, in order (before ``Reason``): every
+    column, optional ones included, renamed where ``SET_ASIDE_NAMES`` says."""
+    names = SET_ASIDE_NAMES.get(spec.name, {})
+    return [names.get(column, column) for column in spec.all_column_names]
+
+
 def _repeats(split: _Splitter, spec: TableSpec, conflicting: str, duplicate: str) -> Rules:
-    """The two rules on a repeated key of ``spec`` (its single key column), in this order, so
-    that the rows' order never decides which copy survives:
+    """The two rules on a repeated key of ``spec``, in this order, so that the rows' order
+    never decides which copy survives:
 
     * ``conflicting``: every copy of a key whose copies are not all identical (more than one
       distinct row over the contract columns): which copy is right is unknowable, and a
@@ -442,14 +602,21 @@ def _repeats(split: _Splitter, spec: TableSpec, conflicting: str, duplicate: str
     sort shows repeated (:func:`_repeated_keys`): the same rows as
     ``pl.struct(columns).n_unique().over(key) > 1`` and ``~pl.col(key).is_first_distinct()``
     on the whole table, which hash every key (10 s and +2.2 GB, and 5.8 s, at 33M sale headers;
-    measured; this: a sort, 0.24 s and +0.4 GB).
+    measured; this: a sort, 0.24 s and +0.4 GB). A key of several columns (the small optional
+    tables') is compared with those expressions on its columns.
     """
-    (key,) = spec.key
     frame = split.source[spec.name]
+    columns = set_aside_columns(spec)
+    if len(spec.key) > 1:
+        keys = list(spec.key)
+        return [
+            (conflicting, pl.struct(columns).n_unique().over(keys) > 1),
+            (duplicate, ~pl.struct(keys).is_first_distinct()),
+        ]
+    (key,) = spec.key
     repeated = _repeated_keys(frame, key)
     if repeated.is_empty():
         return [(conflicting, pl.lit(False)), (duplicate, pl.lit(False))]
-    columns = spec.column_names
     copies = frame.select(pl.int_range(pl.len()).alias("row"), *columns).filter(
         pl.col(key).is_in(repeated.implode(), nulls_equal=True)
     )
@@ -484,7 +651,7 @@ def _first_reason(rules: Rules) -> pl.Expr:
 
 def check_inputs(tables: dict[str, pl.DataFrame], specs: dict[str, TableSpec] = TABLES) -> None:
     """ContractError for the first table of ``specs`` missing from ``tables`` or missing one of
-    its contract columns (in ``specs`` order)."""
+    its required contract columns (in ``specs`` order)."""
     for name, spec in specs.items():
         if name not in tables:
             raise ContractError.at(name, "table missing: quarantine needs every contract table")

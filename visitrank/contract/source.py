@@ -18,11 +18,12 @@ class TableSource(Protocol):
     ContractError naming table, column, row and value)."""
 
     def read(self, spec: TableSpec) -> pl.DataFrame:
-        """One table, whole."""
+        """One table, whole (an optional table the source lacks: empty)."""
         ...
 
     def columns(self, spec: TableSpec) -> dict[str, str]:
-        """Contract column -> source column, checking only that the table and columns exist."""
+        """Contract column -> source column, checking only that the table and its required
+        columns exist (an optional table the source lacks: ``{}``)."""
         ...
 
     def read_batches(self, spec: TableSpec, rows: int) -> Iterator[pl.DataFrame]:
@@ -30,7 +31,8 @@ class TableSource(Protocol):
         ...
 
     def read_all(self) -> dict[str, pl.DataFrame]:
-        """Every contract table, keyed by table name."""
+        """Every required contract table and each optional one the source has, keyed by
+        table name."""
         ...
 
     def last_sale_date(self) -> date | None:

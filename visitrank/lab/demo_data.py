@@ -19,6 +19,12 @@ also go through passing stock-outs: a carried SKU is not ordered for ``DIP_WEEKS
 comes back by itself. A dip is not an opportunity (it is not in ``truth/``): a list that pushes
 it pushes a false gap.
 
+The optional planning inputs of the contract are generated too (``_planning_inputs``), from a
+stream of their own so that every other table is exactly what it was without them: each rep's
+home near one of their outlets, each outlet's visit length and frequency by its size, opening
+hours for most bars and some shops (a closed day, split shifts), a few appointments in the
+first planned week and a few exclusions; with a few bad rows (``_bad_planning_rows``).
+
 Everything is vectorised numpy/polars and fully determined by ``DemoSpec.seed``.
 """
 
@@ -34,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from visitrank.contract.tables import TABLES
+from visitrank.contract.tables import ALL_TABLES, OPTIONAL_TABLES
 from visitrank.lab import demo_geography as dg
 
 LEVELS = ("value", "mainstream", "premium")  # SKU price tier and outlet taste share this order
@@ -48,6 +54,20 @@ TIER_CONVERSION = np.array([1.4, 1.0, 0.6])  # [value, mainstream, premium] SKU 
 MAX_CONVERSION = 0.95
 NEVER = np.iinfo(np.int64).max // 4  # the close day of a gap that never closes
 DIP_WEEKS = (6, 12)  # a passing stock-out lasts this many weeks (uniform, inclusive)
+HOME_JITTER_DEGREES = 0.03  # a rep's home: one of their outlets moved by ~3 km (normal sd)
+VISIT_MINUTES = np.array([15.0, 25.0, 40.0])  # per size tier (small, medium, large)
+VISIT_EVERY_WEEKS = np.array([4, 2, 1])  # per size tier: monthly, fortnightly, weekly
+ON_TRADE_WITH_HOURS = 0.8  # share of bars, cafés and restaurants with opening hours
+OFF_TRADE_WITH_HOURS = 0.4  # share of shops with opening hours (the others: always open)
+BARS = 0.35  # of the on-trade outlets with hours, those open in the evening only
+PINS_PER_REP = 0.5  # appointments in the first planned week, per rep (at least 3)
+EXCLUSIONS = 6  # outlets a rep must not visit yet (one more whose exclusion is over)
+OPENING_PATTERNS = {
+    # pattern: (weekdays, [(opens, closes), ...]), ISO weekdays, "HH:MM"
+    "bar": (range(2, 8), [("16:00", "23:00")]),  # closed on Monday
+    "restaurant": (range(2, 8), [("10:00", "23:00")]),  # closed on Monday
+    "shop": (range(1, 7), [("08:00", "12:30"), ("14:00", "19:00")]),  # split shift, no Sunday
+}
 
 
 @dataclass(frozen=True)
@@ -724,14 +744,16 @@ def generate_tables(
     spec: DemoSpec,
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """Pure: returns (tables keyed by MV_ name, truth_opportunities, truth_outlets,
-    bad_rows_manifest). Tables follow ``TABLES`` order and match the contract columns/dtypes.
+    bad_rows_manifest). Tables follow ``ALL_TABLES`` order (the optional ones included) and
+    match the contract columns/dtypes (optional columns included).
 
     Each component draws from its own child of ``SeedSequence(spec.seed)``, so the output is
     identical for a given spec and changing one component does not reshuffle the others (the
     visit effect's responsiveness has its own, ninth, child, the conversions their tenth and
-    the dips their eleventh, the range churn its twelfth, each drawn only when it is planted).
+    the dips their eleventh, the range churn its twelfth, each drawn only when it is planted;
+    the optional planning inputs, always drawn, their thirteenth).
     """
-    seeds = np.random.SeedSequence(spec.seed).spawn(12)
+    seeds = np.random.SeedSequence(spec.seed).spawn(13)
     rngs = [np.random.default_rng(s) for s in seeds[:8]]
     cat = dg.build_catalogue(rngs[3], spec.skus)
     world, tables = _build_world(spec, rngs, cat)
@@ -762,8 +784,158 @@ def generate_tables(
         "MV_SalesDetail": lines,
         "MV_Visit": _visit_frame(spec, world, schedule),
     }
+    planning_rng = np.random.default_rng(seeds[12])
+    tables |= _planning_inputs(planning_rng, spec, world, tables)
+    tables, bad_planning = _bad_planning_rows(planning_rng, spec, tables)
+    manifest = _with_entries(manifest, bad_planning)
     opportunities, outlets = _truth(spec, world, cat, plant, responsiveness, conversion)
-    return {name: tables[name] for name in TABLES}, opportunities, outlets, manifest
+    return {name: tables[name] for name in ALL_TABLES}, opportunities, outlets, manifest
+
+
+def planned_week(spec: DemoSpec) -> date:
+    """The first week a run on the demo plans: the Monday after its last day of history."""
+    return spec.end_date + timedelta(days=7 - spec.end_date.weekday())
+
+
+def _planning_inputs(
+    rng: np.random.Generator, spec: DemoSpec, w: _World, tables: dict[str, pl.DataFrame]
+) -> dict[str, pl.DataFrame]:
+    """The optional planning inputs: ``MV_SetupRep`` with each rep's home (one of their
+    located outlets, jittered by ``HOME_JITTER_DEGREES``), ``MV_SetupCustomer`` with
+    ``VisitMinutes`` and ``VisitEveryWeeks`` by size tier, ``MV_OutletHours`` (most on-trade
+    outlets and some shops, ``OPENING_PATTERNS``), ``MV_VisitPin`` (a few appointments in the
+    first planned week, on working days, most at a time) and ``MV_VisitExclusion`` (a few
+    outlets excluded for some weeks, one whose exclusion is already over)."""
+    n = spec.outlets
+    customers = tables["MV_SetupCustomer"].with_columns(
+        VisitMinutes=pl.Series(VISIT_MINUTES[w.size_tier]),
+        VisitEveryWeeks=pl.Series(VISIT_EVERY_WEEKS[w.size_tier], dtype=pl.Int64),
+    )
+    homes = (
+        customers.with_columns(Draw=pl.Series(rng.random(n)))
+        .filter(pl.col("Latitude").is_not_null())
+        .sort("Draw")
+        .group_by("RepId", maintain_order=True)
+        .first()
+        .select("RepId", "Latitude", "Longitude")
+        .sort("RepId")
+    )
+    jitter = rng.normal(0.0, HOME_JITTER_DEGREES, (homes.height, 2))
+    homes = homes.select(
+        "RepId",
+        HomeLatitude=(pl.col("Latitude") + jitter[:, 0]).round(6),
+        HomeLongitude=(pl.col("Longitude") + jitter[:, 1] / np.cos(np.radians(45.0))).round(6),
+    )
+    reps = tables["MV_SetupRep"].join(homes, on="RepId", how="left", maintain_order="left")
+
+    draw = rng.random(n)
+    pattern = np.where(
+        w.on_trade,
+        np.where(draw < ON_TRADE_WITH_HOURS * BARS, "bar", "restaurant"),
+        "shop",
+    )
+    with_hours = np.where(w.on_trade, draw < ON_TRADE_WITH_HOURS, draw < OFF_TRADE_WITH_HOURS)
+    patterns = pl.DataFrame(
+        [
+            (name, weekday, opens, closes)
+            for name, (weekdays, intervals) in OPENING_PATTERNS.items()
+            for weekday in weekdays
+            for opens, closes in intervals
+        ],
+        schema={"Pattern": pl.String, "Weekday": pl.Int64, "Opens": pl.String, "Closes": pl.String},
+        orient="row",
+    ).with_columns(pl.col("Opens", "Closes").str.to_time("%H:%M"))
+    hours = (
+        pl.DataFrame({"CustomerId": customers["CustomerId"], "Pattern": pattern})
+        .filter(pl.Series(with_hours))
+        .join(patterns, on="Pattern", maintain_order="left")
+        .select(list(ALL_TABLES["MV_OutletHours"].columns))
+    )
+
+    week = planned_week(spec)
+    located = customers.filter(pl.col("Latitude").is_not_null())["CustomerId"].to_numpy()
+    n_pins = max(3, round(PINS_PER_REP * spec.reps))
+    chosen = rng.choice(located, n_pins + EXCLUSIONS + 1, replace=False)
+    pinned, excluded = chosen[:n_pins], chosen[n_pins:]
+    start = rng.integers(9 * 4, 15 * 4, n_pins) * 15  # quarter hours from 09:00 to 14:45
+    timed = np.arange(n_pins) < round(0.7 * n_pins)  # most appointments are at a time
+    pins = pl.DataFrame(
+        {
+            "CustomerId": pinned,
+            "VisitDate": [week + timedelta(days=int(day)) for day in rng.integers(0, 5, n_pins)],
+            "StartTime": np.where(timed, start, -1),
+            "Note": np.where(timed, "appointment with the owner", "manager's pin"),
+        }
+    ).with_columns(
+        pl.when(pl.col("StartTime") >= 0)
+        .then((pl.col("StartTime").cast(pl.Int64) * 60_000_000_000).cast(pl.Time))
+        .alias("StartTime")
+    )
+    weeks_out = rng.integers(1, 7, EXCLUSIONS + 1)
+    weeks_out[-1] = -2  # an exclusion that ended before the planned week
+    reasons = np.array(["closed for works", "payment dispute", "owner on holiday"])
+    exclusions = pl.DataFrame(
+        {
+            "CustomerId": excluded,
+            "Until": [week + timedelta(days=7 * int(k)) for k in weeks_out],
+            "Reason": reasons[rng.integers(0, len(reasons), EXCLUSIONS + 1)],
+        }
+    )
+    return {
+        "MV_SetupRep": reps,
+        "MV_SetupCustomer": customers,
+        **{
+            name: frame.select(
+                [pl.col(c).cast(t) for c, t in OPTIONAL_TABLES[name].all_columns.items()]
+            )
+            for name, frame in {
+                "MV_OutletHours": hours,
+                "MV_VisitPin": pins,
+                "MV_VisitExclusion": exclusions,
+            }.items()
+        },
+    }
+
+
+def _bad_planning_rows(
+    rng: np.random.Generator, spec: DemoSpec, tables: dict[str, pl.DataFrame]
+) -> tuple[dict[str, pl.DataFrame], list[dict[str, Any]]]:
+    """Plant the bad planning rows a robust engine must report: a rep's home with a latitude
+    and no longitude (``invalid_home``: the rep is kept, the home ignored), hours of an outlet
+    that close before they open (``bad_hours``) and an appointment at an outlet that does not
+    exist (``unknown_customer``). Returns the tables and their manifest entries."""
+    reps, hours = tables["MV_SetupRep"], tables["MV_OutletHours"]
+    homed = reps.filter(pl.col("HomeLatitude").is_not_null())["RepId"]
+    rep = int(homed[int(rng.integers(0, homed.len()))])
+    reps = reps.with_columns(
+        pl.when(pl.col("RepId") == rep).then(None).otherwise("HomeLongitude").alias("HomeLongitude")
+    )
+    wrong = hours.row(int(rng.integers(0, hours.height)), named=True)
+    backwards = {**wrong, "Weekday": 1, "Opens": wrong["Closes"], "Closes": wrong["Opens"]}
+    hours = pl.concat([hours, pl.DataFrame([backwards], schema=hours.schema)]).sort(
+        "CustomerId", "Weekday", "Opens", maintain_order=True
+    )
+    ghost = 99_000_001
+    pin = {
+        "CustomerId": ghost,
+        "VisitDate": planned_week(spec) + timedelta(days=2),
+        "StartTime": None,
+        "Note": "an outlet not in MV_SetupCustomer",
+    }
+    pins = tables["MV_VisitPin"]
+    pins = pl.concat([pins, pl.DataFrame([pin], schema=pins.schema)])
+    entries = [
+        _entry("MV_SetupRep", "invalid_home", RepId=rep),
+        _entry("MV_OutletHours", "bad_hours", CustomerId=wrong["CustomerId"], Weekday=1),
+        _entry("MV_VisitPin", "unknown_customer", CustomerId=ghost),
+    ]
+    return {**tables, "MV_SetupRep": reps, "MV_OutletHours": hours, "MV_VisitPin": pins}, entries
+
+
+def _with_entries(manifest: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bad-rows manifest with more rows, its counts recounted."""
+    rows = [*manifest["rows"], *entries]
+    return {**manifest, "counts": dict(Counter(e["reason"] for e in rows)), "rows": rows}
 
 
 def open_opportunities(opportunities: pl.DataFrame) -> pl.DataFrame:

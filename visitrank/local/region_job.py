@@ -24,6 +24,7 @@ from scoring.inputs import ScoringWindow
 from scoring.pipeline import score_region
 from visitrank.adapters import local_stage
 from visitrank.pipeline.region import scored_outcome
+from visitrank.pipeline.routing_inputs import with_routing_attributes
 
 OUTLETS_FILE = "outlets.parquet"
 SKUS_FILE = "skus.parquet"
@@ -59,7 +60,8 @@ def timed_step(timings: dict[str, float], step: str) -> Iterator[None]:
 
 
 def run_region(task: RegionTask) -> dict[str, Any]:
-    """Scores one region and stages outlets.parquet and skus.parquet; returns counts and the
+    """Scores one region and stages outlets.parquet (the scored outlets with the planner's
+    routing attributes, ``pipeline.routing_inputs``) and skus.parquet; returns counts and the
     visit response's summary (`visitResponse`: signal, effect, ci95, outlets, reason; None when
     `visit_response` is off) and the gap-persistence model's (`gapPersistence`: signal, skill,
     ci95, examples, persisted, reason; None when `gap_persistence` is off)."""
@@ -79,7 +81,8 @@ def run_region(task: RegionTask) -> dict[str, Any]:
     written = time.perf_counter()
     out = region_stage_dir(Path(task.stage_dir), task.area_id)
     out.mkdir(parents=True, exist_ok=True)
-    scores.outlets.write_parquet(out / OUTLETS_FILE)
+    routing = local_stage.load_routing(Path(task.work_dir), task.area_id)
+    with_routing_attributes(scores.outlets, routing).write_parquet(out / OUTLETS_FILE)
     scores.skus.write_parquet(out / SKUS_FILE)
     steps["write"] = time.perf_counter() - written
     return {

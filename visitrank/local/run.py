@@ -243,7 +243,11 @@ def run_steps(
             scored = fan_in(run, outcomes)
         with timed(timings, "rank_and_route"):
             planned = plan_weeks(
-                scored.outlets, config, lambda frame, cfg: plan_in_pool(pool, frame, cfg, workers)
+                scored.outlets,
+                config,
+                lambda frame, cfg: plan_in_pool(pool, frame, cfg, workers),
+                reps=staged.reps,
+                week_start=staged.window.week_start,
             )
     with timed(timings, "orders"):
         proposed = propose(source, run, order_config, config, staged, scored)

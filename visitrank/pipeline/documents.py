@@ -136,6 +136,17 @@ def build_documents(
         .with_columns(pl.col("skus").fill_null([]), reason=visit_reasons())
         .sort("RepId", "Day", "RouteOrder")
     )
+    timed = "Arrival" in visits.columns
+    times: dict[str, Any] = (
+        {
+            "date": (pl.lit(week_start) + pl.duration(days=pl.col("Day") - 1)).dt.to_string(),
+            "arrival": clock("Arrival"),
+            "departure": clock("Departure"),
+            "rule": "Rule",
+        }
+        if timed
+        else {}
+    )
     per_rep = detailed.group_by("RepId", maintain_order=True).agg(
         visits=pl.struct(
             rank="Rank",
@@ -143,6 +154,7 @@ def build_documents(
             customerName="CustomerName",
             day="Day",
             routeOrder="RouteOrder",
+            **times,
             priority=pl.col("Priority").round(MONEY),
             opportunityValue=pl.col("OpportunityValue").round(MONEY),
             expectedGain=pl.col("ExpectedGain").round(MONEY),
@@ -157,10 +169,24 @@ def build_documents(
         OpportunityValue=pl.col("OpportunityValue").sum(),
         WithGap=(pl.col("PushedSkus") > 0).sum(),
     )
+    day_plans: dict[str, Any] = (
+        {
+            "days": pl.struct(
+                day="Day",
+                date=(pl.lit(week_start) + pl.duration(days=pl.col("Day") - 1)).dt.to_string(),
+                start=clock("Start"),
+                end=clock("End"),
+                visits="Visits",
+                km=pl.col("Km").round(1),
+            )
+        }
+        if timed and "Start" in days.columns
+        else {}
+    )
     day_lists = (
         days.sort("RepId", "Day")
         .group_by("RepId", maintain_order=True)
-        .agg(kmPerDay=pl.col("Km").round(1), km=pl.col("Km").sum())
+        .agg(kmPerDay=pl.col("Km").round(1), km=pl.col("Km").sum(), **day_plans)
     )
     table = (
         reps.join(per_rep, on="RepId", how="left")
@@ -189,10 +215,51 @@ def build_documents(
                     "km": round(km, 1),
                     "kmPerDay": row["kmPerDay"] or [],
                     "kmPerVisit": round(km / len(rep_visits), 2) if rep_visits else None,
+                    **({"days": row["days"] or []} if "days" in row else {}),
                 },
             }
         )
     return documents
+
+
+def clock(column: str) -> pl.Expr:
+    """Minutes from midnight as ``HH:MM``."""
+    minutes = pl.col(column)
+    return pl.format(
+        "{}:{}",
+        (minutes // 60).cast(pl.String).str.zfill(2),
+        (minutes % 60).cast(pl.String).str.zfill(2),
+    )
+
+
+def attach_left_out(
+    documents: list[dict[str, Any]], missed: pl.DataFrame, outlets: pl.DataFrame
+) -> list[dict[str, Any]]:
+    """The documents with ``leftOut``: the rep's most valuable outlets not in the week and
+    why (``scoring.timed_weeks.left_out``; an exclusion's reason when the data gives one)."""
+    reasons = ["ExclusionReason"] if "ExclusionReason" in outlets.columns else []
+    named = missed.join(
+        outlets.select("CustomerId", "CustomerName", *reasons), on="CustomerId", how="left"
+    )
+    why = pl.col("Why")
+    if reasons:
+        why = (
+            pl.when(
+                (pl.col("Why") == "excluded this week") & pl.col("ExclusionReason").is_not_null()
+            )
+            .then(pl.format("excluded this week: {}", pl.col("ExclusionReason")))
+            .otherwise(pl.col("Why"))
+        )
+    per_rep = named.group_by("RepId", maintain_order=True).agg(
+        leftOut=pl.struct(
+            customerId="CustomerId",
+            customerName="CustomerName",
+            priority=pl.col("Priority").round(MONEY),
+            why=why,
+        )
+    )
+    lists = {row["RepId"]: row["leftOut"] for row in per_rep.iter_rows(named=True)}
+    return [{**document, "leftOut": lists.get(document["repId"], [])} for document in documents]
 
 
 LEARNED_STEPS = ("visitResponse", "gapPersistence")

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
-from scoring.weekly_plan import plan_visits
-from visitrank.pipeline.documents import attach_learned_steps, build_documents
+from scoring.timed_weeks import left_out
+from scoring.weekly_plan import plan_visits, routable_candidates, time_params
+from visitrank.pipeline.documents import attach_learned_steps, attach_left_out, build_documents
 from visitrank.pipeline.orders_documents import attach_proposed_orders
 from visitrank.pipeline.segment_support import attach_segment_support
 
@@ -45,16 +47,51 @@ class PlannedWeeks:
 
     visits: pl.DataFrame
     days: pl.DataFrame
+    left_out: pl.DataFrame | None = None
 
 
 def plan_weeks(
-    outlets: pl.DataFrame, config: ScoringConfig, planner: Planner = plan_visits
+    outlets: pl.DataFrame,
+    config: ScoringConfig,
+    planner: Planner = plan_visits,
+    *,
+    reps: pl.DataFrame | None = None,
+    week_start: date | None = None,
 ) -> PlannedWeeks:
-    """Ranks and routes every rep's week (`planner`; nothing to plan without outlets)."""
+    """Ranks and routes every rep's week (`planner`; nothing to plan without outlets), with
+    the routing inputs of the data (`routing_columns`)."""
     if outlets.height == 0:
         return PlannedWeeks(pl.DataFrame(), pl.DataFrame())
-    visits, days = planner(outlets, config)
-    return PlannedWeeks(visits, days)
+    routed = routing_columns(outlets, reps, week_start)
+    visits, days = planner(routed, config)
+    if config.planner != "timed":
+        return PlannedWeeks(visits, days)
+    missed = left_out(routable_candidates(routed), visits, time_params(config))
+    return PlannedWeeks(visits, days, missed)
+
+
+def routing_columns(
+    outlets: pl.DataFrame, reps: pl.DataFrame | None, week_start: date | None
+) -> pl.DataFrame:
+    """The outlets with what the timed planner reads in days of the week: the rep's home
+    (``HomeLatitude``/``HomeLongitude`` of ``reps``), ``PinnedDay`` (1..7) of a
+    ``PinnedDate`` and ``FreeFromDay`` (the day after ``ExcludedUntil``; 8 and more: not this
+    week). Columns the data lacks stay absent."""
+    homes = ["HomeLatitude", "HomeLongitude"]
+    if reps is not None and set(homes) <= set(reps.columns):
+        outlets = outlets.drop(homes, strict=False).join(
+            reps.select("RepId", *homes).unique("RepId"), on="RepId", how="left"
+        )
+    if week_start is None:
+        return outlets
+    start = pl.lit(week_start)
+    days: list[pl.Expr] = []
+    if "PinnedDate" in outlets.columns:
+        days.append(((pl.col("PinnedDate") - start).dt.total_days() + 1).alias("PinnedDay"))
+    if "ExcludedUntil" in outlets.columns:
+        free = (pl.col("ExcludedUntil") - start).dt.total_days() + 2
+        days.append(free.clip(1, 8).alias("FreeFromDay"))
+    return outlets.with_columns(days)
 
 
 def week_documents(
@@ -84,6 +121,8 @@ def week_documents(
         run_id=run_id,
         generated_at=generated_at,
     )
+    if planned.left_out is not None:
+        documents = attach_left_out(documents, planned.left_out, outlets)
     documents = attach_learned_steps(documents, outlets, parts.regions)
     if parts.orders is not None:
         documents = attach_region_orders(documents, parts.orders, outlets, parts.order_areas)

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 from typing import Any, Final, Literal
 
 import polars as pl
 
 from scoring.inputs import ScoringWindow
-from visitrank.contract.quarantine import KEPT_REASONS, REASON
+from visitrank.contract.quarantine import KEPT_REASONS, REASON, UNROUTABLE_REASONS
 
 Severity = Literal["error", "warning", "info"]
 
@@ -290,7 +290,7 @@ def _no_routable_outlet(facts: DataFacts) -> list[Finding]:
     reasons = facts.quarantined.get("MV_SetupCustomer", {})
     why = ", ".join(
         f"{reason} {reasons[reason]:,}"
-        for reason in sorted(KEPT_REASONS["MV_SetupCustomer"])
+        for reason in sorted(UNROUTABLE_REASONS)
         if reasons.get(reason)
     )
     return [
@@ -381,6 +381,46 @@ _REASON_CHECKS: Final[dict[tuple[str, str], tuple[Severity, str, tuple[str, ...]
         "visits were made by reps no longer in MV_SetupRep: kept, as their sales are",
         ("VisitId", "RepId"),
     ),
+    ("MV_SetupRep", "invalid_home"): (
+        "warning",
+        "reps have a home that locates nothing (one coordinate only, out of range or 0/0): "
+        "ignored, their days start at their first visit",
+        ("RepId", "HomeLatitude", "HomeLongitude"),
+    ),
+    ("MV_SetupCustomer", "invalid_visit_minutes"): (
+        "warning",
+        "outlets have a VisitMinutes outside (0, 480]: ignored, their visits take the default "
+        "length",
+        ("CustomerId", "VisitMinutes"),
+    ),
+    ("MV_SetupCustomer", "invalid_visit_frequency"): (
+        "warning",
+        "outlets have a VisitEveryWeeks outside 1..52: ignored, they are planned as outlets "
+        "without a frequency",
+        ("CustomerId", "VisitEveryWeeks"),
+    ),
+    ("MV_OutletHours", "bad_hours"): (
+        "warning",
+        "opening hours are no interval of a weekday (Weekday outside 1..7, or Closes not after "
+        "Opens) and were set aside: the outlet's other hours still apply",
+        ("CustomerId", "Weekday", "Opens", "Closes"),
+    ),
+    ("MV_OutletHours", "unknown_customer"): (
+        "info",
+        "opening hours of outlets that are not clean customers were set aside",
+        ("CustomerId",),
+    ),
+    ("MV_VisitPin", "unknown_customer"): (
+        "warning",
+        "pinned visits (appointments) of outlets that are not clean customers were set aside: "
+        "they will not be planned",
+        ("CustomerId", "VisitDate"),
+    ),
+    ("MV_VisitExclusion", "unknown_customer"): (
+        "info",
+        "visit exclusions of outlets that are not clean customers were set aside",
+        ("CustomerId", "Until"),
+    ),
 }
 
 
@@ -417,4 +457,4 @@ def _examples(rows: pl.DataFrame | None, reason: str, columns: tuple[str, ...]) 
 
 
 def _json(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
+    return value.isoformat() if isinstance(value, date | time) else value

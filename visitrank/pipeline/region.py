@@ -15,10 +15,29 @@ import polars as pl
 from scoring.inputs import RegionInputs, ScoringWindow, history_visits
 from scoring.pipeline import RegionScores
 from visitrank.contract.quarantine import Quarantined, quarantine
-from visitrank.contract.tables import CUSTOMER, SALES, SALES_DETAIL, TABLES, VISIT, TableSpec
+from visitrank.contract.tables import (
+    ALL_TABLES,
+    CUSTOMER,
+    OPTIONAL_TABLES,
+    REP,
+    SALES,
+    SALES_DETAIL,
+    TABLES,
+    VISIT,
+    TableSpec,
+    complete,
+    with_optional_columns,
+)
 from visitrank.pipeline.payloads import RegionOutcome
 
-REP_SCHEMA = {"RepId": pl.Int64, "RepName": pl.String, "EligibleOutlets": pl.Int64}
+REP_SCHEMA = {
+    "RepId": pl.Int64,
+    "RepName": pl.String,
+    "HomeLatitude": pl.Float64,
+    "HomeLongitude": pl.Float64,
+    "EligibleOutlets": pl.Int64,
+}
+HOME_COLUMNS: Final = ("HomeLatitude", "HomeLongitude")
 
 
 def items_with_category(clean: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
@@ -88,13 +107,15 @@ def region_inputs(clean: Mapping[str, pl.DataFrame], window: ScoringWindow) -> R
 
 
 def rep_table(clean: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
-    """RepId, RepName, EligibleOutlets for the reps owning customers of this region
-    (as ``stage_inputs`` computes them for all regions)."""
+    """RepId, RepName, HomeLatitude, HomeLongitude, EligibleOutlets (``REP_SCHEMA``) for the
+    reps owning customers of this region (as ``stage_inputs`` computes them for all regions).
+    The home is where the rep's days start and end: null when the data has none or it was
+    invalid (``invalid_home``)."""
     customers = clean["MV_SetupCustomer"]
     eligible = customers.filter(pl.col("Routable")).group_by("RepId").agg(EligibleOutlets=pl.len())
     return (
-        clean["MV_SetupRep"]
-        .select("RepId", "RepName")
+        with_optional_columns(REP, clean["MV_SetupRep"])
+        .select("RepId", "RepName", *HOME_COLUMNS)
         .join(customers.select("RepId").unique(), on="RepId", how="semi")
         .join(eligible, on="RepId", how="left")
         .with_columns(pl.col("EligibleOutlets").fill_null(0).cast(pl.Int64))
@@ -102,16 +123,24 @@ def rep_table(clean: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
 
 
 def merge_reps(per_region: Iterable[pl.DataFrame]) -> pl.DataFrame:
-    """One row per rep; a rep with outlets in several regions gets the sum of eligible ones."""
-    frames = [frame for frame in per_region if frame.height]
+    """One row per rep (``REP_SCHEMA``); a rep with outlets in several regions gets the sum of
+    eligible ones (every region reads the whole rep table, so its name and home agree). A
+    frame staged without the home columns has null homes."""
+    frames = [
+        with_optional_columns(REP, frame).select(list(REP_SCHEMA))
+        for frame in per_region
+        if frame.height
+    ]
     if not frames:
-        return pl.DataFrame(
-            schema={"RepId": pl.Int64, "RepName": pl.String, "EligibleOutlets": pl.Int64}
-        )
+        return pl.DataFrame(schema=REP_SCHEMA)
     return (
         pl.concat(frames, how="vertical_relaxed")
         .group_by("RepId")
-        .agg(pl.col("RepName").first(), pl.col("EligibleOutlets").sum())
+        .agg(
+            pl.col("RepName").first(),
+            *(pl.col(column).drop_nulls().first() for column in HOME_COLUMNS),
+            pl.col("EligibleOutlets").sum(),
+        )
         .sort("RepId")
     )
 
@@ -151,20 +180,22 @@ whole table."""
 COPIED_TABLES: Final[dict[str, TableSpec]] = {SALE_COPIES: SALES, VISIT_COPIES: VISIT}
 """Each key of other readers' copies among a reader's tables, and the table they copy rows of."""
 
-UNOWNED_TABLES: Final = (SALES.name, SALES_DETAIL.name, VISIT.name)
+UNOWNED_TABLES: Final = (SALES.name, SALES_DETAIL.name, VISIT.name, *OPTIONAL_TABLES)
 """The tables of which the plan reads and counts the rows no region owns (`set_aside_unowned`):
-customers without an area never get that far (AreaId is required)."""
+the sales, lines, visits and planning rows (hours, pins, exclusions) of customers no region
+reads; customers without an area never get that far (AreaId is required)."""
 
 
 def region_input_rows(tables: Mapping[str, pl.DataFrame], area_id: int) -> dict[str, int]:
-    """Rows read per contract table by one region, its customers' rows of other areas and the
-    other copies of its sale headers and visits (:data:`COPIED_TABLES`) left out (their owners
-    count them), so that the readers' counts add up to the rows of the run."""
+    """Rows read per contract table (optional ones included) by one region, its customers'
+    rows of other areas and the other copies of its sale headers and visits
+    (:data:`COPIED_TABLES`) left out (their owners count them), so that the readers' counts add
+    up to the rows of the run."""
     own = pl.col("AreaId") == area_id
     return {
         name: frame.filter(own).height if name == CUSTOMER.name else frame.height
-        for name, frame in tables.items()
-        if name in TABLES
+        for name, frame in complete(tables).items()
+        if name in ALL_TABLES
     }
 
 
@@ -175,8 +206,8 @@ def quarantine_read(tables: Mapping[str, pl.DataFrame]) -> Quarantined:
     The copies only let the quarantine see that a key's copies differ: they are then left out
     of the set-aside rows (each is the row of another reader, or outside the window). A clean
     copy is a ValueError: a copy differs from the reader's own row of that key, so the key
-    conflicts and all its copies are set aside."""
-    contract = {name: tables[name] for name in TABLES}
+    conflicts and all its copies are set aside. Optional tables it lacks are empty."""
+    contract = {name: frame for name, frame in complete(tables).items() if name in ALL_TABLES}
     copied = {
         spec.name: frame
         for name, spec in COPIED_TABLES.items()
