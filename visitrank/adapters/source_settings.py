@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from visitrank.contract.errors import ContractError
-from visitrank.contract.tables import TABLES
+from visitrank.contract.tables import ALL_TABLES
 from visitrank.contract.value_map import CODED_COLUMNS, ValueMap, checked_value_map
 
 SETTINGS_FILE: Final = "visitrank-source.toml"
@@ -150,10 +150,10 @@ def _parse(path: Path, document: dict[str, Any]) -> SourceSettings:
     defaults: dict[str, Any] = {}
     tables: dict[str, FileSettings] = {}
     for key, value in files.items():
-        if key in TABLES or isinstance(value, dict):
-            if key not in TABLES:
+        if key in ALL_TABLES or isinstance(value, dict):
+            if key not in ALL_TABLES:
                 raise ContractError(
-                    f"{path}: [files.{key}] is not a contract table{_did_you_mean(key, TABLES)}"
+                    f"{path}: [files.{key}] is not a contract table{_did_you_mean(key, ALL_TABLES)}"
                 )
             section = _table(path, f"files.{key}", value)
             _known(path, f"files.{key}", section, KEYS, "key")

@@ -75,8 +75,8 @@ def routing_columns(
 ) -> pl.DataFrame:
     """The outlets with what the timed planner reads in days of the week: the rep's home
     (``HomeLatitude``/``HomeLongitude`` of ``reps``), ``PinnedDay`` (1..7) of a
-    ``PinnedDate`` and ``FreeFromDay`` (the day after ``ExcludedUntil``; 8 and more: not this
-    week). Columns the data lacks stay absent."""
+    ``PinnedDate`` and ``FreeFromDay`` (the day of ``ExcludedUntil``: no visit before it; 8
+    and more: not this week). Columns the data lacks stay absent."""
     homes = ["HomeLatitude", "HomeLongitude"]
     if reps is not None and set(homes) <= set(reps.columns):
         outlets = outlets.drop(homes, strict=False).join(
@@ -89,7 +89,7 @@ def routing_columns(
     if "PinnedDate" in outlets.columns:
         days.append(((pl.col("PinnedDate") - start).dt.total_days() + 1).alias("PinnedDay"))
     if "ExcludedUntil" in outlets.columns:
-        free = (pl.col("ExcludedUntil") - start).dt.total_days() + 2
+        free = (pl.col("ExcludedUntil") - start).dt.total_days() + 1
         days.append(free.clip(1, 8).alias("FreeFromDay"))
     return outlets.with_columns(days)
 
