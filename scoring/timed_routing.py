@@ -96,11 +96,6 @@ class TimeParams:
             )
 
     @property
-    def visits_per_day(self) -> int:
-        """The most visits any day holds: the week's visits spread over its days."""
-        return max(self.day_capacities)
-
-    @property
     def day_capacities(self) -> tuple[int, ...]:
         """The visits each day holds: the week's visits spread evenly, the first days taking
         the remainder, so the week never holds more than ``visits_per_week``."""

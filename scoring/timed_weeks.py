@@ -301,19 +301,14 @@ def left_out(
 
 
 def _homes(frame: pl.DataFrame) -> pl.DataFrame:
-    """Each rep's home: the given one, else the centroid of its candidates (as the planner)."""
-    given = frame.group_by("RepId").agg(
-        pl.col("HomeLatitude").drop_nulls().first(), pl.col("HomeLongitude").drop_nulls().first()
-    )
-    centroids = [
-        {"RepId": rep, "CentreLat": lat, "CentreLon": lon}
+    """Each rep's home, as the planner takes it (``_home``)."""
+    rows = [
+        {"RepId": rep, "HomeLatitude": lat, "HomeLongitude": lon}
         for (rep,), part in frame.partition_by("RepId", as_dict=True).items()
-        for lat, lon in [centroid_deg(part["Latitude"].to_numpy(), part["Longitude"].to_numpy())]
+        for lat, lon in [_home(part)]
     ]
-    return given.join(pl.DataFrame(centroids), on="RepId").select(
-        "RepId",
-        pl.col("HomeLatitude").fill_null(pl.col("CentreLat")).cast(pl.Float64),
-        pl.col("HomeLongitude").fill_null(pl.col("CentreLon")).cast(pl.Float64),
+    return pl.DataFrame(
+        rows, schema={"RepId": pl.Int64, "HomeLatitude": pl.Float64, "HomeLongitude": pl.Float64}
     )
 
 
