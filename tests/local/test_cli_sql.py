@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,9 @@ from scoring.orders import OrderConfig
 from tests.conftest import RUN_WORKERS, LocalRun, comparable, read_documents
 from tests.conftest import run_cli as cli
 from tests.sqlite_erp import write_sqlite
+from visitrank.adapters.connection_string import attributes, mask_secrets, secret_values
 from visitrank.adapters.file_source import FileSource
-from visitrank.adapters.odbc_source import OdbcSource, attributes, mask_secrets, secret_values
+from visitrank.adapters.odbc_source import OdbcSource
 from visitrank.adapters.open_source import SOURCE_HELP, open_source
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.errors import ContractError
@@ -463,3 +466,32 @@ def test_a_database_without_the_optional_views_reads_them_as_empty(
     assert tables[REP.name]["HomeLatitude"].null_count() == tables[REP.name].height
     assert tables[CUSTOMER.name]["VisitMinutes"].null_count() == tables[CUSTOMER.name].height
     assert set(source.reading()) == set(ALL_TABLES) - set(OPTIONAL_TABLES)
+
+
+WITHOUT_ODBC = """
+import sys
+sys.modules["pyodbc"] = None  # as on a machine without unixODBC: importing pyodbc fails
+from visitrank.local.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_commands_run_on_files_and_name_the_fix_when_odbc_cannot_load(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    """A machine without the ODBC driver manager (a fresh one before `make azure-deps`) runs
+    the local commands on files; a connection string there is one clear line, masked."""
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", WITHOUT_ODBC, *args], capture_output=True, text=True, check=False
+        )
+
+    demo = command("demo-data", str(tmp_path / "demo"), "--outlets", "60", "--reps", "4")
+    assert demo.returncode == EXIT_OK, demo.stderr
+    assert (tmp_path / "demo" / "MV_Sales.parquet").is_file()
+    odbc = command("segments", "--source", "Driver={X};PWD=hunter2", "--out", str(tmp_path / "s"))
+    assert odbc.returncode == EXIT_INPUT_ERROR
+    assert "needs ODBC, which cannot load here" in odbc.stdout + odbc.stderr
+    assert "make azure-deps" in odbc.stdout + odbc.stderr
+    assert "hunter2" not in odbc.stdout + odbc.stderr

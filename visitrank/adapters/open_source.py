@@ -19,14 +19,17 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from visitrank.adapters.app_settings import Settings, SettingsError
+from visitrank.adapters.connection_string import mask_secrets
 from visitrank.adapters.file_source import FileSource
-from visitrank.adapters.odbc_source import OdbcSource, mask_secrets
 from visitrank.adapters.source_settings import load_source_settings
 from visitrank.contract.errors import ContractError
 from visitrank.contract.source import TableSource
+
+if TYPE_CHECKING:
+    from visitrank.adapters.odbc_source import OdbcSource
 
 ODBC_PREFIX: Final = "odbc:"
 ENV_PREFIX: Final = "env:"
@@ -90,6 +93,15 @@ def odbc_source(
         if settings_path is not None
         else {}
     )
+    # loaded here: reading files must not need the ODBC driver manager (unixODBC)
+    try:
+        from visitrank.adapters.odbc_source import OdbcSource  # noqa: PLC0415
+    except ImportError as error:
+        raise ContractError(
+            f"reading {mask_secrets(connection_string)!r} needs ODBC, which cannot load here "
+            f"({error}): install the driver manager and a driver (`make azure-deps`, or "
+            "`apt-get install unixodbc` and the database's ODBC driver)"
+        ) from error
     return OdbcSource(
         connection_string,
         batch_size=settings.sql_batch_size,
