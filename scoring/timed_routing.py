@@ -27,11 +27,16 @@ planned for Monday morning. Here a rep's week is what a rep works:
   idle while an outlet fits), then the value collected (``Priority``) minus ``λ`` x
   straight-line km, λ derived the same way (``routing.travel_price``). PyVRP minimises
   distance cost plus uncollected prizes, which is the same up to a constant.
-* **Seed and fallback.** The count-based plan, cut to what fits each weekday (a visit on a
-  day its outlet is closed is moved to the outlet's first open day or dropped), seeds the
-  search; iterations and seed are fixed, so the same data give the same plan (PyVRP's
-  wall-clock limits would not). If the search ends without a feasible plan (a pin that cannot
-  be kept), the pins are relaxed to ordinary prizes and the reason is kept.
+* **Starts and fallback.** The search starts from the better feasible of two plans: the
+  outlets inserted one at a time where PyVRP's own route check accepts them and they add the
+  fewest km (required outlets first, then the count-based plan's, then the rest of the pool,
+  by priority), and the count-based plan cut to what fits each weekday (feasible when its
+  days fit the time rules; then the week is never worth less than the count-based one). It
+  returns the start if the search ends below it. Iterations and seed are fixed, so the same
+  data give the same plan (PyVRP's wall-clock limits would not). If the search ends without
+  a feasible plan (pins or overdue outlets that do not fit together), the required outlets
+  the insertion could not place become ordinary visits, then, if still infeasible, all of
+  them; the plan's notes say how many.
 
 Why PyVRP: a maintained (MIT) solver whose model has exactly these pieces (optional clients
 with prizes, time windows, per-vehicle depots and shifts, mutually exclusive groups), with
@@ -170,14 +175,24 @@ def plan_rep_week(
     """Plan one rep's week (see the module docstring). ``lam``: value per straight-line km.
     ``seed_days``: the count-based plan, day -> pool rows in route order, to start from."""
     notes: list[str] = []
-    model = _build(week, params, lam, pins=True)
-    result = _solve(model, params, seed_days)
-    if not result.is_feasible() and any(week.required(row) for row in range(len(week))):
+    model = _build(week, params, lam)
+    result = _solve(model, week, params, seed_days)
+    required = frozenset(row for row in range(len(week)) if week.required(row))
+    if not result.is_feasible() and required:
+        # first only the required visits that the insertion start could not place become
+        # ordinary ones (the others stay required), then all of them
+        start = _insertion_seed(model, seed_days or {}, week, params)
+        placed = {int(model.copy_row[a.idx]) for r in start.routes() for a in r.schedule()}
+        for relaxed in (required - placed, required):
+            if relaxed:
+                model = _build(week, params, lam, relaxed=relaxed)
+                result = _solve(model, week, params, seed_days)
+                if result.is_feasible():
+                    break
         notes.append(
-            "a pinned or overdue visit could not be kept: they were planned as ordinary visits"
+            f"{len(relaxed)} pinned or overdue visit(s) could not be kept: planned as "
+            "ordinary visits"
         )
-        model = _build(week, params, lam, pins=False)
-        result = _solve(model, params, seed_days)
     return _read(model, result, week, params, lam, notes)
 
 
@@ -221,7 +236,11 @@ def _windows(week: RepWeek, row: int, params: TimeParams, pins: bool) -> list[tu
     return windows
 
 
-def _build(week: RepWeek, params: TimeParams, lam: float, *, pins: bool) -> _Model:
+def _build(
+    week: RepWeek, params: TimeParams, lam: float, *, relaxed: frozenset[int] = frozenset()
+) -> _Model:
+    """The PyVRP problem of the rep's week; the pool rows in ``relaxed`` lose their pin or
+    must-visit rule (ordinary visits on any day they are free)."""
     home_lat, home_lon = _home(week)
     lat = np.r_[home_lat, week.lat]
     lon = np.r_[home_lon, week.lon]
@@ -249,6 +268,7 @@ def _build(week: RepWeek, params: TimeParams, lam: float, *, pins: bool) -> _Mod
         )
     copy_row, copy_day = [], []
     for row in range(len(week)):
+        pins = row not in relaxed
         windows = _windows(week, row, params, pins)
         if not windows:
             continue
@@ -277,9 +297,13 @@ def _build(week: RepWeek, params: TimeParams, lam: float, *, pins: bool) -> _Mod
     return _Model(data, np.asarray(copy_row, np.int64), np.asarray(copy_day, np.int64), dist_km)
 
 
-def _seed(model: _Model, seed_days: dict[int, list[int]], params: TimeParams) -> pyvrp.Solution:
+def _count_seed(
+    model: _Model, seed_days: dict[int, list[int]], params: TimeParams
+) -> pyvrp.Solution:
     """The count-based plan in this model: each visit on its day's copy (or the outlet's
-    first open day with room), at most the day's capacity, best days first."""
+    first open day with room), at most the day's capacity, in the plan's order. Feasible
+    when the plan fits the time rules (no hours, days long enough): then the search starts
+    from it and never ends below it."""
     copies: dict[tuple[int, int], int] = {}
     for index, (row, day) in enumerate(zip(model.copy_row, model.copy_day, strict=True)):
         copies.setdefault((int(row), int(day)), index)
@@ -300,12 +324,61 @@ def _seed(model: _Model, seed_days: dict[int, list[int]], params: TimeParams) ->
     return pyvrp.Solution(model.data, solution_routes)
 
 
+def _insertion_seed(
+    model: _Model, seed_days: dict[int, list[int]], week: RepWeek, params: TimeParams
+) -> pyvrp.Solution:
+    """A feasible start for the search: the outlets inserted one at a time, each where it
+    adds the fewest km among the places PyVRP's own route check accepts (its open days and
+    intervals, the day's capacity, length and shift) - required outlets first, then the
+    count-based plan's, then the rest of the pool, each group by priority - until the days are
+    full. The count-based plan itself ignores hours and time: with opening hours it broke a
+    window on every demo rep, and a search started there lost value it never found again
+    (docs/routing.md)."""
+    copies: dict[int, list[int]] = {}
+    for index, row in enumerate(model.copy_row):
+        copies.setdefault(int(row), []).append(index)
+    counted = {row for rows in seed_days.values() for row in rows}
+    # pool rows are sorted by priority, best first
+    order = sorted(copies, key=lambda row: (not week.required(row), row not in counted, row))
+    routes: list[list[int]] = [[] for _ in range(params.days)]
+    km = [0] * params.days
+    room = sum(params.day_capacities)
+    for row in order:
+        if room == 0:
+            break
+        best: tuple[int, int, list[int]] | None = None
+        for copy in copies[row]:
+            day = int(model.copy_day[copy])
+            for option in range(params.days) if day == ANY_DAY else [day]:
+                visits = routes[option]
+                if len(visits) >= params.day_capacities[option]:
+                    continue
+                for at in range(len(visits) + 1):
+                    trial = [*visits[:at], copy, *visits[at:]]
+                    route = pyvrp.Route(model.data, trial, option)
+                    added = int(route.distance()) - km[option]
+                    if route.is_feasible() and (best is None or added < best[0]):
+                        best = (added, option, trial)
+        if best is not None:
+            added, option, trial = best
+            routes[option], km[option] = trial, km[option] + added
+            room -= 1
+    solution_routes = [
+        pyvrp.Route(model.data, visits, day) for day, visits in enumerate(routes) if visits
+    ]
+    return pyvrp.Solution(model.data, solution_routes)
+
+
 def _solve(
-    model: _Model, params: TimeParams, seed_days: dict[int, list[int]] | None
+    model: _Model, week: RepWeek, params: TimeParams, seed_days: dict[int, list[int]] | None
 ) -> pyvrp.Solution:
     if model.data.num_clients == 0:
         return pyvrp.Solution(model.data, [])
-    initial = _seed(model, seed_days, params) if seed_days else None
+    starts = [_insertion_seed(model, seed_days or {}, week, params)]
+    if seed_days:
+        starts.append(_count_seed(model, seed_days, params))
+    feasible = [start for start in starts if start.is_feasible()]
+    initial = min(feasible, key=_cost) if feasible else starts[0]
     result = pyvrp.solve(
         model.data,
         MaxIterations(params.iterations),
@@ -316,9 +389,16 @@ def _solve(
         initial_solution=initial,
     )
     best: pyvrp.Solution = result.best
-    if initial is not None and initial.is_feasible() and _cost(initial) < _cost(best):
-        return initial  # never worse than the seed
+    if initial.is_feasible() and (not best.is_feasible() or _cost(initial) < _cost(best)):
+        return initial  # never worse than the best feasible start
     return best
+
+
+def _minutes(seconds: int) -> int:
+    """Seconds of a day as the nearest minute: within half a minute of the solver's time, and
+    an arrival at or after a window's (whole-minute) opening, or a departure at or before its
+    closing, stays so."""
+    return round(seconds / 60)
 
 
 def _cost(solution: pyvrp.Solution) -> int:
@@ -345,12 +425,12 @@ def _read(
             rows.append(row)
             days.append(day + 1)
             orders.append(order)
-            arrivals.append((int(activity.start_time) - base) // 60)
-            departures.append((int(activity.end_time) - base) // 60)
+            arrivals.append(_minutes(int(activity.start_time) - base))
+            departures.append(_minutes(int(activity.end_time) - base))
             path.append(row + 1)
         path.append(0)
-        day_start[day + 1] = (int(route.start_time()) - base) // 60
-        day_end[day + 1] = (int(route.end_time()) - base) // 60
+        day_start[day + 1] = _minutes(int(route.start_time()) - base)
+        day_end[day + 1] = _minutes(int(route.end_time()) - base)
         day_km[day + 1] = float(model.dist_km[path[:-1], path[1:]].sum())
     objective = float(np.sum(week.priority[rows])) - lam * sum(day_km.values())
     return TimedPlan(

@@ -248,10 +248,11 @@ def left_out(
     candidates: pl.DataFrame, visits: pl.DataFrame, timing: TimeParams, top: int = 5
 ) -> pl.DataFrame:
     """Each rep's ``top`` most valuable candidates that are not in its week, with why, in
-    words: excluded this week, closed on the working days, too far for a day from the rep's
-    home (the round trip and the visit alone pass the day), nothing to gain there this week,
-    no time left for it in the working days (the week had room in count), or the week is
-    full of visits worth more. Answers "why is my biggest outlet not on my list?"."""
+    words: excluded this week, closed on the working days, pinned or overdue but not fitting
+    with the other required visits, too far for a day from the rep's home (the round trip
+    and the visit alone pass the day), nothing to gain there this week, no time left for it
+    in the working days (the week had room in count), or the week is full of visits worth
+    more. Answers "why is my biggest outlet not on my list?"."""
     frame = with_frequency(with_routing_columns(candidates), timing.days).join(
         visits.select("RepId", "CustomerId"), on=["RepId", "CustomerId"], how="anti"
     )
@@ -282,6 +283,13 @@ def left_out(
         .then(pl.lit("excluded this week"))
         .when(pl.col("Hours").is_not_null() & ~working_days.list.any())
         .then(pl.lit("closed on the working days"))
+        .when(pl.col("MustVisit") | pl.col("PinnedDay").is_between(1, timing.days))
+        .then(
+            pl.lit(
+                "pinned or overdue, but it does not fit the week's time with the other "
+                "required visits (opening hours, day length)"
+            )
+        )
         .when(trip + minutes > budget)
         .then(
             pl.format(

@@ -51,6 +51,18 @@ def _item_similarity(matrix: sparse.csr_matrix, neighbours: int) -> np.ndarray:
     return sim
 
 
+def top_k_cells(score: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each row's ``k`` highest scores, ties at the cut going to the lower
+    columns: the same cells on every machine (``np.argpartition`` leaves ties to its selection
+    algorithm, which numpy picks by CPU: AVX-512 machines chose other tied cells)."""
+    kth = -np.partition(-score, k - 1, axis=1)[:, k - 1 : k]
+    above = score > kth
+    tied = score == kth
+    wanted = k - above.sum(axis=1, keepdims=True)
+    rows, columns = np.nonzero(above | (tied & (np.cumsum(tied, axis=1) <= wanted)))
+    return rows, columns
+
+
 def _pair_matrix(
     pairs: pl.DataFrame, cust_ids: np.ndarray, item_ids: np.ndarray
 ) -> sparse.csr_matrix:
@@ -158,9 +170,8 @@ def extension_candidates(
         popularity = seg_share[seg_of[lo:hi]]
         score = (1.0 - weight) * affinity + weight * popularity
         score[ever_m[lo:hi].toarray() > 0] = -np.inf
-        top = np.argpartition(-score, k - 1, axis=1)[:, :k]
-        r = np.repeat(np.arange(lo, hi), k)
-        c = top.ravel()
+        rows, c = top_k_cells(score, k)
+        r = rows + lo
         ok = np.isfinite(score[r - lo, c]) & (score[r - lo, c] > 0)
         out_rows.append(r[ok])
         out_cols.append(c[ok])

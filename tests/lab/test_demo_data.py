@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from numpy._core import _multiarray_umath as umath
 
 from visitrank.contract.quarantine import MAX_VISIT_EVERY_WEEKS, MAX_VISIT_MINUTES
 from visitrank.contract.tables import ALL_TABLES, OPTIONAL_TABLES, TABLES
@@ -365,3 +369,27 @@ def test_spec_validation() -> None:
         DemoSpec(areas=5, reps=4)
     with pytest.raises(ValueError):
         DemoSpec(outlets=30)
+
+
+def _dispatched_cpu_features() -> list[str]:
+    """numpy's CPU-specific kernels this machine runs (AVX2, AVX-512 ...): empty where numpy
+    has none beyond its baseline."""
+    return [name for name in umath.__cpu_dispatch__ if umath.__cpu_features__.get(name)]
+
+
+def test_the_demo_data_are_the_same_with_numpys_cpu_specific_kernels_off(tmp_path: Path) -> None:
+    """The same seed writes the same tables on every machine: a generation with numpy's
+    CPU-specific kernels switched off (as on an older CPU) equals this process's. With
+    numpy's exp/power and its default (AVX-512) sort, an AVX-512 machine wrote other sales
+    than an AVX2 one, and the golden documents broke with the machine."""
+    spec = DemoSpec(outlets=400, reps=8, skus=40, weeks=60, areas=2, seed=3)
+    here = generate_tables(spec)[0]
+    script = (
+        "import sys; from pathlib import Path; from visitrank.lab.demo_data import *; "
+        "write_demo(DemoSpec(outlets=400, reps=8, skus=40, weeks=60, areas=2, seed=3), "
+        "Path(sys.argv[1]))"
+    )
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(_dispatched_cpu_features())}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, check=True)
+    for name in ("MV_SetupCustomer", "MV_Sales", "MV_SalesDetail", "MV_Visit"):
+        assert pl.read_parquet(tmp_path / f"{name}.parquet").equals(here[name]), name

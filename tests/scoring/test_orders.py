@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from scoring.orders import OrderConfig, OrderInputs, propose_orders
+from scoring.orders.extension import top_k_cells
 from scoring.orders.feedback import adjust, adjustment_factors, outcomes
 from scoring.orders.novelty import must_sell_lines, within_budget
 from scoring.orders.rhythm import baskets, baskets_until, customer_rhythm, item_seasonality
@@ -512,3 +513,15 @@ def test_tifu_vectors_and_prediction_by_hand() -> None:
         (1, a, 1), (1, b, 2), (3, a, 1), (3, b, 2)
     ]  # fmt: skip
     assert pred["Score"].to_list() == pytest.approx([0.71875, 0.125, 0.71875, 0.125])
+
+
+def test_top_k_cells_keep_k_per_row_ties_to_the_lower_columns() -> None:
+    score = np.array(
+        [
+            [0.5, 0.9, 0.5, 0.5, 0.1],  # 0.9, then two of the three tied 0.5: columns 0 and 2
+            [-np.inf, -np.inf, 2.0, -np.inf, -np.inf],  # 2.0, then the first two -inf
+        ]
+    )
+    rows, columns = top_k_cells(score, 3)
+    assert rows.tolist() == [0, 0, 0, 1, 1, 1]
+    assert columns.tolist() == [0, 1, 2, 0, 1, 2]

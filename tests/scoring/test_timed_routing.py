@@ -221,3 +221,33 @@ def test_visit_frequencies_hold_back_force_in_and_say_so() -> None:
     why = dict(left_out(candidates, visits, TIMING).select("CustomerId", "Why").iter_rows())
     assert why[1] == "every 2 week(s): not due, last visit 5 days ago"
     assert plan_problems(visits, days, candidates, TIMING) == []
+
+
+def test_appointments_that_clash_keep_the_first_and_say_why_of_the_rest() -> None:
+    """Two appointments on Monday at 10:00, 30 km apart (an hour's drive): both cannot be
+    kept. The one worth more keeps its time; the other becomes an ordinary visit on another
+    day rather than both losing their pins."""
+    candidates = frame(
+        [
+            outlet(1, 15.0, 80.0, PinnedDay=1, PinnedStart=10 * 60),
+            outlet(2, -15.0, 60.0, PinnedDay=1, PinnedStart=10 * 60),
+            outlet(3, 2.0, 10.0),
+        ]
+    )
+    visits, _ = plan_timed_weeks(candidates, ROUTING, TIMING)
+    planned = {row["CustomerId"]: row for row in visits.iter_rows(named=True)}
+    assert planned[1]["Day"] == 1 and 600 <= planned[1]["Arrival"] <= 615
+    assert 2 in planned and not (planned[2]["Day"] == 1 and planned[2]["Arrival"] <= 615)
+
+
+def test_a_pin_that_cannot_be_kept_is_left_out_with_why() -> None:
+    """Pinned to Monday, but open on Tuesdays only: no visit is possible that day."""
+    tuesday = {"Hours": [{"Weekday": 2, "Opens": 9 * 60, "Closes": 18 * 60}]}
+    candidates = frame([outlet(1, 3.0, 50.0, PinnedDay=1, **tuesday), outlet(2, 4.0, 5.0)])
+    visits, _ = plan_timed_weeks(candidates, ROUTING, TIMING)
+    assert visits["CustomerId"].to_list() == [2]
+    why = dict(left_out(candidates, visits, TIMING).select("CustomerId", "Why").iter_rows())
+    assert why[1] == (
+        "pinned or overdue, but it does not fit the week's time with the other required "
+        "visits (opening hours, day length)"
+    )

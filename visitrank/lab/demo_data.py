@@ -31,6 +31,7 @@ Everything is vectorised numpy/polars and fully determined by ``DemoSpec.seed``.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -42,6 +43,7 @@ import polars as pl
 
 from visitrank.contract.tables import ALL_TABLES, OPTIONAL_TABLES
 from visitrank.lab import demo_geography as dg
+from visitrank.lab import portable_math as pm
 
 LEVELS = ("value", "mainstream", "premium")  # SKU price tier and outlet taste share this order
 SIZE_TIERS = ("small", "medium", "large")
@@ -172,9 +174,9 @@ def _rates(
         * TASTE_AFFINITY[taste][:, cat.tier]
         * cat.channel_mult[np.where(on_trade, 0, 1)]
     )
-    rank = np.argsort(np.argsort(-appeal, axis=1), axis=1)
-    breadth = s * np.clip(0.18 * (volume / np.median(volume)) ** 0.7, 0.06, 0.85)
-    p_carry = 1.0 / (1.0 + np.exp((rank - breadth[:, None]) / (0.08 * s + 1.0)))
+    rank = np.argsort(np.argsort(-appeal, axis=1, kind="stable"), axis=1, kind="stable")
+    breadth = s * np.clip(0.18 * pm.power(volume / np.median(volume), 0.7), 0.06, 0.85)
+    p_carry = 1.0 / (1.0 + pm.exp((rank - breadth[:, None]) / (0.08 * s + 1.0)))
     carry = (rng.random((n, s)) < p_carry) | (rank < 5)  # everyone stocks its five best sellers
     pref = np.where(carry, appeal * rng.lognormal(-(0.35**2) / 2, 0.35, (n, s)), 0.0)
     return volume[:, None] * pref / pref.sum(axis=1, keepdims=True), p_carry >= 0.5
@@ -191,7 +193,7 @@ def _build_world(
     n = spec.outlets
     on_trade = rng.random(n) < 0.55
     taste = rng.choice(3, n, p=[0.3, 0.45, 0.25])
-    volume = rng.lognormal(np.log(38.0), 0.75, n)
+    volume = rng.lognormal(math.log(38.0), 0.75, n)
     size_tier = np.digitize(volume, np.quantile(volume, [0.2, 0.85]))
     rate, core = _rates(rng, cat, on_trade, taste, volume)
     lo, hi = np.array([6.0, 4.0, 2.0])[size_tier], np.array([12.0, 8.0, 4.0])[size_tier]
@@ -261,18 +263,19 @@ def _plant(
     in its segment's core range (so peers sell them); returns (outlet, sku, factor, start week)."""
     n = spec.outlets
     interval = np.where(np.isinf(w.visit_interval), 14.0, w.visit_interval)
-    neglect = np.argsort(np.argsort(interval)) / (n - 1)
+    # stable sorts: numpy's default one orders ties (the never-visited outlets) by CPU
+    neglect = np.argsort(np.argsort(interval, kind="stable"), kind="stable") / (n - 1)
     weight = 1.0 + 1.5 * neglect + 1.0 * np.isinf(w.visit_interval)
     weight[w.no_gps] = 0.0
     chosen = np.sort(rng.choice(n, round(0.35 * n), replace=False, p=weight / weight.sum()))
     r = w.rate[chosen]
     n_carried = (r > 0).sum(axis=1)
-    rank = np.argsort(np.argsort(-r, axis=1), axis=1)
+    rank = np.argsort(np.argsort(-r, axis=1, kind="stable"), axis=1, kind="stable")
     n_top = np.floor(0.4 * n_carried).astype(np.int64)
     candidate = (rank < n_top[:, None]) & w.core[chosen]
     keys = np.where(candidate, rng.random(r.shape), np.inf)
     k = np.minimum(rng.integers(1, 5, len(chosen)), candidate.sum(axis=1))
-    picked = np.argsort(keys, axis=1)
+    picked = np.argsort(keys, axis=1, kind="stable")
     mask = np.arange(r.shape[1])[None, :] < k[:, None]
     outlet = np.repeat(chosen, k)
     sku = picked[mask]
@@ -370,14 +373,14 @@ def _churn(
     planted = np.zeros(rate.shape, dtype=bool)
     planted[plant[0], plant[1]] = True
     carried = (rate > 0) & ~planted
-    p_switch = 1.0 - np.exp(-spec.churn * spec.weeks / 52.0)  # churn is a yearly hazard
+    p_switch = 1.0 - math.exp(-spec.churn * spec.weeks / 52.0)  # churn is a yearly hazard
     o, a = np.nonzero(carried & (rng.random(rate.shape) < p_switch))
     day = rng.integers(1, 7 * spec.weeks, len(o))
     # the replacement: a SKU of the same subcategory and price tier the outlet did not carry,
     # drawn by its appeal to the outlet (popularity x taste x channel, as its range was: a
     # premium outlet replaces a premium SKU by another); Gumbel-max, in blocks of switches
     sub = cat.tables["MV_SetupItem"]["SubCategoryId"].to_numpy()
-    log_appeal = np.log(
+    log_appeal = pm.log(
         cat.popularity[None, :]
         * TASTE_AFFINITY[w.taste][:, cat.tier]
         * cat.channel_mult[np.where(w.on_trade, 0, 1)]
@@ -467,15 +470,16 @@ def _orders(
     w: _World,
     cat: dg.Catalogue,
     plant: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    lift: tuple[tuple[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    lift: tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.random.Generator] | None = None,
     close_day: np.ndarray | None = None,
     dips: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Orders on a size-driven rhythm; a line per carried SKU with Poisson(rate x season x
     planted factor x weeks since previous order x visit lift) units, zero lines and empty
-    orders dropped. ``lift`` = ((visit outlet, visit day), per-outlet lift): an order within
-    ``VISIT_EFFECT_WEEKS`` weeks of the outlet's last visit (same day included) is larger by the
-    outlet's lift; None = no visit effect (the orders are computed exactly as without it).
+    orders dropped. ``lift`` = ((visit outlet, visit day), per-outlet lift, the lift's random
+    stream): an order within ``VISIT_EFFECT_WEEKS`` weeks of the outlet's last visit (same day
+    included) is larger by the outlet's lift, its extra units drawn from the lift's stream;
+    None = no visit effect (the orders are computed exactly as without it).
     ``close_day`` (per planted gap, ``_conversions``): the planted factor applies up to that day
     only; None = gaps never close. ``dips`` (``_dips``): no units of the pair in its stock-out."""
     lo, hi = np.array([2.0, 1.0, 1.0])[w.size_tier], np.array([4.0, 2.0, 1.15])[w.size_tier]
@@ -511,18 +515,27 @@ def _orders(
             1.0,
         )
     )
+    extra = None
     if lift is not None:
-        lam = lam * _visit_lift(outlet, day, *lift)[order_of]
+        extra = lam * (_visit_lift(outlet, day, lift[0], lift[1]) - 1.0)[order_of]
     if dips is not None:
         in_dip = (day[order_of] >= dip_start[pidx]) & (day[order_of] < dip_end[pidx])
         lam = np.where(in_dip, 0.0, lam)
+        extra = None if extra is None else np.where(in_dip, 0.0, extra)
     qty = rng.poisson(lam)
+    discount = rng.uniform(0.0, 0.08, len(qty))  # per line, zero lines included
+    if lift is not None and extra is not None:
+        # a visit's extra units from the lift's own stream (Poisson(a) + Poisson(b) is
+        # Poisson(a + b)): every draw of the orders stays what it is without the effect
+        qty = qty + lift[2].poisson(extra)
     keep = qty > 0
     order_of, sku, qty = order_of[keep], sku[keep], qty[keep].astype(float)
-    amount = np.round(qty * cat.price[sku] * (1.0 - rng.uniform(0.0, 0.08, len(qty))), 2)
+    amount = np.round(qty * cat.price[sku] * (1.0 - discount[keep]), 2)
 
     has_line = np.bincount(order_of, minlength=len(outlet)) > 0
-    sale_id = dg.ID_BASE["sale"] + np.cumsum(has_line) - 1
+    # an order's id is its place in the schedule (empty orders leave a gap): an order that
+    # gains or loses its only line does not renumber the others
+    sale_id = dg.ID_BASE["sale"] + np.arange(len(outlet))
     n_rep_area = np.bincount(w.rep_area)
     area = w.area[outlet]
     other = (np.cumsum(n_rep_area) - n_rep_area)[area] + rng.integers(0, n_rep_area[area])
@@ -751,9 +764,10 @@ def generate_tables(
     identical for a given spec and changing one component does not reshuffle the others (the
     visit effect's responsiveness has its own, ninth, child, the conversions their tenth and
     the dips their eleventh, the range churn its twelfth, each drawn only when it is planted;
-    the optional planning inputs, always drawn, their thirteenth).
+    the optional planning inputs, always drawn, their thirteenth, the visit effect's extra
+    units their fourteenth).
     """
-    seeds = np.random.SeedSequence(spec.seed).spawn(13)
+    seeds = np.random.SeedSequence(spec.seed).spawn(14)
     rngs = [np.random.default_rng(s) for s in seeds[:8]]
     cat = dg.build_catalogue(rngs[3], spec.skus)
     world, tables = _build_world(spec, rngs, cat)
@@ -763,7 +777,7 @@ def generate_tables(
     lift = None
     if spec.visit_effect > 0:
         responsiveness = np.random.default_rng(seeds[8]).uniform(0.0, 2.0, spec.outlets)
-        lift = (schedule, spec.visit_effect * responsiveness)
+        lift = (schedule, spec.visit_effect * responsiveness, np.random.default_rng(seeds[13]))
     conversion = None
     if spec.conversion > 0:
         probability = conversion_probability(
@@ -824,7 +838,7 @@ def _planning_inputs(
     homes = homes.select(
         "RepId",
         HomeLatitude=(pl.col("Latitude") + jitter[:, 0]).round(6),
-        HomeLongitude=(pl.col("Longitude") + jitter[:, 1] / np.cos(np.radians(45.0))).round(6),
+        HomeLongitude=(pl.col("Longitude") + jitter[:, 1] / math.cos(math.radians(45.0))).round(6),
     )
     reps = tables["MV_SetupRep"].join(homes, on="RepId", how="left", maintain_order="left")
 

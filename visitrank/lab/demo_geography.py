@@ -10,6 +10,7 @@ deliberately contain apostrophes and accents so every consumer is exercised on r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from visitrank.contract.tables import TABLES
+from visitrank.lab import portable_math as pm
 
 FLAT, SUMMER, WINTER = 0, 1, 2
 # (category, base unit price, share of SKUs, pack, on-trade mult, off-trade mult,
@@ -243,12 +245,14 @@ class Geography:
 
 def _km_xy(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Equirectangular projection to km around 46.5N: good enough for clustering and spacing."""
-    return np.column_stack([lon * KM_PER_DEG_LAT * np.cos(np.radians(46.5)), lat * KM_PER_DEG_LAT])
+    return np.column_stack(
+        [lon * KM_PER_DEG_LAT * math.cos(math.radians(46.5)), lat * KM_PER_DEG_LAT]
+    )
 
 
 def _offset(lat: float, lon: float, dist_km: float, angle: float) -> tuple[float, float]:
-    dlat = dist_km * np.sin(angle) / KM_PER_DEG_LAT
-    dlon = dist_km * np.cos(angle) / (KM_PER_DEG_LAT * np.cos(np.radians(lat)))
+    dlat = dist_km * math.sin(angle) / KM_PER_DEG_LAT
+    dlon = dist_km * math.cos(angle) / (KM_PER_DEG_LAT * math.cos(math.radians(lat)))
     return lat + dlat, lon + dlon
 
 
@@ -285,9 +289,9 @@ def build_geography(rng: np.random.Generator, n_areas: int) -> Geography:
     dist = rng.uniform(10, 60, size=len(city_area))
     ang = rng.uniform(0, 2 * np.pi, size=len(city_area))
     a_lat, a_lon = np.array(lats), np.array(lons)
-    c_lat = a_lat[city_area] + dist * np.sin(ang) / KM_PER_DEG_LAT
-    c_lon = a_lon[city_area] + dist * np.cos(ang) / (
-        KM_PER_DEG_LAT * np.cos(np.radians(a_lat[city_area]))
+    c_lat = a_lat[city_area] + dist * pm.sin(ang) / KM_PER_DEG_LAT
+    c_lon = a_lon[city_area] + dist * pm.cos(ang) / (
+        KM_PER_DEG_LAT * pm.cos(np.radians(a_lat[city_area]))
     )
     pool = [s + t for t in CITY_TAILS for s in CITY_STEMS]
     picks = rng.permutation(len(pool))[: len(city_area)]
@@ -321,7 +325,7 @@ def place_outlets(
     spread = rng.uniform(1.5, 4.0, size=len(geo.city_area))[city]
     lat = geo.city_lat[city] + rng.normal(0, 1, n_outlets) * spread / KM_PER_DEG_LAT
     lon = geo.city_lon[city] + rng.normal(0, 1, n_outlets) * spread / (
-        KM_PER_DEG_LAT * np.cos(np.radians(geo.city_lat[city]))
+        KM_PER_DEG_LAT * pm.cos(np.radians(geo.city_lat[city]))
     )
     return area, city, np.round(lat, 6), np.round(lon, 6)
 
@@ -426,7 +430,7 @@ def build_catalogue(rng: np.random.Generator, n_skus: int) -> Catalogue:
     pos = np.empty(n_skus, dtype=np.int64)
     pos[order] = np.arange(n_skus) - np.repeat(np.cumsum(per_cat) - per_cat, per_cat)
     tier = np.minimum(2, 3 * pos // per_cat[cat])
-    popularity = 1.0 / (1.0 + rng.permutation(n_skus)) ** 0.8
+    popularity = 1.0 / pm.power(1.0 + rng.permutation(n_skus), 0.8)
     popularity /= popularity.mean()
     chan_cat = np.array([[c[4] for c in CATALOGUE], [c[5] for c in CATALOGUE]])
     chan_sub = np.array([[s[1] for s in subs], [s[2] for s in subs]])
@@ -437,8 +441,8 @@ def build_catalogue(rng: np.random.Generator, n_skus: int) -> Catalogue:
     curves = np.stack(
         [
             np.ones(52),
-            1 + 0.5 * np.cos(2 * np.pi * (w - 28) / 52),
-            1 + 0.3 * np.cos(2 * np.pi * (w - 50) / 52) + 0.9 * (w >= 49),
+            1 + 0.5 * pm.cos(2 * np.pi * (w - 28) / 52),
+            1 + 0.3 * pm.cos(2 * np.pi * (w - 50) / 52) + 0.9 * (w >= 49),
         ]
     )
     curves /= curves.mean(axis=1, keepdims=True)
