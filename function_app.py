@@ -1,10 +1,10 @@
 """The visitrank Azure Functions app (Python v2 programming model, Durable Functions).
 
-Blueprints: the activities (plan, score a region, propose a region's orders, publish; the
-segmentation in its own), the orchestrators (weekly run; one region's scoring, the segmentation
-and one region's orders, each with retries) and the client functions (timer, run API, the CRM's
-reads of visit lists and proposed orders). See docs/azure.md for deployment, settings and the
-local ``func start``.
+Blueprints: the activities (plan, score a region, propose a region's orders, route a chunk of
+reps, publish; the segmentation in its own), the orchestrators (weekly run; one region's
+scoring, the segmentation, one region's orders and one chunk's routing, each with retries) and
+the client functions (timer, run API, the CRM's reads of visit lists and proposed orders). See
+docs/azure.md for deployment, settings and the local ``func start``.
 """
 
 from __future__ import annotations

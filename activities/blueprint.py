@@ -13,6 +13,7 @@ import azure.durable_functions as df
 from activities.orders import propose_region_orders
 from activities.plan import plan_run
 from activities.publish import publish_run
+from activities.route import route_chunk_activity
 from activities.score import score_region_activity
 from visitrank.adapters.app_settings import app_settings
 
@@ -20,6 +21,7 @@ PLAN = "plan_run"
 SCORE = "score_region"
 PUBLISH = "publish_run"
 ORDERS = "propose_orders"
+ROUTE = "route_chunk"
 
 bp = df.Blueprint()
 
@@ -38,10 +40,18 @@ def score_region_fn(payload: dict[str, Any]) -> dict[str, Any]:
     return dict(score_region_activity(payload, app_settings()))
 
 
+@bp.function_name(ROUTE)
+@bp.activity_trigger(input_name="payload")
+def route_chunk_fn(payload: dict[str, Any]) -> dict[str, Any]:
+    """Plan the weeks of one chunk of reps and stage them in Blob."""
+    return dict(route_chunk_activity(payload, app_settings()))
+
+
 @bp.function_name(PUBLISH)
 @bp.activity_trigger(input_name="payload")
 def publish_run_activity(payload: dict[str, Any]) -> dict[str, Any]:
-    """Route every rep, build and upsert the documents."""
+    """Join the reps' planned weeks (planning the chunks not routed), build and upsert the
+    documents."""
     return publish_run(payload, app_settings())
 
 

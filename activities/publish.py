@@ -1,8 +1,13 @@
-"""Fan-in activity: rank and route every rep, build the documents, upsert them to Cosmos.
+"""Fan-in activity: join every rep's planned week, build the documents, upsert them to Cosmos.
 
-Reads the staged Parquet of the regions that succeeded, the staged proposed orders and the
-segment evidence, then runs the fan-in step of ``visitrank run``
+Reads the staged Parquet of the regions that succeeded, the route chunks' planned weeks, the
+staged proposed orders and the segment evidence, then runs the fan-in step of ``visitrank run``
 (``visitrank.pipeline.fan_in.week_documents``) and upserts its documents.
+Routing: the reps' weeks were planned by the route chunks (``activities.route``); publish
+reads the chunks that succeeded and joins them (``fan_in.merge_planned``). A chunk whose
+routing failed on every attempt, or whose staged weeks cannot be read, is planned here, as
+every rep was before the fan-out (``routedInPublish`` lists them): a failed chunk costs time,
+never a rep's list, and the documents are the same either way.
 Documents of reps that no longer get a list this week are withdrawn (see
 ``visitrank.adapters.cosmos_sink``): after a run of all regions in which every region succeeded,
 all of them; after a rerun of some regions, those that list a customer of the regions rerun (the
@@ -43,19 +48,26 @@ import polars as pl
 from azure.core.exceptions import ResourceNotFoundError
 
 from activities.orders import read_proposal
-from activities.score import SCORED_FILES
+from activities.route import read_routed
+from activities.score import read_scored
 from activities.segments import SUPPORT_FILES
 from visitrank.adapters.app_settings import Settings
-from visitrank.adapters.blob_staging import BlobStaging, region_paths
+from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
 from visitrank.adapters.order_store import OrderStore, order_id
 from visitrank.adapters.publish_progress import PublishProgress
 from visitrank.adapters.segment_store import LATEST
 from visitrank.contract.errors import error_text
-from visitrank.pipeline.fan_in import WeekParts, plan_weeks, week_documents
+from visitrank.pipeline.fan_in import (
+    PlannedWeeks,
+    WeekParts,
+    chunk_outlets,
+    merge_planned,
+    plan_weeks,
+    week_documents,
+)
 from visitrank.pipeline.orders import order_documents
 from visitrank.pipeline.payloads import PublishRequest, RunPlan
-from visitrank.pipeline.region import merge_reps
 from visitrank.pipeline.summary import document_counts
 
 log = logging.getLogger("visitrank.publish")
@@ -90,7 +102,8 @@ def segment_evidence(
 
 def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Input: ``PublishRequest`` (the plan, the ok regions' and orders' area ids, whether the
-    run is complete, this run's segmentation paths or null).
+    run is complete, this run's segmentation paths or null, the number of route chunks and
+    the indices of those that succeeded).
 
     The writes, in an order that lets a retry finish the week and readers switch to it at
     once: the week's order documents (new ids per week, so they replace nothing a reader
@@ -102,14 +115,16 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     repsWithVisits, visitsWithProposedOrder, segmentEvidence), withdrawn repIds, written (0 on a
     dry run), orderDocuments, ordersWritten, ordersError (null when none: the proposals could
     not be read), segmentPotentialPath, segmentsError (null when none), publishedWeek (null on
-    a dry run).
+    a dry run), routeChunks (0: the reps were not fanned out, every one was planned here) and
+    routedInPublish (the chunks planned here: their routing failed or cannot be read).
     """
     request = PublishRequest.from_json(payload)
     plan = request.plan
-    window, config, dry_run = plan.window, plan.config.scoring, plan.dry_run
+    window, dry_run = plan.window, plan.dry_run
     week = window.week_start.isoformat()
     staging = BlobStaging.from_settings(settings)
     outlets, skus, reps, learned = read_scored(staging, plan.run_id, request.regions)
+    planned, routed_here = planned_weeks(staging, request, outlets, reps)
     orders = proposed_orders(staging, plan, request.orders)
     segments = request.segments or {}
     evidence, segments_error = segment_evidence(staging, segments.get("supportPaths"))
@@ -120,7 +135,7 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         evidence=evidence,
     )
     documents = week_documents(
-        plan_weeks(outlets, config, reps=reps, week_start=window.week_start),
+        planned,
         outlets,
         skus,
         reps,
@@ -172,23 +187,33 @@ def publish_run(payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "segmentPotentialPath": segments.get("potentialPath"),
         "segmentsError": segments_error,
         "publishedWeek": published_week,
+        "routeChunks": request.route_chunks,
+        "routedInPublish": routed_here,
     }
 
 
-def read_scored(
-    staging: BlobStaging, run_id: str, regions: Sequence[int]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
-    """The staged outlets, SKUs and reps of the regions that succeeded, and each region's
-    learned steps' verdicts (areaId plus ``LEARNED_STEPS``)."""
-    paths = [region_paths(run_id, area, SCORED_FILES) for area in regions]
-    outlets = staging.read_frames([path["outlets"] for path in paths])
-    skus = staging.read_frames([path["skus"] for path in paths])
-    reps = merge_reps(staging.read_frame(path["reps"]) for path in paths)
-    learned = [
-        {"areaId": area, **staging.read_json(path["learnedSteps"])}
-        for area, path in zip(regions, paths, strict=True)
-    ]
-    return outlets, skus, reps, learned
+def planned_weeks(
+    staging: BlobStaging, request: PublishRequest, outlets: pl.DataFrame, reps: pl.DataFrame
+) -> tuple[PlannedWeeks, list[int]]:
+    """Every rep's planned week, and the route chunks planned here: the staged weeks of the
+    chunks that were routed (``request.routed``), the other chunks planned here with the same
+    outlets, reps and week start (their routing failed on every attempt, or their blobs
+    cannot be read); every rep planned here when the reps were not fanned out."""
+    plan = request.plan
+    config, week_start = plan.config.scoring, plan.window.week_start
+    if request.route_chunks == 0:
+        return plan_weeks(outlets, config, reps=reps, week_start=week_start), []
+    chunks, here = [], []
+    for chunk in range(request.route_chunks):
+        staged = read_routed(staging, plan.run_id, chunk) if chunk in request.routed else None
+        if staged is None:
+            here.append(chunk)
+            mine = chunk_outlets(outlets, chunk, request.route_chunks)
+            staged = plan_weeks(mine, config, reps=reps, week_start=week_start)
+        chunks.append(staged)
+    if here:
+        log.warning("route chunks %s of %s planned in publish", here, request.route_chunks)
+    return merge_planned(chunks), here
 
 
 @dataclass(frozen=True)

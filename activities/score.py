@@ -3,13 +3,17 @@
 The Azure twin of ``visitrank.local.region_job.run_region``: the same ``coerce_table`` (inside the
 SQL source), ``quarantine`` and ``score_region``; only the reading (SQL per region instead of staged
 local Parquet) and the staging (Blob instead of a local folder) differ. Input and output are
-small JSON; the frames go to Blob.
+small JSON; the frames go to Blob, where the steps after the scoring read them back
+(``read_planning_inputs``: the route chunks; ``read_scored``: publish).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, Final
+
+import polars as pl
 
 from scoring.pipeline import score_region
 from visitrank.adapters.app_settings import Settings
@@ -18,6 +22,7 @@ from visitrank.adapters.sql_source import SqlSource
 from visitrank.pipeline.documents import LEARNED_STEPS
 from visitrank.pipeline.payloads import RegionOutcome, RegionTask
 from visitrank.pipeline.region import (
+    merge_reps,
     quarantine_region,
     region_input_rows,
     region_inputs,
@@ -32,7 +37,8 @@ SCORED_FILES: Final = {
     "reps": "reps.parquet",
     "learnedSteps": "learned_steps.json",
 }
-"""What the scoring of a region stages in its folder (``region_paths``), read by publish."""
+"""What the scoring of a region stages in its folder (``region_paths``), read by the route
+chunks and publish."""
 
 
 def score_region_activity(payload: dict[str, Any], settings: Settings) -> RegionOutcome:
@@ -43,7 +49,8 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> Region
 
     Output: areaId, status "ok", the blob paths of outlets/skus/reps/learnedSteps, row
     counts, the region's visit response (``visitResponse``) and gap-persistence model
-    (``gapPersistence``), as ``region_job.run_region``, and quarantine counts.
+    (``gapPersistence``), as ``region_job.run_region``, and quarantine counts; ``reps`` (the
+    reps with scored outlets in the region) sizes the route chunks.
     Raises on any failure so the orchestrator's retry policy runs.
     """
     started = time.perf_counter()
@@ -74,3 +81,29 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> Region
         "quarantined": checked.counts(),
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def read_planning_inputs(
+    staging: BlobStaging, run_id: str, regions: Sequence[int]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The staged outlets of the regions that succeeded and their reps (``merge_reps``: one
+    row per rep, with its home): what the planner reads."""
+    paths = [region_paths(run_id, area, SCORED_FILES) for area in regions]
+    outlets = staging.read_frames([path["outlets"] for path in paths])
+    reps = merge_reps(staging.read_frame(path["reps"]) for path in paths)
+    return outlets, reps
+
+
+def read_scored(
+    staging: BlobStaging, run_id: str, regions: Sequence[int]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
+    """The staged outlets, SKUs and reps of the regions that succeeded, and each region's
+    learned steps' verdicts (areaId plus ``LEARNED_STEPS``)."""
+    outlets, reps = read_planning_inputs(staging, run_id, regions)
+    paths = [region_paths(run_id, area, SCORED_FILES) for area in regions]
+    skus = staging.read_frames([path["skus"] for path in paths])
+    learned = [
+        {"areaId": area, **staging.read_json(path["learnedSteps"])}
+        for area, path in zip(regions, paths, strict=True)
+    ]
+    return outlets, skus, reps, learned

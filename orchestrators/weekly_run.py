@@ -1,5 +1,5 @@
 """The weekly orchestration: plan → fan out (scoring and proposed orders per region, the
-segmentation of all outlets) → fan in and publish.
+segmentation of all outlets) → route the reps' weeks in chunks → fan in and publish.
 
 Deterministic by construction, as Durable replay requires: no I/O, no wall clock (only
 ``context.current_utc_datetime``), no randomness; everything that touches the outside world is an
@@ -16,18 +16,25 @@ orders (``order_run``, one sub-orchestration per region) run in the same ``task_
 follow the same rule: a final failure is an outcome, reported in the summary (``segments``,
 ``orders``) and making the run "partial", never a failed run. Publish gets the ok orders (and
 attaches them to the visits) and the segmentation's potential path.
+
+Routing: when a region scored, the reps of the scored regions are split into route chunks
+(``route_chunk_count``: one per ``ROUTE_CHUNK_REPS`` reps, from the regions' ``reps``
+counts), each planned by a ``route_run`` sub-orchestration (the route activity with
+retries), all in one ``task_all``; publish is told which chunks were routed (indices only)
+and plans the others itself, so a chunk that failed on every attempt costs time, never a
+rep's list, and leaves the run's status as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 import azure.durable_functions as df
 
-from activities.blueprint import ORDERS, PLAN, PUBLISH, SCORE
+from activities.blueprint import ORDERS, PLAN, PUBLISH, ROUTE, SCORE
 from activities.segments import SEGMENTS
 from visitrank.pipeline.health import counted_findings, honest_status
 from visitrank.pipeline.payloads import PublishRequest, RunPlan
@@ -49,9 +56,17 @@ WEEKLY_RUN: Final = "weekly_run"
 REGION_RUN: Final = "region_run"
 SEGMENT_RUN: Final = "segment_run"
 ORDER_RUN: Final = "order_run"
+ROUTE_RUN: Final = "route_run"
 FIRST_RETRY_MS: Final = 30_000
 MAX_ATTEMPTS: Final = 3
 RUN_REQUEST_KEYS: Final = ("weekStart", "regions", "dryRun")
+ROUTE_CHUNK_REPS: Final = 250
+"""Reps per route chunk: with the timed planner (~0.3-0.5 s a rep) about 1.5-2 minutes of a
+chunk's activity, far from the 30-minute timeout; 5,000 reps make 20 chunks."""
+MAX_ROUTE_CHUNKS: Final = 100
+"""At most this many route chunks (beyond 25,000 reps the chunks grow instead)."""
+OUTCOME_IDS: Final = ("areaId", "chunk")
+"""The keys of an activity's input that its "failed" outcome repeats (which region, chunk)."""
 
 bp = df.Blueprint()
 
@@ -102,21 +117,32 @@ def bounded_states(states: dict[str, str]) -> dict[str, Any]:
     return {"counts": counts, "failed": failed[:STATES_LISTED]}
 
 
+def route_chunk_count(ok: Sequence[Mapping[str, Any]]) -> int:
+    """How many route chunks for the regions that scored: one per ``ROUTE_CHUNK_REPS`` of
+    their reps (the sum of the regions' ``reps``: a rep with outlets in two regions counts
+    twice, so at worst a chunk more), at least 1, at most ``MAX_ROUTE_CHUNKS``."""
+    reps = sum(int(outcome.get("reps") or 0) for outcome in ok)
+    return max(1, min(MAX_ROUTE_CHUNKS, -(-reps // ROUTE_CHUNK_REPS)))
+
+
 def progress(
     stage: str,
     plan: dict[str, Any] | None,
     outcomes: dict[str, str],
     segments: str | None = None,
     orders: dict[str, str] | None = None,
+    routes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The custom status shown by ``GET /api/runs/{id}``: stage, per-region state and, once
-    fanned out, the segmentation's and the per-region orders' state (``bounded_states``: the
-    Durable custom status is limited to 16 KB)."""
+    fanned out, the segmentation's and the per-region orders' state, then the route chunks'
+    (``bounded_states``: the Durable custom status is limited to 16 KB)."""
     status: dict[str, Any] = {"stage": stage, "regions": bounded_states(outcomes)}
     if segments is not None:
         status["segments"] = segments
     if orders is not None:
         status["orders"] = bounded_states(orders)
+    if routes is not None:
+        status["routes"] = bounded_states(routes)
     if plan is not None:
         status["weekStart"] = plan["weekStart"]
         status["dryRun"] = plan["dryRun"]
@@ -192,6 +218,21 @@ def run_summary(
     )
 
 
+def routing_section(
+    routes: Sequence[Mapping[str, Any]], published: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What the summary says of the reps' routing: how many chunks, those whose routing
+    failed on every attempt, those publish planned itself (the failed ones and any whose
+    staged weeks could not be read) and the chunks' routing seconds summed. A failed chunk
+    leaves the status as it is: publish planned its reps, with the same documents."""
+    return {
+        "chunks": len(routes),
+        "failedChunks": [int(route["chunk"]) for route in routes if route["status"] != "ok"],
+        "routedInPublish": [int(chunk) for chunk in (published or {}).get("routedInPublish", [])],
+        "seconds": round(sum(float(route.get("seconds") or 0.0) for route in routes), 3),
+    }
+
+
 def weekly_run_steps(
     context: df.DurableOrchestrationContext,
 ) -> Generator[Any, Any, dict[str, Any]]:
@@ -235,10 +276,27 @@ def weekly_run_steps(
     order_states = {str(o["areaId"]): o["status"] for o in orders} if regions else None
     published = None
     publish_error = None
+    route_states = None
+    routes: list[dict[str, Any]] = []
     ok = [o for o in outcomes if o["status"] == "ok"]
     if ok:
-        context.set_custom_status(progress("publishing", plan, states, segment_state, order_states))
-        request = PublishRequest.after_fan_out(typed, outcomes, orders, segments)
+        # the reps' weeks, planned in chunks of reps of the regions that scored
+        chunks = route_chunk_count(ok)
+        route_states = {str(chunk): "running" for chunk in range(chunks)}
+        context.set_custom_status(
+            progress("routing", plan, states, segment_state, order_states, route_states)
+        )
+        areas = [int(o["areaId"]) for o in ok]
+        route_tasks = [
+            call(ROUTE_RUN, typed.route_task(areas, chunk, chunks).to_json())
+            for chunk in range(chunks)
+        ]
+        routes = yield context.task_all(route_tasks)
+        route_states = {str(r["chunk"]): r["status"] for r in routes}
+        context.set_custom_status(
+            progress("publishing", plan, states, segment_state, order_states, route_states)
+        )
+        request = PublishRequest.after_fan_out(typed, outcomes, orders, segments, routes)
         try:
             # publish is idempotent (stable ids, upserts, deterministic documents from the
             # staged blobs): a retry finishes a half-written week, never duplicates it
@@ -247,11 +305,15 @@ def weekly_run_steps(
             )
         except Exception as error:  # every attempt failed: the week is not published
             publish_error = f"publish failed after {MAX_ATTEMPTS} attempts: {error}"[:2000]
+        for chunk in (published or {}).get("routedInPublish", []):
+            route_states[str(chunk)] = "routedInPublish"
     summary = run_summary(plan, outcomes, published, segments, orders)
+    if routes:
+        summary["routing"] = routing_section(routes, published)
     if publish_error is not None:
         summary |= {"status": "failed", "error": publish_error}
     context.set_custom_status(
-        progress(summary["status"], plan, states, segment_state, order_states)
+        progress(summary["status"], plan, states, segment_state, order_states, route_states)
     )
     return summary
 
@@ -260,17 +322,15 @@ def with_retries(
     context: df.DurableOrchestrationContext, activity: str
 ) -> Generator[Any, Any, dict[str, Any]]:
     """``activity`` with the retry policy; a final failure becomes a "failed" outcome (with
-    the input's areaId, if any) instead of an exception."""
+    the input's areaId or chunk, if any: ``OUTCOME_IDS``) instead of an exception."""
     payload = context.get_input()
     try:
         outcome: dict[str, Any] = yield context.call_activity_with_retry(
             activity, region_retry(), payload
         )
     except Exception as error:  # the activity failed on every attempt
-        failed: dict[str, Any] = {"status": "failed", "error": str(error)[:2000]}
-        if "areaId" in payload:
-            failed = {"areaId": payload["areaId"], **failed}
-        return failed
+        ids = {key: payload[key] for key in OUTCOME_IDS if key in payload}
+        return {**ids, "status": "failed", "error": str(error)[:2000]}
     return outcome
 
 
@@ -293,6 +353,14 @@ def order_run_steps(
 ) -> Generator[Any, Any, dict[str, Any]]:
     """One region's proposed orders with retries; a final failure becomes an outcome."""
     return (yield from with_retries(context, ORDERS))
+
+
+def route_run_steps(
+    context: df.DurableOrchestrationContext,
+) -> Generator[Any, Any, dict[str, Any]]:
+    """One chunk of reps' routing with retries; a final failure becomes an outcome (publish
+    then plans the chunk itself)."""
+    return (yield from with_retries(context, ROUTE))
 
 
 @bp.function_name(WEEKLY_RUN)
@@ -321,3 +389,10 @@ def segment_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, 
 def order_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     """Registered sub-orchestrator: one region's proposed orders with retries."""
     return (yield from order_run_steps(context))
+
+
+@bp.function_name(ROUTE_RUN)
+@bp.orchestration_trigger(context_name="context")
+def route_run(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Registered sub-orchestrator: one chunk of reps' routing with retries."""
+    return (yield from route_run_steps(context))

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from api import orders as order_api
-from orchestrators.weekly_run import ORDER_RUN, REGION_RUN, SEGMENT_RUN, WEEKLY_RUN
+from orchestrators.weekly_run import ORDER_RUN, REGION_RUN, ROUTE_RUN, SEGMENT_RUN, WEEKLY_RUN
 from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.orders import OrderConfig
@@ -45,20 +45,38 @@ SUB_ACTIVITY = {
     REGION_RUN: "score_region",
     SEGMENT_RUN: "segment_outlets",
     ORDER_RUN: "propose_orders",
+    ROUTE_RUN: "route_chunk",
 }
 
 
+def run_sub_orchestrations(history: History, instance: str, first_id: int) -> list[dict[str, Any]]:
+    """Replay, then execute for real the sub-orchestrations scheduled from task ``first_id``
+    on (each sub-orchestration's own replay would call its activity: do what it would do) and
+    add them, created then completed, to the history; returns their actions."""
+    actions = flat_actions(replay(history, WEEKLY_RUN))[first_id:]
+    history.new_episode()
+    for task_id, action in enumerate(actions, start=first_id):
+        history.sub_created(task_id, action["functionName"], f"{instance}:{task_id}")
+    outcomes = [
+        call_activity(SUB_ACTIVITY[a["functionName"]], json.loads(a["input"])) for a in actions
+    ]
+    history.new_episode()
+    for task_id, outcome in enumerate(outcomes, start=first_id):
+        history.sub_completed(task_id, outcome)
+    return actions
+
+
 def plan_and_fan_out(request: dict[str, Any], instance: str) -> tuple[History, int]:
-    """Drive the orchestration up to its publish, executing each scheduled activity for real;
-    returns the history and the task id publish is scheduled under."""
+    """Drive the orchestration up to its publish, executing each scheduled activity for real
+    (the plan, the fan-out, the route chunks); returns the history and the task id publish is
+    scheduled under."""
     history = History(WEEKLY_RUN, request, instance, START)
     state = replay(history, WEEKLY_RUN)
     (plan_action,) = flat_actions(state)
     plan = call_activity("plan_run", json.loads(plan_action["input"]))
     history.activity_scheduled(0, "plan_run").new_episode().activity_completed(0, plan)
 
-    state = replay(history, WEEKLY_RUN)
-    fan_out = flat_actions(state)[1:]
+    fan_out = run_sub_orchestrations(history, instance, 1)
     regions = len(plan["regions"])
     segmenting = [SEGMENT_RUN] if plan["allRegions"] else []
     assert [a["functionName"] for a in fan_out] == [
@@ -66,17 +84,9 @@ def plan_and_fan_out(request: dict[str, Any], instance: str) -> tuple[History, i
         *segmenting,
         *[ORDER_RUN] * regions,
     ]
-    history.new_episode()
-    for task_id, action in enumerate(fan_out, start=1):
-        history.sub_created(task_id, action["functionName"], f"{instance}:{task_id}")
-    # each sub-orchestration's own replay would call its activity: do what it would do
-    outcomes = [
-        call_activity(SUB_ACTIVITY[a["functionName"]], json.loads(a["input"])) for a in fan_out
-    ]
-    history.new_episode()
-    for task_id, outcome in enumerate(outcomes, start=1):
-        history.sub_completed(task_id, outcome)
-    return history, len(fan_out) + 1
+    routes = run_sub_orchestrations(history, instance, len(fan_out) + 1)
+    assert [a["functionName"] for a in routes] == [ROUTE_RUN]  # the demo's reps: one chunk
+    return history, len(fan_out) + len(routes) + 1
 
 
 def publish_input(history: History) -> dict[str, Any]:
@@ -139,11 +149,12 @@ def test_local_and_azure_summaries_have_one_shape(
     weekly: dict[str, Any], local_result: RunResult
 ) -> None:
     """The two drivers write the same summary (the local one adds its source, how each table
-    was read, the values mapped and its timings), with the same figures where they measure
-    the same thing."""
+    was read, the values mapped and its timings; Azure how its route chunks went), with the
+    same figures where they measure the same thing."""
     local = local_result.summary
     assert set(local) - set(weekly) == {"source", "reading", "valuesMapped", "timingsSeconds"}
-    assert set(weekly) <= set(local)
+    assert set(weekly) - set(local) == {"routing"}  # Azure's route chunks
+    assert weekly["routing"]["chunks"] == 1 and weekly["routing"]["routedInPublish"] == []
     for section in ("orders", "segments"):
         assert set(local[section]) <= set(weekly[section]) | {"kChosenBy", "k", "outlets"}, section
         assert {"status", "error"} <= set(local[section]) & set(weekly[section])

@@ -273,3 +273,42 @@ def test_two_publishes_of_one_week_at_once_write_each_document_once(
     assert record["latestWeek"] == WEEK and list(record["weeks"]) == [WEEK]
     progress = starters.publish_progress(INSTANCE)
     assert progress is not None and progress["done"] is True
+
+
+def week_lists(sink: CosmosSink, week: str) -> dict[int, dict[str, Any]]:
+    """The week's rep documents as the CRM reads them, without Cosmos's system fields."""
+    documents = (sink.read_document(rep, week) or {} for _, rep in sink.week_document_refs(week))
+    return {
+        int(doc["repId"]): {k: v for k, v in doc.items() if not k.startswith("_")}
+        for doc in documents
+    }
+
+
+def test_route_chunks_that_failed_are_planned_by_publish_into_the_same_lists(
+    fresh_database: Settings, staging: BlobStaging
+) -> None:
+    """The reps' weeks planned in three route chunks, the middle one's routing failed on every
+    attempt (its blobs never written): publish plans that chunk itself and says so, and the
+    lists are those the orchestrated run published from its one chunk."""
+    sink = CosmosSink.from_settings(fresh_database)
+    history, _ = plan_and_fan_out({"weekStart": WEEK}, INSTANCE)
+    payload = publish_input(history)
+    assert (payload["routeChunks"], payload["routed"]) == (1, [0])
+    routed_once = call_activity("publish_run", payload)
+    assert routed_once["routedInPublish"] == []
+    expected = week_lists(sink, WEEK)
+    assert expected and any(doc["visits"] for doc in expected.values())
+
+    # the same run routed in three chunks: chunk 1's routing failed on every attempt
+    plan = RunPlan.from_json(payload)
+    for chunk in (0, 2):
+        task = plan.route_task(payload["regions"], chunk, 3).to_json()
+        outcome = call_activity("route_chunk", task)
+        assert (outcome["chunk"], outcome["status"]) == (chunk, "ok") and outcome["reps"] > 0
+        staged = staging.read_frame(f"runs/{INSTANCE}/routes/{chunk}/visits.parquet")
+        assert staged.height == outcome["visits"] > 0
+    request = PublishRequest.from_json({**payload, "routeChunks": 3, "routed": [0, 2]})
+    published = call_activity("publish_run", request.to_json())
+    assert published["routeChunks"] == 3 and published["routedInPublish"] == [1]
+    assert published["documents"] == routed_once["documents"]
+    assert week_lists(sink, WEEK) == expected

@@ -47,10 +47,12 @@ def test_every_function_is_indexed_with_its_trigger() -> None:
         "publish_run": "activityTrigger",
         "segment_outlets": "activityTrigger",
         "propose_orders": "activityTrigger",
+        "route_chunk": "activityTrigger",
         "weekly_run": "orchestrationTrigger",
         "region_run": "orchestrationTrigger",
         "segment_run": "orchestrationTrigger",
         "order_run": "orchestrationTrigger",
+        "route_run": "orchestrationTrigger",
         "weekly_timer": "timerTrigger",
         "start_run": "httpTrigger",
         "get_run": "httpTrigger",
@@ -66,6 +68,8 @@ def test_every_function_is_indexed_with_its_trigger() -> None:
         ("segment_outlets", "activityTrigger", "payload"),
         ("segment_run", "orchestrationTrigger", "context"),
         ("order_run", "orchestrationTrigger", "context"),
+        ("route_chunk", "activityTrigger", "payload"),
+        ("route_run", "orchestrationTrigger", "context"),
     ],
 )
 def test_new_functions_bindings(name: str, trigger: str, parameter: str) -> None:

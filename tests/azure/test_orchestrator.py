@@ -14,12 +14,16 @@ import pytest
 from orchestrators.weekly_run import (
     FIRST_RETRY_MS,
     MAX_ATTEMPTS,
+    MAX_ROUTE_CHUNKS,
     ORDER_RUN,
     REGION_RUN,
+    ROUTE_CHUNK_REPS,
+    ROUTE_RUN,
     SEGMENT_RUN,
     WEEKLY_RUN,
     FanOut,
     progress,
+    route_chunk_count,
 )
 from visitrank.pipeline.payloads import PublishRequest, RunPlan
 
@@ -106,7 +110,25 @@ def order_outcome(area: int) -> dict[str, Any]:
     }
 
 
-def history_until_fan_in(
+def route_outcome(chunk: int) -> dict[str, Any]:
+    return {"chunk": chunk, "status": "ok", "reps": 40, "visits": 1180, "seconds": 21.5}
+
+
+def add_sub_orchestrations(
+    history: History, first_id: int, results: list[tuple[str, dict[str, Any]]]
+) -> History:
+    """Sub-orchestrations ``first_id``, ``first_id + 1``, ... created in one episode and
+    completed in the next."""
+    history.new_episode()
+    for task_id, (name, _) in enumerate(results, start=first_id):
+        history.sub_created(task_id, name, f"{INSTANCE}:{task_id}")
+    history.new_episode()
+    for task_id, (_, result) in enumerate(results, start=first_id):
+        history.sub_completed(task_id, result)
+    return history
+
+
+def history_until_routing(
     outcomes: list[dict[str, Any]],
     segments: dict[str, Any] | None = None,
     orders: list[dict[str, Any]] | None = None,
@@ -119,13 +141,23 @@ def history_until_fan_in(
         (SEGMENT_RUN, segments or SEGMENTS_OK),
         *[(ORDER_RUN, o) for o in orders or [order_outcome(o["areaId"]) for o in outcomes]],
     ]
-    history.new_episode()
-    for task_id, (name, _) in enumerate(results, start=1):
-        history.sub_created(task_id, name, f"{INSTANCE}:{task_id}")
-    history.new_episode()
-    for task_id, (_, result) in enumerate(results, start=1):
-        history.sub_completed(task_id, result)
-    return history
+    return add_sub_orchestrations(history, 1, results)
+
+
+def history_until_fan_in(
+    outcomes: list[dict[str, Any]],
+    segments: dict[str, Any] | None = None,
+    orders: list[dict[str, Any]] | None = None,
+    routes: list[dict[str, Any]] | None = None,
+) -> History:
+    """``history_until_routing``, then, when a region scored, the route chunks'
+    sub-orchestrations created and completed (``routes``: one ok chunk by default)."""
+    history = history_until_routing(outcomes, segments, orders)
+    if not any(o["status"] == "ok" for o in outcomes):
+        return history
+    first = len([e for e in history.events if e.get("Name") in FAN_OUT]) + 1
+    chunks = routes or [route_outcome(0)]
+    return add_sub_orchestrations(history, first, [(ROUTE_RUN, r) for r in chunks])
 
 
 def complete(history: History, published: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +168,7 @@ def complete(history: History, published: dict[str, Any]) -> dict[str, Any]:
     return replay(history, WEEKLY_RUN)
 
 
-FAN_OUT = (REGION_RUN, SEGMENT_RUN, ORDER_RUN)
+FAN_OUT = (REGION_RUN, SEGMENT_RUN, ORDER_RUN, ROUTE_RUN)
 PUBLISHED = {
     "documents": 6,
     "visits": 150,
@@ -221,11 +253,13 @@ def test_region_outcomes_schedule_the_fan_in_with_ok_regions_only() -> None:
         "supportPaths": SEGMENTS_OK["supportPaths"],
     }
     assert len(publish["input"]) < 4000
+    assert payload["routeChunks"] == 1 and payload["routed"] == [0]
     assert state["customStatus"] == {
         "stage": "publishing",
         "regions": {"1": "ok", "2": "failed"},
         "segments": "ok",
         "orders": {"1": "ok", "2": "ok"},
+        "routes": {"0": "ok"},
         "weekStart": "2026-11-23",
         "dryRun": False,
     }
@@ -365,6 +399,7 @@ def region_history() -> History:
     [
         (SEGMENT_RUN, "segment_outlets", {"runId": INSTANCE, "dryRun": False}),
         (ORDER_RUN, "propose_orders", {"runId": INSTANCE, "areaId": 4}),
+        (ROUTE_RUN, "route_chunk", {"runId": INSTANCE, "chunk": 3, "chunks": 5}),
     ],
 )
 def test_segment_and_order_runs_retry_then_report_failure(
@@ -387,6 +422,7 @@ def test_segment_and_order_runs_retry_then_report_failure(
     assert state["output"]["status"] == "failed"
     assert f"oom {MAX_ATTEMPTS - 1}" in state["output"]["error"]
     assert state["output"].get("areaId") == payload.get("areaId")
+    assert state["output"].get("chunk") == payload.get("chunk")
     assert replay(history, orchestrator) == state  # deterministic
 
 
@@ -530,7 +566,64 @@ def test_the_publish_input_stays_small_at_a_thousand_regions() -> None:
         [ok_outcome(area) for area in areas],
         [order_outcome(area) for area in areas],
         SEGMENTS_OK,
+        [route_outcome(chunk) for chunk in range(MAX_ROUTE_CHUNKS)],
     )
     payload = json.dumps(request.to_json())
     assert len(payload) < 16_000
     assert PublishRequest.from_json(json.loads(payload)) == request
+
+
+def test_scored_regions_fan_out_the_reps_routing_in_chunks() -> None:
+    outcomes = [
+        {**ok_outcome(1), "reps": 300},
+        {**ok_outcome(2), "reps": 260},
+        failed("sql timeout", 3),
+    ]
+    state = replay(history_until_routing(outcomes), WEEKLY_RUN)
+    assert state["isDone"] is False
+    routes = [a for a in flat_actions(state) if a["functionName"] == ROUTE_RUN]
+    assert "publish_run" not in [a["functionName"] for a in flat_actions(state)]
+    inputs = [json.loads(a["input"]) for a in routes]
+    # 560 reps in the regions that scored: ceil(560 / 250) = 3 chunks
+    assert [(i["chunk"], i["chunks"]) for i in inputs] == [(0, 3), (1, 3), (2, 3)]
+    assert all(i["regions"] == [1, 2] and i["runId"] == INSTANCE for i in inputs)
+    assert all(i["config"] == CONFIG and i["weekStart"] == "2026-11-23" for i in inputs)
+    assert all(len(a["input"]) < 1000 for a in routes)
+    status = state["customStatus"]
+    assert status["stage"] == "routing"
+    assert status["routes"] == {"0": "running", "1": "running", "2": "running"}
+
+
+def test_route_chunks_are_sized_by_the_scored_regions_reps() -> None:
+    assert route_chunk_count([ok_outcome(1)]) == 1  # no reps counted: one chunk
+    assert route_chunk_count([{"reps": ROUTE_CHUNK_REPS}]) == 1
+    assert route_chunk_count([{"reps": 200}, {"reps": ROUTE_CHUNK_REPS - 199}]) == 2
+    assert route_chunk_count([{"reps": 5000}]) == 5000 // ROUTE_CHUNK_REPS
+    assert route_chunk_count([{"reps": 10**7}]) == MAX_ROUTE_CHUNKS
+
+
+def test_a_route_chunk_failing_every_attempt_is_planned_in_publish_and_the_run_completes() -> None:
+    outcomes = [{**ok_outcome(1), "reps": 300}, {**ok_outcome(2), "reps": 100}]  # 2 chunks
+    routes = [route_outcome(0), {"chunk": 1, "status": "failed", "error": "MemoryError"}]
+    history = history_until_fan_in(outcomes, routes=routes)
+    publish = flat_actions(replay(history, WEEKLY_RUN))[-1]
+    assert publish["functionName"] == "publish_run"
+    payload = json.loads(publish["input"])
+    assert (payload["routeChunks"], payload["routed"]) == (2, [0])
+    state = complete(history, {**PUBLISHED, "routeChunks": 2, "routedInPublish": [1]})
+    summary = state["output"]
+    assert summary["status"] == "complete"  # the same lists: publish planned chunk 1 itself
+    assert summary["routing"] == {
+        "chunks": 2,
+        "failedChunks": [1],
+        "routedInPublish": [1],
+        "seconds": 21.5,
+    }
+    assert state["customStatus"]["routes"] == {"0": "ok", "1": "routedInPublish"}
+
+
+def test_no_region_scored_routes_nothing() -> None:
+    state = replay(history_until_fan_in([failed("x", 1)]), WEEKLY_RUN)
+    names = [a["functionName"] for a in flat_actions(state)]
+    assert ROUTE_RUN not in names
+    assert "routing" not in state["output"]

@@ -13,6 +13,7 @@ from visitrank.pipeline.payloads import (
     OrderTask,
     PublishRequest,
     RegionTask,
+    RouteTask,
     RunPlan,
     SegmentTask,
 )
@@ -65,6 +66,29 @@ def test_the_tasks_of_a_plan_carry_their_sections() -> None:
     segment = PLAN.segment_task()
     assert SegmentTask.from_json(segment.to_json()) == segment
     assert segment.to_json()["segmentation"] == {"k_max": 5}
+    route = PLAN.route_task([3, 1], 2, 5)
+    assert RouteTask.from_json(json.loads(json.dumps(route.to_json()))) == route
+    assert {k: v for k, v in route.to_json().items() if k not in region.to_json()} == {
+        "regions": [3, 1],
+        "chunk": 2,
+        "chunks": 5,
+    }
+    assert route.scoring.visits_per_week == 25
+
+
+def test_publish_knows_which_route_chunks_were_routed() -> None:
+    ok = {"areaId": 3, "status": "ok"}
+    routes = [
+        {"chunk": 0, "status": "ok", "reps": 250},
+        {"chunk": 1, "status": "failed", "error": "MemoryError"},
+        {"chunk": 2, "status": "ok", "reps": 249},
+    ]
+    request = PublishRequest.after_fan_out(PLAN, [ok], [], None, routes)
+    assert (request.route_chunks, request.routed) == (3, (0, 2))
+    again = PublishRequest.from_json(json.loads(json.dumps(request.to_json())))
+    assert (again.route_chunks, again.routed) == (3, (0, 2))
+    unrouted = PublishRequest.from_json({**request.to_json(), "routeChunks": None, "routed": None})
+    assert (unrouted.route_chunks, unrouted.routed) == (0, ())  # publish plans every rep
 
 
 def test_publish_takes_the_area_ids_of_the_ok_outcomes_only() -> None:

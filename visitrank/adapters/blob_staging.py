@@ -13,6 +13,9 @@ Layout inside the staging container::
     runs/<runId>/region=<areaId>/order_lines.parquet
     runs/<runId>/region=<areaId>/order_customers.parquet
     runs/<runId>/region=<areaId>/quarantine/<table>.parquet
+    runs/<runId>/routes/<chunk>/visits.parquet              a chunk of reps' planned weeks
+    runs/<runId>/routes/<chunk>/days.parquet
+    runs/<runId>/routes/<chunk>/left_out.parquet            (timed planner only)
 
 The run never deletes its folder: a lifecycle rule on the container (infra/main.bicep) removes
 blobs some days after they were written, so a failed run can still be inspected.
@@ -46,6 +49,12 @@ def region_paths(run_id: str, area_id: int, files: dict[str, str]) -> dict[str, 
     them through the orchestration."""
     prefix = region_prefix(run_id, area_id)
     return {key: f"{prefix}/{name}" for key, name in files.items()}
+
+
+def route_paths(run_id: str, chunk: int, files: dict[str, str]) -> dict[str, str]:
+    """key -> blob path of each of ``files`` in the folder of one route chunk of the run (the
+    chunk's planned weeks, written by the route step and read by publish)."""
+    return {key: f"{RUNS_PREFIX}/{run_id}/routes/{chunk}/{name}" for key, name in files.items()}
 
 
 class BlobStaging:

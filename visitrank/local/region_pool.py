@@ -30,6 +30,7 @@ from scoring.weekly_plan import plan_visits
 from visitrank.adapters.local_stage import StagedInputs
 from visitrank.contract.errors import error_text
 from visitrank.local import region_job
+from visitrank.pipeline.fan_in import chunk_outlets
 
 log = logging.getLogger("visitrank")
 
@@ -121,9 +122,7 @@ def plan_in_pool(
     reps = outlets.get_column("RepId").drop_nulls().unique().sort()
     if chunks <= 1 or reps.len() < 2 * chunks:
         return plan_visits(outlets, config)
-    bounds = [reps[i * reps.len() // chunks] for i in range(1, chunks)]
-    chunk = pl.sum_horizontal((pl.col("RepId") >= bound).cast(pl.Int32) for bound in bounds)
-    parts = [outlets.filter(chunk.fill_null(0) == i) for i in range(chunks)]
+    parts = [chunk_outlets(outlets, i, chunks) for i in range(chunks)]
     try:
         planned = list(pool.map(plan_visits, parts, [config] * len(parts)))
     except BrokenProcessPool:  # a region's worker died: the regions that succeeded still route

@@ -70,6 +70,43 @@ def plan_weeks(
     return PlannedWeeks(visits, days, missed)
 
 
+def chunk_outlets(outlets: pl.DataFrame, chunk: int, chunks: int) -> pl.DataFrame:
+    """The outlets of the reps of route chunk `chunk` (0-based) of `chunks`: the reps with
+    outlets (their RepIds sorted) split into `chunks` contiguous groups of nearly equal size,
+    chunk i holding reps ``[i * n // chunks, (i + 1) * n // chunks)``, as the local pool splits
+    them (`region_pool.plan_in_pool`); outlets without a rep (never planned) are in chunk 0.
+    The chunks partition the outlets, and a rep's chunk depends only on the set of RepIds,
+    never on the order of the rows or of the regions read."""
+    if not 0 <= chunk < chunks:
+        raise ValueError(f"route chunk {chunk} is not one of 0..{chunks - 1}")
+    reps = outlets.get_column("RepId").drop_nulls().unique().sort()
+    first, end = chunk * reps.len() // chunks, (chunk + 1) * reps.len() // chunks
+    mine = (
+        pl.col("RepId").is_between(reps[first], reps[end - 1]).fill_null(False)
+        if end > first
+        else pl.lit(False)
+    )
+    return outlets.filter(mine | pl.col("RepId").is_null() if chunk == 0 else mine)
+
+
+def merge_planned(chunks: Sequence[PlannedWeeks]) -> PlannedWeeks:
+    """The planned weeks of route chunks 0, 1, ... (`chunk_outlets`), in chunk order, as one:
+    every rep's plan is independent of the others, each chunk's frames are in RepId order and
+    the chunks hold increasing RepIds, so the same rows in the same order as `plan_weeks` of
+    all outlets. Chunks without outlets (more chunks than reps) add nothing."""
+
+    def concat(frames: Sequence[pl.DataFrame | None]) -> pl.DataFrame:
+        planned = [frame for frame in frames if frame is not None and frame.width]
+        return pl.concat(planned) if planned else pl.DataFrame()
+
+    missed = [part.left_out for part in chunks]
+    return PlannedWeeks(
+        concat([part.visits for part in chunks]),
+        concat([part.days for part in chunks]),
+        None if all(frame is None for frame in missed) else concat(missed),
+    )
+
+
 def routing_columns(
     outlets: pl.DataFrame, reps: pl.DataFrame | None, week_start: date | None
 ) -> pl.DataFrame:

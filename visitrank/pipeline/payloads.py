@@ -28,6 +28,18 @@ def section_json(section: BaseModel) -> dict[str, Any]:
     return section.model_dump(mode="json", exclude_defaults=True)
 
 
+def scoring_task_json(run_id: str, window: ScoringWindow, scoring: ScoringConfig) -> dict[str, Any]:
+    """What every task working on the run's scores carries: the run, its window's dates and
+    the scoring configuration (non-default fields only)."""
+    return {"runId": run_id, **window_to_json(window), "config": section_json(scoring)}
+
+
+def scoring_task_fields(data: Mapping[str, Any]) -> tuple[str, ScoringWindow, ScoringConfig]:
+    """The run id, window and scoring configuration of a task's JSON (`scoring_task_json`)."""
+    scoring = ScoringConfig.model_validate(data.get("config") or {})
+    return str(data["runId"]), window_from_json(data), scoring
+
+
 @dataclass(frozen=True)
 class RegionTask:
     """Score one region: `score_region` activity input."""
@@ -39,20 +51,14 @@ class RegionTask:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "runId": self.run_id,
-            **window_to_json(self.window),
-            "config": section_json(self.scoring),
+            **scoring_task_json(self.run_id, self.window, self.scoring),
             "areaId": self.area_id,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RegionTask:
-        return cls(
-            run_id=str(data["runId"]),
-            area_id=int(data["areaId"]),
-            window=window_from_json(data),
-            scoring=ScoringConfig.model_validate(data.get("config") or {}),
-        )
+        run_id, window, scoring = scoring_task_fields(data)
+        return cls(run_id, int(data["areaId"]), window, scoring)
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,35 @@ class SegmentTask:
             dry_run=bool(data.get("dryRun", False)),
             segmentation=SegmentationConfig.model_validate(data.get("segmentation") or {}),
         )
+
+
+@dataclass(frozen=True)
+class RouteTask:
+    """Plan the weeks of one chunk of reps: `route_chunk` activity input. `regions`: the
+    regions that scored (area ids only: their staged outlets and reps are found by name); the
+    chunk's reps are those of `fan_in.chunk_outlets(outlets, chunk, chunks)` of those
+    regions' outlets."""
+
+    run_id: str
+    regions: tuple[int, ...]
+    chunk: int
+    chunks: int
+    window: ScoringWindow
+    scoring: ScoringConfig
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **scoring_task_json(self.run_id, self.window, self.scoring),
+            "regions": list(self.regions),
+            "chunk": self.chunk,
+            "chunks": self.chunks,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RouteTask:
+        run_id, window, scoring = scoring_task_fields(data)
+        regions = tuple(int(area) for area in data.get("regions") or [])
+        return cls(run_id, regions, int(data["chunk"]), int(data["chunks"]), window, scoring)
 
 
 @dataclass(frozen=True)
@@ -196,6 +231,11 @@ class RunPlan:
     def segment_task(self) -> SegmentTask:
         return SegmentTask(self.run_id, self.window, self.dry_run, self.config.segmentation)
 
+    def route_task(self, regions: Sequence[int], chunk: int, chunks: int) -> RouteTask:
+        return RouteTask(
+            self.run_id, tuple(regions), chunk, chunks, self.window, self.config.scoring
+        )
+
 
 @dataclass(frozen=True)
 class PublishRequest:
@@ -204,13 +244,18 @@ class PublishRequest:
     the run's staging folder, so the payload stays a few KB at 1,000 regions); `complete`:
     every region of a run of all regions scored, so stale documents may be withdrawn;
     `orders`: the regions whose proposals are staged; `segments`: this run's segmentation
-    (potential and support paths), None when it did not segment."""
+    (potential and support paths), None when it did not segment; `route_chunks`: how many
+    route chunks the reps were split into (0: none, publish plans every rep itself);
+    `routed`: the chunks whose planned weeks are staged (chunk indices only: publish plans
+    the others itself)."""
 
     plan: RunPlan
     regions: tuple[int, ...]
     complete: bool
     orders: tuple[int, ...] = ()
     segments: dict[str, Any] | None = None
+    route_chunks: int = 0
+    routed: tuple[int, ...] = ()
 
     @classmethod
     def after_fan_out(
@@ -219,9 +264,10 @@ class PublishRequest:
         outcomes: Sequence[Mapping[str, Any]],
         orders: Sequence[Mapping[str, Any]],
         segments: Mapping[str, Any] | None,
+        routes: Sequence[Mapping[str, Any]] = (),
     ) -> PublishRequest:
-        """What publish needs of the fan-out's outcomes (which regions succeeded, never
-        counts or paths)."""
+        """What publish needs of the fan-out's outcomes and of the route chunks' (one per
+        chunk): which regions and chunks succeeded, never counts or paths."""
         ok = [int(o["areaId"]) for o in outcomes if o["status"] == "ok"]
         return cls(
             plan=plan,
@@ -238,6 +284,8 @@ class PublishRequest:
                 if segments and segments["status"] == "ok"
                 else None
             ),
+            route_chunks=len(routes),
+            routed=tuple(int(o["chunk"]) for o in routes if o["status"] == "ok"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -248,6 +296,8 @@ class PublishRequest:
             "complete": self.complete,
             "orders": list(self.orders),
             "segments": self.segments,
+            "routeChunks": self.route_chunks,
+            "routed": list(self.routed),
         }
 
     @classmethod
@@ -259,6 +309,8 @@ class PublishRequest:
             complete=bool(data.get("complete", False)),
             orders=tuple(int(area) for area in data.get("orders") or []),
             segments=dict(data["segments"]) if data.get("segments") else None,
+            route_chunks=int(data.get("routeChunks") or 0),
+            routed=tuple(int(chunk) for chunk in data.get("routed") or []),
         )
 
 
@@ -269,6 +321,7 @@ class RegionOutcome(TypedDict):
     areaId: int
     status: str
     outlets: NotRequired[int]
+    reps: NotRequired[int]
     lines: NotRequired[int]
     outletsWithOpportunity: NotRequired[int]
     skusToPush: NotRequired[int]
@@ -310,5 +363,17 @@ class SegmentOutcome(TypedDict):
     supportPaths: NotRequired[dict[str, str]]
     written: NotRequired[int]
     withdrawn: NotRequired[int]
+    seconds: NotRequired[float]
+    error: NotRequired[str]
+
+
+class RouteOutcome(TypedDict):
+    """What the routing of one chunk of reps reports (`route_chunk` activity output, or the
+    orchestrator's "failed" outcome after the last retry)."""
+
+    chunk: int
+    status: str
+    reps: NotRequired[int]
+    visits: NotRequired[int]
     seconds: NotRequired[float]
     error: NotRequired[str]

@@ -146,7 +146,8 @@ def merge_reps(per_region: Iterable[pl.DataFrame]) -> pl.DataFrame:
 
 
 def scored_outcome(area_id: int, inputs: RegionInputs, scores: RegionScores) -> RegionOutcome:
-    """What the scoring of one region reports, whichever driver ran it: counts and the learned
+    """What the scoring of one region reports, whichever driver ran it: counts (`reps`: the reps
+    with scored outlets, by which Azure sizes its route chunks) and the learned
     steps' summaries (`visitResponse`, `gapPersistence`: None when the step is off) and the
     push floor derived from the assortment (`pushFloor`). The drivers add where the frames
     went and how long it took."""
@@ -154,6 +155,7 @@ def scored_outcome(area_id: int, inputs: RegionInputs, scores: RegionScores) -> 
         "areaId": area_id,
         "status": "ok",
         "outlets": scores.outlets.height,
+        "reps": scores.outlets["RepId"].drop_nulls().n_unique(),
         "lines": inputs.lines.height,
         "outletsWithOpportunity": int((scores.outlets["PushedSkus"] > 0).sum()),
         "skusToPush": scores.skus.height,
