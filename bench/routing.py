@@ -9,6 +9,11 @@ Reported per planner: wall seconds in this process (one core), visits, value (su
 planned priorities), straight-line km per visit, and for the timed plans the share of days
 an independent check finds a broken rule in (hours, pins, day length); plus the count-based
 plan's days checked against the same rules (how often its plan would not be workable).
+A third row is the geography-only yardstick: for every rep, as many of its best-value outlets as
+the timed week visits, split into compact days (k-means on the map, one cluster a day) and each
+day routed from the home (a travelling-salesman tour solved by PyVRP); it ignores hours,
+durations and day length, so its km per visit is what a plan of those outlets cannot beat by
+much.
 
 Usage: .venv/bin/python -m bench.routing [--reps 200] [--outlets 200] [--seed 1]
 """
@@ -21,8 +26,12 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyvrp
+from pyvrp.stop import MaxIterations
+from sklearn.cluster import KMeans
 
 from scoring.config import ScoringConfig
+from scoring.geo import pairwise_haversine_km
 from scoring.routing import plan_weeks
 from scoring.timed_weeks import plan_timed_weeks
 from scoring.weekly_plan import routing_params, time_params
@@ -85,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     timed, timed_days = plan_timed_weeks(candidates, routing, timing)
     timed_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    compact_km, compact_visits = compact_days_km(candidates, timed, routing.days)
+    compact_seconds = time.perf_counter() - started
     print(f"{args.reps} reps x {args.outlets} outlets, seed {args.seed}")
     print("| planner | seconds | visits | value | km/visit | days longer than a working day |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -98,6 +110,55 @@ def main(argv: list[str] | None = None) -> None:
             f"| {name} | {seconds:.1f} | {visits.height} | {visits['Priority'].sum():.0f} "
             f"| {km:.2f} | {long:.1%} |"
         )
+    compact = compact_km / max(compact_visits, 1)
+    timed_km = timed_days["Km"].sum() / max(timed.height, 1)
+    print(
+        f"| best-value outlets in compact days | {compact_seconds:.1f} | {compact_visits} "
+        f"| - | {compact:.2f} | not checked |"
+    )
+    print(f"timed km per visit / compact days: {timed_km / compact:.2f}x")
+
+
+def compact_days_km(candidates: pl.DataFrame, visits: pl.DataFrame, days: int) -> tuple[float, int]:
+    """Km and visits of the yardstick (module docstring): per rep, its ``n`` best-value
+    outlets (``n`` = its visits in ``visits``), k-means into ``days`` compact groups, each
+    group a tour from the home solved by PyVRP (fixed seed and iterations)."""
+    counts = dict(visits.group_by("RepId").len().iter_rows())
+    total_km, total_visits = 0.0, 0
+    for (rep,), outlets in candidates.sort("RepId").group_by("RepId", maintain_order=True):
+        n = int(counts.get(rep, 0))
+        if n == 0:
+            continue
+        best = outlets.sort(["Priority", "CustomerId"], descending=[True, False]).head(n)
+        home = (float(best["HomeLatitude"][0]), float(best["HomeLongitude"][0]))
+        lat, lon = best["Latitude"].to_numpy(), best["Longitude"].to_numpy()
+        east = (lon - home[1]) * 111.32 * np.cos(np.radians(home[0]))
+        north = (lat - home[0]) * 110.57
+        groups = KMeans(n_clusters=min(days, n), n_init=4, random_state=0).fit_predict(
+            np.c_[east, north]
+        )
+        for group in np.unique(groups):
+            mine = groups == group
+            total_km += tour_km(home, lat[mine], lon[mine])
+        total_visits += n
+    return total_km, total_visits
+
+
+def tour_km(home: tuple[float, float], lat: np.ndarray, lon: np.ndarray) -> float:
+    """The shortest tour PyVRP finds from ``home`` through every outlet and back (km)."""
+    km = pairwise_haversine_km(np.r_[home[0], lat], np.r_[home[1], lon])
+    if len(lat) == 1:
+        return float(2 * km[0, 1])
+    model = pyvrp.Model()
+    depot = model.add_depot(model.add_location(0, 0))
+    locations = [model.add_location(0, 0) for _ in lat]
+    for location in locations:
+        model.add_client(location)
+    model.add_vehicle_type(num_available=1, start_depot=depot, end_depot=depot)
+    metres = np.rint(km * 1000).astype(np.int64)
+    data = model.data().replace(distance_matrices=[metres], duration_matrices=[metres * 0])
+    result = pyvrp.solve(data, MaxIterations(300), seed=1, display=False)
+    return float(result.best.distance()) / 1000
 
 
 def too_long(
