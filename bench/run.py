@@ -12,8 +12,13 @@ load (read + validate + quarantine + stage + the regions' reads), aggregate, seg
 expectation, index, rank (region ranking + fan-in), route, write (region staging + documents +
 JSON lines), other (worker start-up and imbalance).
 
+With `--whole`, the whole weekly job as `make run` runs it: the lists, the proposed orders and
+the segmentation (`visitrank run --orders`); the orders' regions run on the worker pool while
+the main process segments, so the table adds their walls ("orders", "segments") and the wall of
+the two together ("orders+segments", what they add to end-to-end).
+
 Usage: .venv/bin/python -m bench.run [--sizes S M] [--repeat 3] [--data data/bench]
-       [--set benchmark=segment_median]
+       [--set benchmark=segment_median] [--whole]
 """
 
 from __future__ import annotations
@@ -41,6 +46,12 @@ STAGES = (
     "write",
     "other",
 )
+WHOLE_STAGES = {
+    "orders": "orders",
+    "segments": "segments",
+    "orders+segments": "orders_and_segments",
+}
+"""The whole job's stages beside the lists (`--whole`): table column -> timings key."""
 REGION_STEPS = ("load", "aggregate", "segment", "expectation", "index", "rank", "write")
 
 
@@ -73,15 +84,27 @@ def stage_times(summary: dict[str, Any], workers: int) -> dict[str, float]:
     return {k: round(v, 3) for k, v in out.items()}
 
 
-def run_once(source: Path, overrides: dict[str, Any], workers: int) -> dict[str, Any]:
-    """One weekly run in this process: stage times, peak RSS of this process and its workers."""
+def run_once(
+    source: Path, overrides: dict[str, Any], workers: int, whole: bool = False
+) -> dict[str, Any]:
+    """One weekly run in this process (with `whole`, orders and segments too): stage times,
+    peak RSS of this process and its workers."""
     from scoring.config import ScoringConfig
+    from scoring.orders import OrderConfig
+    from scoring.segmentation_config import SegmentationConfig
     from visitrank.local.run import run_local
 
     config = ScoringConfig().with_overrides(overrides)
     with tempfile.TemporaryDirectory(prefix="vr-bench-") as out:
         started = time.perf_counter()
-        result = run_local(source, Path(out), config, workers=workers)
+        result = run_local(
+            source,
+            Path(out),
+            config,
+            workers=workers,
+            order_config=OrderConfig() if whole else None,
+            segment_config=SegmentationConfig() if whole else None,
+        )
         total = time.perf_counter() - started
     summary = result.summary
     regions = [r for r in summary["regions"] if r["status"] == "ok"]
@@ -147,20 +170,26 @@ def ensure_data(size: str, data: Path) -> Path:
 
 
 def bench_size(
-    size: str, data: Path, repeat: int, overrides: dict[str, Any], workers: int
+    size: str,
+    data: Path,
+    repeat: int,
+    overrides: dict[str, Any],
+    workers: int,
+    whole: bool = False,
 ) -> dict[str, Any]:
     """Generates (once) and runs one size; returns the medians and every run."""
     source = ensure_data(size, data)
-    sets = json.dumps(overrides)
-    runs = [_child(["--one", str(source), "--set-json", sets, "--workers", str(workers)])]
-    runs += [
-        _child(["--one", str(source), "--set-json", sets, "--workers", str(workers)])
-        for _ in range(repeat - 1)
-    ]
+    one = ["--one", str(source), "--set-json", json.dumps(overrides), "--workers", str(workers)]
+    one += ["--whole"] if whole else []
+    runs = [_child(one) for _ in range(repeat)]
     floors = [_child(["--floor", str(source)]) for _ in range(repeat)]
     median = {
         "endToEnd": statistics.median(r["endToEnd"] for r in runs),
         "stages": {s: statistics.median(r["stages"][s] for r in runs) for s in STAGES},
+        "whole": {
+            name: statistics.median(r["timings"].get(key, 0.0) for r in runs)
+            for name, key in WHOLE_STAGES.items()
+        },
         "floor": statistics.median(f["floor"] for f in floors),
         "mainPeakRssMb": max(r["mainPeakRssMb"] for r in runs),
         "workerPeakRssMb": max(r["workerPeakRssMb"] for r in runs),
@@ -181,7 +210,8 @@ def bench_size(
 
 def print_table(results: list[dict[str, Any]]) -> None:
     """One row per size: stage medians, end-to-end, floor, ratio, peak RSS."""
-    head = ["size", "lines", *STAGES, "e2e", "floor", "e2e/floor", "RSS main", "RSS worker"]
+    whole = [name for name in WHOLE_STAGES if any(r["whole"] for r in results)]
+    head = ["size", "lines", *STAGES, *whole, "e2e", "floor", "e2e/floor", "RSS main", "RSS worker"]
     rows = []
     for r in results:
         m = r["median"]
@@ -190,6 +220,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 r["size"],
                 f"{r['lines'] / 1e6:.1f}M",
                 *(f"{m['stages'][s]:.1f}" for s in STAGES),
+                *(f"{m['whole'][name]:.1f}" for name in whole),
                 f"{m['endToEnd']:.1f}",
                 f"{m['floor']:.2f}",
                 f"{m['endToEndOverFloor']:.1f}",
@@ -214,19 +245,27 @@ def main() -> None:
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--answer", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--whole", action="store_true", help="also propose the orders and segment (as make run)"
+    )
     args = parser.parse_args()
     overrides: dict[str, Any] = json.loads(args.set_json) if args.set_json else {}
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = value
     if args.one or args.floor:
-        answer = run_once(args.one, overrides, args.workers) if args.one else floor_once(args.floor)
+        answer = (
+            run_once(args.one, overrides, args.workers, args.whole)
+            if args.one
+            else floor_once(args.floor)
+        )
         args.answer.write_text(json.dumps(answer))
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = []
     for size in args.sizes:
-        result = bench_size(size, args.data, args.repeat, overrides, args.workers)
+        result = bench_size(size, args.data, args.repeat, overrides, args.workers, args.whole)
+        result["whole"] = args.whole
         (RESULTS / f"{size}.json").write_text(json.dumps(result, indent=2))
         results.append(result)
         print_table([result])

@@ -6,6 +6,7 @@ import argparse
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -154,3 +155,31 @@ def test_failing_orders_never_block_the_lists(
     visits = [json.loads(line)["visits"] for line in result.lists_path.read_text().splitlines()]
     assert any(visits)
     assert all("proposedOrder" not in visit for doc in visits for visit in doc)
+
+
+def test_the_regions_proposed_on_a_worker_pool_give_the_same_documents(
+    demo: Path, tmp_path: Path
+) -> None:
+    """The weekly run proposes the regions' orders on its worker pool (`mapper`): the same
+    documents as one region after the other, joined in area order whatever order the regions
+    finish in."""
+    from visitrank.local.region_pool import worker_pool
+
+    seen: list[int] = []
+
+    def backwards(step: Any, tasks: list[Any]) -> list[Any]:
+        seen.extend(int(task[0].customers["AreaId"][0]) for task in tasks)
+        return list(reversed([step(task) for task in reversed(tasks)]))
+
+    config, scoring = OrderConfig(lookback_weeks=16), ScoringConfig()
+    plain, _, _ = run_orders(demo, tmp_path / "plain", config, scoring, as_of=AS_OF)
+    shuffled, _, _ = run_orders(
+        demo, tmp_path / "reversed", config, scoring, as_of=AS_OF, mapper=backwards
+    )
+    with worker_pool(2) as pool:
+        pooled, _, _ = run_orders(
+            demo, tmp_path / "pool", config, scoring, as_of=AS_OF, mapper=pool.map
+        )
+    assert seen == [1, 2]  # one task per region, in area order
+    assert plain.read_text() == shuffled.read_text() == pooled.read_text()
+    assert len(plain.read_text().splitlines()) > 100

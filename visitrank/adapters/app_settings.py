@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
-from scoring.segmentation import SegmentationConfig
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.pipeline.run_config import RunConfig, RunConfigError, run_config, sections_of
 
 DEFAULT_SCHEDULE: Final = "0 0 5-23 * * 1"

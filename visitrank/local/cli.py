@@ -12,8 +12,6 @@ from pathlib import Path
 
 from visitrank.adapters.open_source import open_source
 from visitrank.contract.errors import ContractError
-from visitrank.lab.demo_data import DemoSpec, write_demo
-from visitrank.lab.evaluate import evaluate_files, format_report
 from visitrank.local import cli_check, cli_segments
 from visitrank.local.arguments import (
     add_config_args,
@@ -27,7 +25,6 @@ from visitrank.local.cli_backtest import add_parser as add_backtest_parser
 from visitrank.local.cli_orders import add_parsers as add_order_parsers
 from visitrank.local.problems import PROBLEMS_FILE, problem_lines
 from visitrank.local.progress import progress_reporter
-from visitrank.local.run import run_local
 from visitrank.pipeline.run_config import RunConfigError
 
 EXIT_OK = 0
@@ -127,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from visitrank.lab.demo_data import DemoSpec, write_demo  # each command loads its engine
 
     spec = DemoSpec(
         outlets=args.outlets,
@@ -155,6 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from visitrank.local.run import run_local  # each command loads its engine
 
     config = run_config_from(args)
     try:
@@ -202,6 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from visitrank.lab.evaluate import evaluate_files, format_report  # loaded on use
 
     config = run_config_from(args).scoring
     source = args.source or args.truth.resolve().parent.parent

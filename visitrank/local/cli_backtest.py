@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from visitrank.lab.backtest import backtest, format_report
 from visitrank.local.arguments import add_config_args, iso_date, run_config_from
 
 EXIT_OK = 0
@@ -34,6 +33,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.horizon < 1:
         raise SystemExit(f"--horizon must be at least 1 week, got {args.horizon}")
     config = run_config_from(args).scoring
+    from visitrank.lab.backtest import backtest, format_report  # the engine: loaded on use
+
     report = backtest(args.source, args.at, args.horizon, config)
     print(
         f"backtest at {report['at']} (scored with data up to {report['asOf']}), horizon "

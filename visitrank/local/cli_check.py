@@ -16,7 +16,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from visitrank.adapters.local_stage import read_small_tables, stage_from_source
 from visitrank.adapters.open_source import open_source
 from visitrank.contract.errors import ContractError
 from visitrank.contract.value_map import MappedSource
@@ -64,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     config = run_config_from(args).scoring
     today: date = args.today or date.today()
     opened = open_source(args.source, settings_path=args.source_settings)
+    from visitrank.adapters.local_stage import read_small_tables, stage_from_source
+
     source = MappedSource(opened, opened.value_map())
     try:
         tables = read_small_tables(source)

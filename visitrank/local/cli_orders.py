@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from visitrank.adapters.open_source import open_source
-from visitrank.lab.order_backtest import backtest, format_table
 from visitrank.local.arguments import (
     add_config_args,
     add_source_arg,
     iso_date,
     run_config_from,
 )
-from visitrank.local.orders import run_orders
 
 EXIT_OK = 0
 
@@ -61,6 +59,8 @@ def cmd_order(args: argparse.Namespace) -> int:
 
     config = run_config_from(args)
     scoring = None if args.no_scoring else config.scoring
+    from visitrank.local.orders import run_orders  # scikit-learn: loaded on use
+
     path, count, as_of = run_orders(
         open_source(args.source),
         args.out,
@@ -78,6 +78,8 @@ def cmd_order_backtest(args: argparse.Namespace) -> int:
 
     config = run_config_from(args)
     scoring = None if args.no_scoring else config.scoring
+    from visitrank.lab.order_backtest import backtest, format_table  # loaded on use
+
     report = backtest(args.source, args.at, config.orders, scoring, args.replay_from)
     print(
         f"cut-off {report['at']} (data up to {report['asOf']}), "

@@ -7,12 +7,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from scoring.segmentation import SegmentationConfig
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.adapters.config_file import load_run_config
 from visitrank.adapters.open_source import open_source
 from visitrank.contract.errors import ContractError
 from visitrank.local.arguments import add_config_args, add_source_arg
-from visitrank.local.segments import run_segments
 from visitrank.pipeline.run_config import RunConfigError
 
 EXIT_OK = 0
@@ -56,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}")
         return EXIT_INPUT_ERROR
     try:
+        from visitrank.local.segments import run_segments  # matplotlib, scikit-learn: on use
+
         done = run_segments(open_source(args.source), args.out, config, args.tags, args.truth)
     except (ContractError, FileNotFoundError) as error:
         print(f"error: {error}")

@@ -25,6 +25,7 @@ from visitrank.adapters.local_stage import write_quarantine
 from visitrank.adapters.open_source import as_source
 from visitrank.contract.source import TableSource
 from visitrank.pipeline.orders import (
+    Mapper,
     load_order_inputs,
     merged_history,
     order_documents,
@@ -44,9 +45,11 @@ def run_orders(
     as_of: date | None = None,
     customer_id: int | None = None,
     history_path: Path | None = None,
+    mapper: Mapper = map,
 ) -> tuple[Path, int, date]:
     """Proposes the orders from `source` (a TableSource, or a folder of files) and writes
-    OUT/orders.jsonl; returns (path, documents, as_of)."""
+    OUT/orders.jsonl; returns (path, documents, as_of). `mapper` runs the regions
+    (`propose_by_region`: the weekly run passes its worker pool's)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_order_inputs(
         as_source(source), as_of, partial(write_quarantine, folder=out_dir / "quarantine")
@@ -61,6 +64,7 @@ def run_orders(
         scoring,
         history=usable,
         customer_ids=[customer_id] if customer_id is not None else None,
+        mapper=mapper,
     )
     documents = order_documents(proposal)
     path = out_dir / ORDERS

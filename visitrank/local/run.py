@@ -24,18 +24,19 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
-from scoring.segmentation import SegmentationConfig
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.adapters.local_stage import (
     BATCH_ROWS,
     StagedInputs,
@@ -60,6 +61,7 @@ from visitrank.pipeline.health import (
     honest_status,
     list_findings,
 )
+from visitrank.pipeline.orders import Mapper
 from visitrank.pipeline.run_config import RunConfig
 from visitrank.pipeline.segment_support import support_frames
 from visitrank.pipeline.status import weekly_status
@@ -101,6 +103,17 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = round(time.perf_counter() - started, 3)
+
+
+Result = TypeVar("Result")
+
+
+def timed_call(
+    timings: dict[str, float], stage: str, step: Callable[..., Result], *args: Any
+) -> Result:
+    """`step(*args)`, its wall time recorded in `timings` (a stage run beside another)."""
+    with timed(timings, stage):
+        return step(*args)
 
 
 def read_staged(stage_dir: Path, regions: list[int], name: str) -> pl.DataFrame:
@@ -228,15 +241,11 @@ def run_steps(
 ) -> RunResult:
     """The weekly job's steps (see `run_local`)."""
     source = MappedSource(source, source.value_map())
-    staged = stage(source, run, week_start, config, batch_rows, timings)
-    configuration = RunConfig(
-        scoring=config,
-        orders=order_config or OrderConfig(),
-        segmentation=segment_config or SegmentationConfig(),
-    )
-    if failure_reason(staged.findings):
-        return stop_on_findings(run, source, staged, staged.findings, timings)
+    # the workers start, and load the engine, while this process stages the rows
     with worker_pool(workers) as pool:
+        staged = stage(source, run, week_start, config, batch_rows, timings)
+        if failure_reason(staged.findings):
+            return stop_on_findings(run, source, staged, staged.findings, timings)
         with timed(timings, "score_regions"):
             outcomes = fan_out(pool, staged, run.work_dir / "stage", config, progress)
         with timed(timings, "fan_in"):
@@ -249,10 +258,32 @@ def run_steps(
                 reps=staged.reps,
                 week_start=staged.window.week_start,
             )
-    with timed(timings, "orders"):
-        proposed = propose(source, run, order_config, config, staged, scored)
-    with timed(timings, "segments"):
-        segmented = segment(source, run, segment_config, staged, scored)
+        # the orders' regions on the pool while this process segments the outlets
+        with (
+            timed(timings, "orders_and_segments"),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="orders") as side,
+        ):
+            ordering = side.submit(
+                timed_call,
+                timings,
+                "orders",
+                propose,
+                source,
+                run,
+                order_config,
+                config,
+                staged,
+                scored,
+                pool.map,
+            )
+            with timed(timings, "segments"):
+                segmented = segment(source, run, segment_config, staged, scored)
+            proposed = ordering.result()
+    configuration = RunConfig(
+        scoring=config,
+        orders=order_config or OrderConfig(),
+        segmentation=segment_config or SegmentationConfig(),
+    )
     with timed(timings, "documents"):
         documents = assemble(run, staged, scored, planned, proposed, segmented)
     findings = [*staged.findings, *list_findings(documents, eligible_reps(staged, scored))]
@@ -435,9 +466,11 @@ def propose(
     config: ScoringConfig,
     staged: StagedInputs,
     scored: Scored,
+    mapper: Mapper = map,
 ) -> Proposed:
-    """Each customer's proposed order as of the run's day (OUT/orders.jsonl); a failure is
-    reported, never raised: the orders never block the visit lists."""
+    """Each customer's proposed order as of the run's day (OUT/orders.jsonl), the regions run
+    by `mapper`; a failure is reported, never raised: the orders never block the visit
+    lists."""
     if order_config is None or not scored.outlets.height:
         return Proposed()
     try:
@@ -448,6 +481,7 @@ def propose(
             config,
             as_of=staged.window.as_of,
             history_path=run.out_dir / HISTORY,
+            mapper=mapper,
         )
     except Exception as error:
         log.exception("proposed orders failed: the lists are written without them")

@@ -10,6 +10,7 @@ docs/orders.md); its lines feed the next run's feedback (`history_lines`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -171,6 +172,24 @@ def merged_history(history: pl.DataFrame | None, proposal: OrderProposal) -> pl.
     return new.sort("AsOf", "CustomerId", "ItemId")
 
 
+RegionOrders = tuple[
+    OrderInputs, date, OrderConfig, ScoringConfig | None, pl.DataFrame | None, list[int] | None
+]
+"""The arguments of one region's `propose_orders` (picklable: frames and frozen configs)."""
+
+Mapper = Callable[
+    [Callable[[RegionOrders], OrderProposal], list[RegionOrders]], Iterable[OrderProposal]
+]
+"""Maps one region's proposal over the regions (the builtin `map`, or a worker pool's)."""
+
+
+def propose_region(task: RegionOrders) -> OrderProposal:
+    """`propose_orders` of one region's arguments (a module-level function: a worker pool can
+    run it)."""
+    inputs, as_of, config, scoring, history, customer_ids = task
+    return propose_orders(inputs, as_of, config, scoring, history, customer_ids)
+
+
 def propose_by_region(
     inputs: OrderInputs,
     as_of: date,
@@ -178,11 +197,14 @@ def propose_by_region(
     scoring: ScoringConfig | None = None,
     history: pl.DataFrame | None = None,
     customer_ids: list[int] | None = None,
+    mapper: Mapper = map,
 ) -> OrderProposal:
     """`propose_orders` region by region (the calibration, the item similarity and the
     seasonality fitted on each region's customers), then together: what the Azure run does,
-    one activity per region, so that both drivers propose the same orders on the same data."""
-    lines, customers = [], []
+    one activity per region, so that both drivers propose the same orders on the same data.
+    `mapper` runs the regions (the local run passes its worker pool's `map`); the regions'
+    proposals are joined in area order whichever runs them."""
+    tasks: list[RegionOrders] = []
     regions = inputs.customers.partition_by("AreaId", as_dict=True, maintain_order=True)
     for _, region in sorted(regions.items(), key=lambda item: item[0]):
         ids = region.get_column("CustomerId")
@@ -190,25 +212,19 @@ def propose_by_region(
         if wanted == []:
             continue
         in_region = pl.col("CustomerId").is_in(ids.implode())
-        proposal = propose_orders(
-            OrderInputs(
-                region,
-                inputs.items,
-                inputs.lines.filter(in_region),
-                inputs.last_visits.filter(in_region),
-            ),
-            as_of,
-            config,
-            scoring,
-            history=history.filter(in_region) if history is not None else None,
-            customer_ids=wanted,
+        region_inputs = OrderInputs(
+            region,
+            inputs.items,
+            inputs.lines.filter(in_region),
+            inputs.last_visits.filter(in_region),
         )
-        lines.append(proposal.lines)
-        customers.append(proposal.customers)
-    if not lines:
+        region_history = history.filter(in_region) if history is not None else None
+        tasks.append((region_inputs, as_of, config, scoring, region_history, wanted))
+    if not tasks:
         return propose_orders(inputs, as_of, config, scoring, history, customer_ids)
+    proposals = list(mapper(propose_region, tasks))
     return OrderProposal(
         as_of=as_of,
-        lines=pl.concat(lines, how="vertical_relaxed"),
-        customers=pl.concat(customers, how="vertical_relaxed"),
+        lines=pl.concat([proposal.lines for proposal in proposals], how="vertical_relaxed"),
+        customers=pl.concat([proposal.customers for proposal in proposals], how="vertical_relaxed"),
     )

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.orders import OrderConfig
-from scoring.segmentation import SegmentationConfig
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.pipeline.run_config import RunConfig
 from visitrank.pipeline.week import window_from_json, window_to_json
 

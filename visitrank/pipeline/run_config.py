@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
-from scoring.segmentation import SegmentationConfig
+from scoring.segmentation_config import SegmentationConfig
 
 SECTIONS: Final[dict[str, type[BaseModel]]] = {
     "scoring": ScoringConfig,
