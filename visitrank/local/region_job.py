@@ -44,11 +44,6 @@ class RegionTask:
     config: dict[str, Any]
 
 
-def load_engine() -> None:
-    """Nothing to do: importing this module loads the scoring engine. A pool runs it as each
-    worker starts, so the imports overlap the caller's work instead of the first region's."""
-
-
 def region_stage_dir(stage_dir: Path, area_id: int) -> Path:
     """Where one region's scores are staged."""
     return stage_dir / f"region={area_id}"

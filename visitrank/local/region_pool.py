@@ -62,20 +62,14 @@ def worker_threads(workers: int) -> Iterator[None]:
 
 @contextmanager
 def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A pool of `workers` spawned processes with the thread setting of `worker_threads`,
-    started at once: each loads the engine (`region_job.load_engine`, ~2 s of imports) while
-    the caller goes on (the weekly run stages its rows meanwhile)."""
+    """A pool of `workers` spawned processes with the thread setting of `worker_threads`."""
     workers = max(1, workers)
     context = multiprocessing.get_context("spawn")
     # the pool spawns its processes at the first submits: they must see the thread setting
     with (
-        ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=region_job.load_engine
-        ) as pool,
+        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
         worker_threads(workers),
     ):
-        for _ in range(workers):  # one submit per process: each is spawned now
-            pool.submit(region_job.load_engine)
         yield pool
 
 

@@ -241,11 +241,10 @@ def run_steps(
 ) -> RunResult:
     """The weekly job's steps (see `run_local`)."""
     source = MappedSource(source, source.value_map())
-    # the workers start, and load the engine, while this process stages the rows
+    staged = stage(source, run, week_start, config, batch_rows, timings)
+    if failure_reason(staged.findings):
+        return stop_on_findings(run, source, staged, staged.findings, timings)
     with worker_pool(workers) as pool:
-        staged = stage(source, run, week_start, config, batch_rows, timings)
-        if failure_reason(staged.findings):
-            return stop_on_findings(run, source, staged, staged.findings, timings)
         with timed(timings, "score_regions"):
             outcomes = fan_out(pool, staged, run.work_dir / "stage", config, progress)
         with timed(timings, "fan_in"):
