@@ -62,10 +62,13 @@ def _rss_mb() -> float:
     return peak_rss_mb()
 
 
-def stage_times(summary: dict[str, Any], workers: int) -> dict[str, float]:
-    """The run's wall seconds per bench stage (see the module docstring)."""
+def stage_times(
+    summary: dict[str, Any], workers: int, outcomes: list[dict[str, Any]] | None = None
+) -> dict[str, float]:
+    """The run's wall seconds per bench stage (see the module docstring); `outcomes`: the
+    regions' outcomes with their steps (`RunResult.region_outcomes`; default: the summary's)."""
     top = summary["timingsSeconds"]
-    regions = [r for r in summary["regions"] if r["status"] == "ok"]
+    regions = [r for r in outcomes or summary["regions"] if r["status"] == "ok"]
     step_sums = {s: sum(r["steps"].get(s, 0.0) for r in regions) for s in REGION_STEPS}
     parallel = max(1, min(workers, len(regions)))
     wall = top["score_regions"]
@@ -107,11 +110,11 @@ def run_once(
         )
         total = time.perf_counter() - started
     summary = result.summary
-    regions = [r for r in summary["regions"] if r["status"] == "ok"]
+    regions = [r for r in result.region_outcomes if r["status"] == "ok"]
     return {
         "status": result.status,
         "endToEnd": round(total, 3),
-        "stages": stage_times(summary, workers),
+        "stages": stage_times(summary, workers, result.region_outcomes),
         "timings": summary["timingsSeconds"],
         "regions": len(summary["regions"]),
         "documents": summary["documents"],

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from bench import generate
-from bench.run import STAGES, stage_times
+from bench.run import STAGES, WHOLE_STAGES, run_once, stage_times
 from visitrank.adapters.file_source import FileSource
 
 
@@ -87,3 +87,21 @@ def test_stage_times_split_the_wall_time() -> None:
     assert stages["other"] == pytest.approx(10.0 - 9.0)
     end_to_end = 3.0 + 2.0 + 10.0 + 0.5 + 1.5 + 1.0 + 0.5
     assert sum(stages.values()) == pytest.approx(end_to_end)
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_one_bench_run_accounts_for_its_stages(
+    tiny: tuple[Path, dict[str, int]], whole: bool
+) -> None:
+    """`make bench` read the regions' steps from the summary, which no longer carries them
+    (KeyError 'steps'): it reads the run's own region outcomes."""
+    out, counts = tiny
+    answer = run_once(out, {}, workers=1, whole=whole)
+    assert answer["status"] == "complete"
+    assert answer["outlets"] == counts["MV_SetupCustomer"]
+    assert set(answer["stages"]) == set(STAGES)
+    assert answer["regionSteps"]["expectation"] > 0
+    assert answer["workerPeakRssMb"] > 0
+    assert sum(answer["stages"].values()) <= answer["endToEnd"]
+    if whole:  # the orders and the segments ran, beside each other
+        assert all(answer["timings"][key] > 0 for key in WHOLE_STAGES.values())

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -88,11 +88,15 @@ the rest are this run's exports."""
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run produced: status ("complete" | "partial" | "failed") and the summary dict."""
+    """What a run produced: status ("complete" | "partial" | "failed") and the summary dict;
+    `region_outcomes`: every region's outcome as its worker returned it, with what the summary
+    leaves out (the scoring steps' seconds, the worker's peak memory: the benchmarks read them).
+    """
 
     status: str
     summary: dict[str, Any]
     lists_path: Path
+    region_outcomes: list[dict[str, Any]] = field(default_factory=list)
 
 
 @contextmanager
@@ -298,7 +302,10 @@ def run_steps(
     write_summary(run.pending, summary)
     publish(run)
     return RunResult(
-        status=summary["status"], summary=summary, lists_path=run.out_dir / VISIT_LISTS
+        status=summary["status"],
+        summary=summary,
+        lists_path=run.out_dir / VISIT_LISTS,
+        region_outcomes=outcomes,
     )
 
 
