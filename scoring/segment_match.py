@@ -27,7 +27,8 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
 
-from scoring.segmentation import INACTIVE_SEGMENT, Segmentation, SegmentationConfig, bhattacharyya
+from scoring.segmentation import INACTIVE_SEGMENT, Segmentation, bhattacharyya
+from scoring.segmentation_config import SegmentationConfig
 
 STATE_VERSION = 1
 

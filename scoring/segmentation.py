@@ -43,8 +43,6 @@ from scoring.exact import SHARE_SCALE, exact_sum
 from scoring.peer_segments import choose_k
 from scoring.segmentation_config import Level, SegmentationConfig
 
-__all__ = ["Level", "SegmentationConfig"]  # the configuration lives in its own light module
-
 INACTIVE_SEGMENT = "inactive"  # SegmentId of an outlet without purchases in the window
 OTHER_KEY = "other"
 ASSIGN_CHUNK = 50_000

@@ -19,7 +19,7 @@ from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.orders import OrderConfig
 from scoring.pipeline import score_region
-from scoring.segmentation import SegmentationConfig
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink

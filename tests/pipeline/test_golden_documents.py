@@ -24,7 +24,7 @@ import pytest
 from bench.real_data import completejourney, stores
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
-from scoring.segmentation import SegmentationConfig
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.local.run import run_local
 
 GOLDEN_DIR = Path(__file__).parent / "golden"

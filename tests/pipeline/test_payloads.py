@@ -8,7 +8,7 @@ from datetime import date
 from scoring.config import ScoringConfig
 from scoring.inputs import ScoringWindow
 from scoring.orders import OrderConfig
-from scoring.segmentation import SegmentationConfig
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.pipeline.payloads import (
     OrderTask,
     PublishRequest,

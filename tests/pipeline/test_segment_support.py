@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from scoring.config import ScoringConfig
-from scoring.segmentation import Segmentation, SegmentationConfig
+from scoring.segmentation import Segmentation
+from scoring.segmentation_config import SegmentationConfig
 from tests.conftest import LocalRun
 from visitrank.local.run import run_local
 from visitrank.pipeline.segment_support import (

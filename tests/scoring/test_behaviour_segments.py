@@ -16,10 +16,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from activities.segments import segment_run
-from scoring.segmentation import (
-    SegmentationConfig,
-    bhattacharyya,
-)
+from scoring.segmentation import bhattacharyya
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.local import cli_segments
 from visitrank.pipeline.segments import (
     SHEETS,

@@ -18,7 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from scoring.segmentation import Segmentation, SegmentationConfig, catalogue
+from scoring.segmentation import Segmentation, catalogue
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.adapters.local_stage import StagedInputs, staged_purchases, write_quarantine
 from visitrank.adapters.open_source import as_source
 from visitrank.contract.source import TableSource

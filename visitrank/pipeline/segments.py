@@ -34,12 +34,12 @@ from scoring.segment_match import identify, tags_document
 from scoring.segmentation import (
     INACTIVE_SEGMENT,
     Segmentation,
-    SegmentationConfig,
     behaviour_segments,
     catalogue,
     window_purchases,
     window_weeks,
 )
+from scoring.segmentation_config import SegmentationConfig
 from visitrank.contract.quarantine import quarantine
 from visitrank.contract.source import SetAside
 from visitrank.pipeline.segment_charts import dna_chart_bytes
