@@ -1,11 +1,13 @@
 """Orders activity: one region's proposed orders, staged in Blob for the publish step.
 
 Why per region (like the scoring) rather than one activity for all outlets: ``propose_orders``
-runs the region scoring twice (at the as-of date and ``calibration_weeks`` earlier, for the
-calibration), about 20 s on 2,000 outlets, and needs line-level history (up to two years for
-the item seasonality). One activity for everything would be the run's critical path (twice the
-sum of all regions' scoring, in one process) and hold every region's lines in one 4 GB
-instance; per region, the work runs in parallel beside the scoring and memory stays one region.
+scores the region ``calibration_weeks`` before the as-of date (for the calibration) and, when
+the region's scoring of this run failed, at the as-of date too (``OrderTask.scored``: otherwise
+the week's staged scores are read, so the development lines are the SKUs the visits push), and
+needs line-level history (up to two years for the item seasonality). One activity for
+everything would be the run's critical path (the sum of all regions' scoring, in one process)
+and hold every region's lines in one 4 GB instance; per region, the work runs in parallel and
+memory stays one region.
 Consequence: the calibration, the item-item similarity and the item seasonality are fitted on
 the region's customers; ``visitrank order`` and the local run do the same
 (``visitrank.pipeline.orders.propose_by_region``), so both drivers propose the same orders.
@@ -30,7 +32,9 @@ from typing import Any, Final
 import polars as pl
 from azure.core.exceptions import ResourceNotFoundError
 
+from activities.score import SCORED_FILES
 from scoring.orders import OrderProposal, propose_orders
+from scoring.orders.development import WeekScores
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging, region_paths
 from visitrank.adapters.sql_source import SqlSource
@@ -55,6 +59,14 @@ def read_history(staging: BlobStaging, area_id: int) -> pl.DataFrame | None:
         return None
 
 
+def week_scores(staging: BlobStaging, task: OrderTask) -> WeekScores:
+    """The region's scoring of this run, as the scoring activity staged it (``SCORED_FILES``)."""
+    paths = region_paths(task.run_id, task.area_id, SCORED_FILES)
+    return WeekScores.from_scores(
+        staging.read_frame(paths["skus"]), staging.read_frame(paths["outlets"])
+    )
+
+
 def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderOutcome:
     """Input: runId, areaId, weekStart, asOf, dryRun, config (scoring) and optional
     orderConfig (OrderConfig fields).
@@ -72,7 +84,12 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderO
     history = read_history(staging, area_id)
     usable = history.filter(pl.col("AsOf") < as_of) if history is not None else None
     proposal = propose_orders(
-        order_inputs(checked.tables, as_of), as_of, config, scoring, history=usable
+        order_inputs(checked.tables, as_of),
+        as_of,
+        config,
+        scoring,
+        history=usable,
+        week_scores=week_scores(staging, task) if task.scored else None,
     )
     paths = region_paths(task.run_id, area_id, ORDER_FILES)
     staging.write_frame(paths["lines"], proposal.lines)

@@ -1,5 +1,6 @@
-"""The weekly orchestration: plan → fan out (scoring and proposed orders per region, the
-segmentation of all outlets) → route the reps' weeks in chunks → fan in and publish.
+"""The weekly orchestration: plan → fan out (scoring per region, the segmentation of all
+outlets) → the proposed orders per region and the reps' weeks routed in chunks → fan in and
+publish.
 
 Deterministic by construction, as Durable replay requires: no I/O, no wall clock (only
 ``context.current_utc_datetime``), no randomness; everything that touches the outside world is an
@@ -11,10 +12,14 @@ that calls the scoring activity with the retry policy and, if it still fails aft
 attempt, *returns* a "failed" outcome instead of raising. The fan-out's ``task_all`` then always
 completes with one outcome per region, and the run is "partial" when some failed.
 
-The segmentation (``segment_run``, one sub-orchestration for all outlets) and the proposed
-orders (``order_run``, one sub-orchestration per region) run in the same ``task_all`` and
-follow the same rule: a final failure is an outcome, reported in the summary (``segments``,
-``orders``) and making the run "partial", never a failed run. Publish gets the ok orders (and
+The segmentation (``segment_run``, one sub-orchestration for all outlets) runs in the
+scoring's ``task_all``; the proposed orders (``order_run``, one sub-orchestration per region)
+run after it, beside the route chunks, because a region that scored hands its week's scores
+to its orders (``OrderTask.scored``: the development lines are the SKUs its visits push, and
+the region is not scored a second time for them); a region whose scoring failed is scored by
+its orders activity itself. Both follow the same rule: a final failure is an outcome,
+reported in the summary (``segments``, ``orders``) and making the run "partial", never a
+failed run. Publish gets the ok orders (and
 attaches them to the visits) and the segmentation's potential path.
 
 Routing: when a region scored, the reps of the scored regions are split into route chunks
@@ -253,11 +258,12 @@ def weekly_run_steps(
     typed = RunPlan.from_json(plan)
     regions = list(typed.regions)
     running = {str(a): "running" for a in regions}
+    waiting = {str(a): "waiting" for a in regions}  # the orders start once the regions scored
     segmenting = bool(regions) and typed.all_regions
     context.set_custom_status(
-        progress("scoring", plan, running, "running" if segmenting else None, running)
+        progress("scoring", plan, running, "running" if segmenting else None, waiting)
     )
-    # one task_all: the regions' scoring, the segmentation of all outlets, the regions' orders
+    # first task_all: the regions' scoring and the segmentation of all outlets
     fan_out, call = FanOut(), context.call_sub_orchestrator
     for area in regions:
         fan_out.add(REGION_RUN, call(REGION_RUN, typed.region_task(area).to_json()))
@@ -265,33 +271,32 @@ def weekly_run_steps(
         # all outlets at once: only in a run of all regions (a rerun of some regions keeps
         # the week's segmentation)
         fan_out.add(SEGMENT_RUN, call(SEGMENT_RUN, typed.segment_task().to_json()))
-    for area in regions:
-        fan_out.add(ORDER_RUN, call(ORDER_RUN, typed.order_task(area).to_json()))
     results = fan_out.results((yield context.task_all(fan_out.tasks)) if fan_out.tasks else [])
     outcomes: list[dict[str, Any]] = results.get(REGION_RUN, [])
     segments: dict[str, Any] | None = next(iter(results.get(SEGMENT_RUN, [])), None)
-    orders: list[dict[str, Any]] = results.get(ORDER_RUN, [])
     states = {str(o["areaId"]): o["status"] for o in outcomes}
     segment_state = segments["status"] if segments else None
+    ok = [o for o in outcomes if o["status"] == "ok"]
+    scored = {int(o["areaId"]) for o in ok}
+    # second task_all: the regions' orders (a region that scored hands its scores to its
+    # orders: no second scoring of the week) and the route chunks of the reps of the
+    # regions that scored
+    order_states = {str(a): "running" for a in regions} if regions else None
+    chunks = route_chunk_count(ok) if ok else 0
+    route_states = {str(chunk): "running" for chunk in range(chunks)} if ok else None
+    context.set_custom_status(
+        progress(
+            "routing" if ok else "orders", plan, states, segment_state, order_states, route_states
+        )
+    )
+    second = orders_and_routes(context, typed, regions, sorted(scored), chunks)
+    results = second.results((yield context.task_all(second.tasks)) if second.tasks else [])
+    orders: list[dict[str, Any]] = results.get(ORDER_RUN, [])
+    routes: list[dict[str, Any]] = results.get(ROUTE_RUN, [])
     order_states = {str(o["areaId"]): o["status"] for o in orders} if regions else None
     published = None
     publish_error = None
-    route_states = None
-    routes: list[dict[str, Any]] = []
-    ok = [o for o in outcomes if o["status"] == "ok"]
     if ok:
-        # the reps' weeks, planned in chunks of reps of the regions that scored
-        chunks = route_chunk_count(ok)
-        route_states = {str(chunk): "running" for chunk in range(chunks)}
-        context.set_custom_status(
-            progress("routing", plan, states, segment_state, order_states, route_states)
-        )
-        areas = [int(o["areaId"]) for o in ok]
-        route_tasks = [
-            call(ROUTE_RUN, typed.route_task(areas, chunk, chunks).to_json())
-            for chunk in range(chunks)
-        ]
-        routes = yield context.task_all(route_tasks)
         route_states = {str(r["chunk"]): r["status"] for r in routes}
         context.set_custom_status(
             progress("publishing", plan, states, segment_state, order_states, route_states)
@@ -316,6 +321,24 @@ def weekly_run_steps(
         progress(summary["status"], plan, states, segment_state, order_states, route_states)
     )
     return summary
+
+
+def orders_and_routes(
+    context: df.DurableOrchestrationContext,
+    plan: RunPlan,
+    regions: Sequence[int],
+    scored: Sequence[int],
+    chunks: int,
+) -> FanOut:
+    """The second fan-out: every region's orders (``scored`` regions with their week's scores)
+    and ``chunks`` route chunks of the reps of the ``scored`` regions."""
+    fan_out, call = FanOut(), context.call_sub_orchestrator
+    for area in regions:
+        task = plan.order_task(area, scored=area in scored)
+        fan_out.add(ORDER_RUN, call(ORDER_RUN, task.to_json()))
+    for chunk in range(chunks):
+        fan_out.add(ROUTE_RUN, call(ROUTE_RUN, plan.route_task(scored, chunk, chunks).to_json()))
+    return fan_out
 
 
 def with_retries(

@@ -67,10 +67,13 @@ def next_orders(basket: pl.DataFrame, after: date, until: date) -> pl.DataFrame:
 
 
 def label(candidates: pl.DataFrame, actual: pl.DataFrame) -> pl.DataFrame:
-    """Candidates of customers with a next order, with Label = the item was in it."""
+    """Candidates of customers with a next order, with Label = the item was in it, sorted by
+    customer and item: the logistic fit sums over the rows, so one row order (not the one a
+    multi-threaded join happens to give) makes the same data give the same probabilities."""
     ordered = actual.select("CustomerId").unique()
     return (
         candidates.join(ordered, on="CustomerId", how="semi")
         .join(actual.with_columns(Label=pl.lit(True)), on=["CustomerId", "ItemId"], how="left")
         .with_columns(pl.col("Label").fill_null(False))
+        .sort("CustomerId", "ItemId")
     )

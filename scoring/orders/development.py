@@ -10,6 +10,7 @@ next order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
@@ -33,6 +34,35 @@ PUSHED_SCHEMA: dict[str, pl.DataType] = {
     "Basis": pl.String(),
 }
 """The scoring's SKUs-to-push columns this module reads (an empty frame when nothing is scored)."""
+SEGMENT_SCHEMA: dict[str, pl.DataType] = {"CustomerId": pl.Int64(), "Segment": pl.String()}
+
+
+@dataclass(frozen=True)
+class WeekScores:
+    """The week's own scoring of a region, handed to the proposal instead of scoring again.
+
+    gaps: the SKUs to push (`PUSHED_SCHEMA` columns, more are ignored); segments: CustomerId,
+    Segment of every scored outlet. The weekly run scores every region for the visit lists
+    before it proposes the orders: with these, a development line is one of the SKUs the
+    visit pushes, and the region is scored once for both."""
+
+    gaps: pl.DataFrame
+    segments: pl.DataFrame
+
+    @classmethod
+    def from_scores(cls, skus: pl.DataFrame, outlets: pl.DataFrame) -> WeekScores:
+        """From the scoring's staged frames (`RegionScores.skus` and `.outlets`, one region or
+        several)."""
+        gaps = skus.filter(pl.col("ItemId") > 0).select(list(PUSHED_SCHEMA))
+        return cls(
+            gaps=gaps.cast(PUSHED_SCHEMA),  # type: ignore[arg-type]
+            segments=outlets.select(list(SEGMENT_SCHEMA)).cast(SEGMENT_SCHEMA),  # type: ignore[arg-type]
+        )
+
+    def of_customers(self, customers: pl.Series) -> WeekScores:
+        """The scores of `customers` only (one region's part of a run's scores)."""
+        keep = pl.col("CustomerId").is_in(customers.implode())
+        return WeekScores(self.gaps.filter(keep), self.segments.filter(keep))
 
 
 def scored_gaps(
@@ -73,11 +103,7 @@ def scored_gaps(
         scores = score_region(inputs, window, scoring)
         frames.append(scores.skus.filter(pl.col("ItemId") > 0).select(cols))
         segments.append(scores.outlets.select("CustomerId", "Segment"))
-    segment_frame = (
-        pl.concat(segments)
-        if segments
-        else pl.DataFrame(schema={"CustomerId": pl.Int64, "Segment": pl.String})
-    )
+    segment_frame = pl.concat(segments) if segments else pl.DataFrame(schema=SEGMENT_SCHEMA)
     if not frames:
         return pl.DataFrame(schema=PUSHED_SCHEMA), segment_frame
     return pl.concat(frames, how="vertical_relaxed"), segment_frame

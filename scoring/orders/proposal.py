@@ -82,21 +82,25 @@ def _candidates(
     at: date,
     config: OrderConfig,
     scoring: ScoringConfig | None,
+    week_scores: development.WeekScores | None = None,
 ) -> _Candidates:
     """Every candidate line as of `at`; `basket`: `baskets` of the lines up to `at` (or
-    later: it is cut here)."""
+    later: it is cut here); `week_scores`: the scoring as of `at`, when the caller has it."""
     lines = lines.filter(pl.col("SaleDate") <= at)
     basket = baskets_until(basket, at)
     season = item_seasonality(lines, at, config)
     rhythm = customer_rhythm(basket, at, config)
     usual_frame = usual.item_features(basket, rhythm, season, at, config)
     if scoring is not None:
-        gaps, segments = development.scored_gaps(
-            inputs.customers, inputs.items, lines, inputs.last_visits, at, scoring
-        )
+        if week_scores is not None:
+            gaps, segments = week_scores.gaps, week_scores.segments
+        else:
+            gaps, segments = development.scored_gaps(
+                inputs.customers, inputs.items, lines, inputs.last_visits, at, scoring
+            )
         dev = development.development_candidates(gaps, inputs.items, rhythm, config)
     else:
-        segments = pl.DataFrame(schema={"CustomerId": pl.Int64, "Segment": pl.String})
+        segments = pl.DataFrame(schema=development.SEGMENT_SCHEMA)
         dev = development.development_candidates(
             pl.DataFrame(schema=development.PUSHED_SCHEMA),
             inputs.items,
@@ -120,13 +124,17 @@ def propose_orders(
     scoring: ScoringConfig | None = None,
     history: pl.DataFrame | None = None,
     customer_ids: list[int] | None = None,
+    week_scores: development.WeekScores | None = None,
 ) -> OrderProposal:
     """The proposed order of every customer with an order up to `as_of` (or of
     `customer_ids`). `scoring=None` skips the development part (no scoring run). `history`:
-    past proposal lines (feedback.HISTORY_SCHEMA) for the feedback adjustment."""
+    past proposal lines (feedback.HISTORY_SCHEMA) for the feedback adjustment.
+    `week_scores`: the week's scoring of these customers as of `as_of` (the weekly run's): the
+    development lines are then its SKUs to push, and only the calibration (`calibration_weeks`
+    earlier) scores the customers; without it, both are scored here."""
     lines = inputs.lines.filter(pl.col("SaleDate") <= as_of)
     basket = baskets(lines)  # once: the calibration's baskets are its first weeks
-    now = _candidates(inputs, lines, basket, as_of, config, scoring)
+    now = _candidates(inputs, lines, basket, as_of, config, scoring, week_scores)
     cal_date = as_of - timedelta(days=7 * config.calibration_weeks)
     then = _candidates(inputs, lines, basket, cal_date, config, scoring)
     actual = calibration.next_orders(basket, cal_date, as_of)

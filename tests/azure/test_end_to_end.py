@@ -68,8 +68,8 @@ def run_sub_orchestrations(history: History, instance: str, first_id: int) -> li
 
 def plan_and_fan_out(request: dict[str, Any], instance: str) -> tuple[History, int]:
     """Drive the orchestration up to its publish, executing each scheduled activity for real
-    (the plan, the fan-out, the route chunks); returns the history and the task id publish is
-    scheduled under."""
+    (the plan, the scoring fan-out, then the orders and route chunks); returns the history and
+    the task id publish is scheduled under."""
     history = History(WEEKLY_RUN, request, instance, START)
     state = replay(history, WEEKLY_RUN)
     (plan_action,) = flat_actions(state)
@@ -79,14 +79,13 @@ def plan_and_fan_out(request: dict[str, Any], instance: str) -> tuple[History, i
     fan_out = run_sub_orchestrations(history, instance, 1)
     regions = len(plan["regions"])
     segmenting = [SEGMENT_RUN] if plan["allRegions"] else []
-    assert [a["functionName"] for a in fan_out] == [
-        *[REGION_RUN] * regions,
-        *segmenting,
-        *[ORDER_RUN] * regions,
-    ]
-    routes = run_sub_orchestrations(history, instance, len(fan_out) + 1)
-    assert [a["functionName"] for a in routes] == [ROUTE_RUN]  # the demo's reps: one chunk
-    return history, len(fan_out) + len(routes) + 1
+    assert [a["functionName"] for a in fan_out] == [*[REGION_RUN] * regions, *segmenting]
+    # then the orders (each region hands its staged scores to them) beside the route chunks
+    second = run_sub_orchestrations(history, instance, len(fan_out) + 1)
+    # the demo's reps: one chunk
+    assert [a["functionName"] for a in second] == [*[ORDER_RUN] * regions, ROUTE_RUN]
+    assert all(json.loads(a["input"])["scored"] for a in second[:regions])
+    return history, len(fan_out) + len(second) + 1
 
 
 def publish_input(history: History) -> dict[str, Any]:
@@ -127,7 +126,8 @@ def weekly(settings: Settings, sink: CosmosSink, staging: BlobStaging) -> dict[s
 
 @pytest.fixture(scope="module")
 def local_result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    """The local driver on the same data (the demo, with its planted bad rows)."""
+    """The local driver on the same data (the demo, with its planted bad rows), with the
+    proposed orders and the segments, as `make run` runs it."""
     folder = tmp_path_factory.mktemp("local")
     write_demo(DEMO, folder / "data")
     return run_local(
@@ -135,6 +135,7 @@ def local_result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
         folder / "out",
         ScoringConfig(),
         workers=1,
+        order_config=OrderConfig(),
         segment_config=SegmentationConfig(),
     )
 
@@ -348,22 +349,19 @@ def test_rerun_overwrites_and_never_duplicates(weekly: dict[str, Any], sink: Cos
 
 
 def test_local_and_azure_propose_the_same_orders(
-    weekly: dict[str, Any], settings: Settings, tmp_path: Path
+    weekly: dict[str, Any],
+    settings: Settings,
+    local_result: RunResult,
+    local_lists: dict[int, dict[str, Any]],
+    sink: CosmosSink,
+    tmp_path: Path,
 ) -> None:
-    """Both drivers propose region by region, from the same clean rows: the order documents
-    `visitrank order` writes for the run's as-of date are the ones publish upserted."""
-    data = tmp_path / "data"
-    write_demo(DEMO, data)
-    path, count, _ = run_orders(
-        data,
-        tmp_path / "out",
-        OrderConfig(),
-        ScoringConfig(),
-        as_of=date.fromisoformat(weekly["asOf"]),
-    )
-    store = OrderStore.from_settings(settings)
+    """Both drivers' weekly runs propose region by region from the same clean rows and hand
+    each region's week scores to its orders: the order documents of the local run are the
+    ones publish upserted, and every visit carries the same proposed order."""
+    path = local_result.lists_path.parent / "orders.jsonl"
     local = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
-    assert count == len(local) > 0
+    store = OrderStore.from_settings(settings)
     compared = 0
     for order in local:
         published = store.read_order(order["customerId"], WEEK)
@@ -371,7 +369,38 @@ def test_local_and_azure_propose_the_same_orders(
         assert published["lines"] == order["lines"], order["customerId"]
         assert published.get("emptyReason") == order.get("emptyReason")
         compared += 1
-    assert compared == weekly["orders"]["documents"]
+    assert compared == weekly["orders"]["documents"] > 0
+    development = 0
+    for rep_id, lists in local_lists.items():
+        document = sink.read_document(rep_id, WEEK) or {}
+        assert [v["proposedOrder"] for v in document["visits"]] == [
+            v["proposedOrder"] for v in lists["visits"]
+        ]
+        development += sum(
+            line["kind"] == "development" for v in lists["visits"] for line in v["proposedOrder"]
+        )
+    assert development > 0  # the week's scores fed development lines in both drivers
+
+    # `visitrank order` alone scores the customers itself (no weekly run to reuse; no visits
+    # in that scoring): only the novelties (development lines and the extensions they compete
+    # with for the budget) can differ from the weekly run's orders
+    alone, count, _ = run_orders(
+        local_result.lists_path.parent.parent / "data",
+        tmp_path / "out",
+        OrderConfig(),
+        ScoringConfig(),
+        as_of=date.fromisoformat(weekly["asOf"]),
+    )
+    by_customer = {order["customerId"]: order["lines"] for order in local}
+
+    def usual(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [line for line in lines if line["kind"] == "usual"]
+
+    orders_alone = [json.loads(line) for line in alone.read_text("utf-8").splitlines()]
+    assert count == len(local)
+    assert all(
+        usual(order["lines"]) == usual(by_customer[order["customerId"]]) for order in orders_alone
+    )
 
 
 def test_a_deleted_customers_order_is_not_served_once_the_week_is_published(

@@ -129,18 +129,13 @@ def add_sub_orchestrations(
 
 
 def history_until_routing(
-    outcomes: list[dict[str, Any]],
-    segments: dict[str, Any] | None = None,
-    orders: list[dict[str, Any]] | None = None,
+    outcomes: list[dict[str, Any]], segments: dict[str, Any] | None = None
 ) -> History:
-    """Plan, then the fan-out's sub-orchestrations (regions, segmentation, orders per region)
-    created and completed; ``segments``/``orders`` default to ok outcomes."""
+    """Plan, then the first fan-out's sub-orchestrations (regions, segmentation) created and
+    completed; ``segments`` defaults to an ok outcome. The next replay schedules the second
+    fan-out: the regions' orders and the route chunks."""
     history = history_until_fan_out([o["areaId"] for o in outcomes])
-    results = [
-        *[(REGION_RUN, o) for o in outcomes],
-        (SEGMENT_RUN, segments or SEGMENTS_OK),
-        *[(ORDER_RUN, o) for o in orders or [order_outcome(o["areaId"]) for o in outcomes]],
-    ]
+    results = [*[(REGION_RUN, o) for o in outcomes], (SEGMENT_RUN, segments or SEGMENTS_OK)]
     return add_sub_orchestrations(history, 1, results)
 
 
@@ -150,14 +145,15 @@ def history_until_fan_in(
     orders: list[dict[str, Any]] | None = None,
     routes: list[dict[str, Any]] | None = None,
 ) -> History:
-    """``history_until_routing``, then, when a region scored, the route chunks'
-    sub-orchestrations created and completed (``routes``: one ok chunk by default)."""
-    history = history_until_routing(outcomes, segments, orders)
-    if not any(o["status"] == "ok" for o in outcomes):
-        return history
+    """``history_until_routing``, then the second fan-out created and completed: the regions'
+    orders (``orders``: ok by default) and, when a region scored, the route chunks
+    (``routes``: one ok chunk by default)."""
+    history = history_until_routing(outcomes, segments)
+    results = [(ORDER_RUN, o) for o in orders or [order_outcome(o["areaId"]) for o in outcomes]]
+    if any(o["status"] == "ok" for o in outcomes):
+        results += [(ROUTE_RUN, r) for r in routes or [route_outcome(0)]]
     first = len([e for e in history.events if e.get("Name") in FAN_OUT]) + 1
-    chunks = routes or [route_outcome(0)]
-    return add_sub_orchestrations(history, first, [(ROUTE_RUN, r) for r in chunks])
+    return add_sub_orchestrations(history, first, results)
 
 
 def complete(history: History, published: dict[str, Any]) -> dict[str, Any]:
@@ -194,17 +190,12 @@ def test_first_episode_schedules_the_plan_with_orchestration_time() -> None:
     assert state["customStatus"]["stage"] == "planning"
 
 
-def test_plan_result_fans_out_regions_segmentation_and_orders() -> None:
+def test_plan_result_fans_out_regions_and_segmentation_then_orders_with_scores() -> None:
     state = replay(history_until_fan_out([1, 2, 5]), WEEKLY_RUN)
     actions = flat_actions(state)
-    assert [a["functionName"] for a in actions] == [
-        "plan_run",
-        *[REGION_RUN] * 3,
-        SEGMENT_RUN,
-        *[ORDER_RUN] * 3,
-    ]
+    assert [a["functionName"] for a in actions] == ["plan_run", *[REGION_RUN] * 3, SEGMENT_RUN]
     inputs = [json.loads(a["input"]) for a in actions[1:]]
-    regions, (segments,), orders = inputs[:3], inputs[3:4], inputs[4:]
+    regions, (segments,) = inputs[:3], inputs[3:4]
     assert [i["areaId"] for i in regions] == [1, 2, 5]
     assert all(i["runId"] == INSTANCE and i["config"] == CONFIG for i in regions)
     assert segments == {
@@ -216,16 +207,29 @@ def test_plan_result_fans_out_regions_segmentation_and_orders() -> None:
         "dryRun": False,
         "segmentation": SEGMENTATION_CONFIG,
     }
-    assert [i["areaId"] for i in orders] == [1, 2, 5]
-    assert all(
-        i["config"] == CONFIG and i["orderConfig"] == ORDER_CONFIG and i["dryRun"] is False
-        for i in orders
-    )
     assert all(len(a["input"]) < 1000 for a in actions)  # small JSON, never frames
     status = state["customStatus"]
     assert status["regions"] == {"1": "running", "2": "running", "5": "running"}
     assert status["segments"] == "running"
-    assert status["orders"] == status["regions"]
+    assert status["orders"] == {"1": "waiting", "2": "waiting", "5": "waiting"}
+
+    # once the regions are scored: every region's orders, told whether its scores are
+    # staged, beside the route chunks of the regions that scored
+    outcomes = [{**ok_outcome(1), "reps": 10}, failed("sql timeout", 2), ok_outcome(5)]
+    state = replay(history_until_routing(outcomes), WEEKLY_RUN)
+    second = [a for a in flat_actions(state) if a["functionName"] in (ORDER_RUN, ROUTE_RUN)]
+    assert [a["functionName"] for a in second] == [*[ORDER_RUN] * 3, ROUTE_RUN]
+    orders = [json.loads(a["input"]) for a in second[:3]]
+    assert [(i["areaId"], i["scored"]) for i in orders] == [(1, True), (2, False), (5, True)]
+    assert all(
+        i["config"] == CONFIG and i["orderConfig"] == ORDER_CONFIG and i["dryRun"] is False
+        for i in orders
+    )
+    assert json.loads(second[3]["input"])["regions"] == [1, 5]
+    assert all(len(a["input"]) < 1000 for a in second)
+    status = state["customStatus"]
+    assert status["stage"] == "routing"
+    assert status["orders"] == {"1": "running", "2": "running", "5": "running"}
 
 
 def test_a_rerun_of_some_regions_does_not_segment() -> None:
@@ -233,7 +237,7 @@ def test_a_rerun_of_some_regions_does_not_segment() -> None:
     history.activity_scheduled(0, "plan_run").new_episode()
     history.activity_completed(0, {**plan_result([2]), "allRegions": False})
     actions = flat_actions(replay(history, WEEKLY_RUN))
-    assert [a["functionName"] for a in actions] == ["plan_run", REGION_RUN, ORDER_RUN]
+    assert [a["functionName"] for a in actions] == ["plan_run", REGION_RUN]
 
 
 def test_region_outcomes_schedule_the_fan_in_with_ok_regions_only() -> None:

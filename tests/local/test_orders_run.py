@@ -10,16 +10,20 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from scoring.config import ScoringConfig
-from scoring.orders import OrderConfig
+from scoring.orders import OrderConfig, propose_orders
+from scoring.orders import development as development_module
+from scoring.orders.development import PUSHED_SCHEMA, WeekScores, scored_gaps
 from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import write_quarantine
 from visitrank.lab.demo_data import DemoSpec, write_demo
+from visitrank.local import run as local_run
 from visitrank.local.cli_orders import add_parsers
 from visitrank.local.orders import run_orders
 from visitrank.local.run import run_local
-from visitrank.pipeline.orders import load_order_inputs
+from visitrank.pipeline.orders import load_order_inputs, week_scores_by_area
 
 AS_OF = date(2026, 10, 4)
 
@@ -183,3 +187,125 @@ def test_the_regions_proposed_on_a_worker_pool_give_the_same_documents(
     assert seen == [1, 2]  # one task per region, in area order
     assert plain.read_text() == shuffled.read_text() == pooled.read_text()
     assert len(plain.read_text().splitlines()) > 100
+
+
+def test_week_scores_reused_give_the_orders_their_own_scoring_gives(demo: Path) -> None:
+    """The weekly run hands its scoring of the as-of date to the orders: with the same scores,
+    the proposal is the one that scores the customers itself; the development lines are then
+    read from those scores alone (the as-of scoring is not run again)."""
+    loaded = load_order_inputs(FileSource(demo), AS_OF)
+    # every novelty shown, so that the development part is visible
+    inputs, scoring = loaded.inputs, ScoringConfig()
+    config = OrderConfig(novelty_min_probability=0.0, max_new_items=20)
+    gaps, segments = scored_gaps(
+        inputs.customers, inputs.items, inputs.lines, inputs.last_visits, AS_OF, scoring
+    )
+    scores = WeekScores(gaps, segments)
+    own = propose_orders(inputs, AS_OF, config, scoring)
+    reused = propose_orders(inputs, AS_OF, config, scoring, week_scores=scores)
+    assert own.lines.filter(pl.col("Kind") == "development").height > 0
+    # the same up to the last bit of a probability (the logistic fit's sums in BLAS)
+    assert_frame_equal(reused.lines, own.lines, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+    assert_frame_equal(reused.customers, own.customers)
+
+    # one gap of the week, a customer's only one: its development line, by hand
+    customer = int(inputs.lines["CustomerId"].sort()[0])
+    bought = inputs.lines.filter(pl.col("CustomerId") == customer)["ItemId"].unique()
+    item = int(gaps.filter(~pl.col("ItemId").is_in(bought.implode()))["ItemId"][0])
+    price = inputs.items.filter(pl.col("ItemId") == item)["UnitPrice"].item()
+    one = pl.DataFrame(
+        {
+            "CustomerId": [customer],
+            "ItemId": [item],
+            "IndexScore": [20.0],
+            "Actual": [0.0],
+            "Expected": [8.0 * price],  # 8 units a week missing
+            "GapValue": [8.0 * price],
+            "SkuRank": [1],
+            "Peers": [30],
+            "Basis": ["peers"],
+        },
+        schema=PUSHED_SCHEMA,
+    )
+    # the only development line is the planted gap
+    planted = propose_orders(inputs, AS_OF, config, scoring, week_scores=WeekScores(one, segments))
+    development = planted.lines.filter(pl.col("Kind") == "development")
+    assert development.select("CustomerId", "ItemId").rows() == [(customer, item)]
+    gap_days = planted.customers.filter(pl.col("CustomerId") == customer)["GapDays"].item()
+    # half (development_quantity_share) of the 8 missing units a week over the order's gap
+    assert development["Quantity"].item() == max(1.0, round(8.0 * gap_days / 7.0 * 0.5))
+    assert development["Reason"].item() == (
+        f"under-bought: index 20 vs 30 peers, gap {round(8.0 * price)}/week"
+    )
+
+
+def test_week_scores_by_area_split_the_runs_scores_and_drop_pseudo_items() -> None:
+    outlets = pl.DataFrame(
+        {"CustomerId": [1, 2, 3], "AreaId": [10, 20, 10], "Segment": ["a", "b", None]}
+    )
+    skus = pl.DataFrame(
+        {
+            "CustomerId": [1, 2, 3, 3],
+            "ItemId": [7, 8, 9, -4],
+            "IndexScore": [10.0, 20.0, 30.0, 5.0],
+            "Actual": [1.0, 2.0, 3.0, 0.0],
+            "Expected": [5.0, 6.0, 7.0, 9.0],
+            "GapValue": [4.0, 4.0, 4.0, 9.0],
+            "SkuRank": [1, 1, 1, 2],
+            "Peers": [12, 13, 14, 15],
+            "Basis": ["peers"] * 4,
+            "ItemName": ["x"] * 4,
+        }
+    )
+    by_area = week_scores_by_area(outlets, skus)
+    assert sorted(by_area) == [10, 20]
+    assert by_area[10].gaps.select("CustomerId", "ItemId").rows() == [(1, 7), (3, 9)]
+    assert by_area[10].gaps.columns == list(PUSHED_SCHEMA)
+    assert by_area[10].segments.rows() == [(1, "a"), (3, None)]
+    assert by_area[20].gaps.select("CustomerId", "ItemId").rows() == [(2, 8)]
+
+
+def test_the_weekly_run_proposes_development_lines_from_its_own_scores(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the weekly run the orders score only the calibration date: every region scored, so
+    the as-of scoring is never run a second time, and each development line is one of the SKUs
+    its customer's visit pushes when the customer is on a list."""
+    dates: list[date] = []
+    original = development_module.scored_gaps
+
+    def counting(*args: Any, **kwargs: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+        dates.append(args[4])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(development_module, "scored_gaps", counting)
+    # the orders' regions in this process (not on the spawned workers), to count the scorings
+    run_orders_on_pool = local_run.run_orders
+
+    def in_process(*args: Any, **kwargs: Any) -> Any:
+        return run_orders_on_pool(*args, **{**kwargs, "mapper": map})
+
+    monkeypatch.setattr(local_run, "run_orders", in_process)
+    config = OrderConfig(novelty_min_probability=0.0, max_new_items=20)
+    result = run_local(demo, tmp_path / "out", ScoringConfig(), order_config=config)
+    as_of = date.fromisoformat(result.summary["asOf"])
+    calibration = as_of - timedelta(days=7 * OrderConfig().calibration_weeks)
+    assert dates and set(dates) == {calibration}  # one per region, never as of the week
+    pushed = {
+        (visit["customerId"], sku["itemId"])
+        for doc in map(json.loads, result.lists_path.read_text().splitlines())
+        for visit in doc["visits"]
+        for sku in visit["skus"]
+    }
+    listed = {customer for customer, _ in pushed}
+    orders = [
+        json.loads(line) for line in (tmp_path / "out" / "orders.jsonl").read_text().splitlines()
+    ]
+    development = [
+        (order["customerId"], line["itemId"])
+        for order in orders
+        if order["customerId"] in listed
+        for line in order["lines"]
+        if line["kind"] == "development"
+    ]
+    assert development and all(pair in pushed for pair in development)

@@ -13,6 +13,7 @@ as-of) compares them with the orders that followed and adjusts its probabilities
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -21,6 +22,7 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
+from scoring.orders.development import WeekScores
 from visitrank.adapters.local_stage import write_quarantine
 from visitrank.adapters.open_source import as_source
 from visitrank.contract.source import TableSource
@@ -46,10 +48,12 @@ def run_orders(
     customer_id: int | None = None,
     history_path: Path | None = None,
     mapper: Mapper = map,
+    week_scores: Mapping[int, WeekScores] | None = None,
 ) -> tuple[Path, int, date]:
     """Proposes the orders from `source` (a TableSource, or a folder of files) and writes
     OUT/orders.jsonl; returns (path, documents, as_of). `mapper` runs the regions
-    (`propose_by_region`: the weekly run passes its worker pool's)."""
+    (`propose_by_region`: the weekly run passes its worker pool's, and its own scoring of the
+    regions as `week_scores`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_order_inputs(
         as_source(source), as_of, partial(write_quarantine, folder=out_dir / "quarantine")
@@ -65,6 +69,7 @@ def run_orders(
         history=usable,
         customer_ids=[customer_id] if customer_id is not None else None,
         mapper=mapper,
+        week_scores=week_scores,
     )
     documents = order_documents(proposal)
     path = out_dir / ORDERS

@@ -61,7 +61,7 @@ from visitrank.pipeline.health import (
     honest_status,
     list_findings,
 )
-from visitrank.pipeline.orders import Mapper
+from visitrank.pipeline.orders import Mapper, week_scores_by_area
 from visitrank.pipeline.run_config import RunConfig
 from visitrank.pipeline.segment_support import support_frames
 from visitrank.pipeline.status import weekly_status
@@ -488,6 +488,7 @@ def propose(
             as_of=staged.window.as_of,
             history_path=run.out_dir / HISTORY,
             mapper=mapper,
+            week_scores=week_scores_by_area(scored.outlets, scored.skus),
         )
     except Exception as error:
         log.exception("proposed orders failed: the lists are written without them")

@@ -10,7 +10,7 @@ docs/orders.md); its lines feed the next run's feedback (`history_lines`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig, OrderInputs, OrderProposal, propose_orders
+from scoring.orders.development import WeekScores
 from scoring.orders.feedback import HISTORY_SCHEMA
 from visitrank.contract.quarantine import quarantine
 from visitrank.contract.source import SetAside, TableSource
@@ -173,7 +174,13 @@ def merged_history(history: pl.DataFrame | None, proposal: OrderProposal) -> pl.
 
 
 RegionOrders = tuple[
-    OrderInputs, date, OrderConfig, ScoringConfig | None, pl.DataFrame | None, list[int] | None
+    OrderInputs,
+    date,
+    OrderConfig,
+    ScoringConfig | None,
+    pl.DataFrame | None,
+    list[int] | None,
+    WeekScores | None,
 ]
 """The arguments of one region's `propose_orders` (picklable: frames and frozen configs)."""
 
@@ -186,8 +193,8 @@ Mapper = Callable[
 def propose_region(task: RegionOrders) -> OrderProposal:
     """`propose_orders` of one region's arguments (a module-level function: a worker pool can
     run it)."""
-    inputs, as_of, config, scoring, history, customer_ids = task
-    return propose_orders(inputs, as_of, config, scoring, history, customer_ids)
+    inputs, as_of, config, scoring, history, customer_ids, week_scores = task
+    return propose_orders(inputs, as_of, config, scoring, history, customer_ids, week_scores)
 
 
 def propose_by_region(
@@ -198,15 +205,18 @@ def propose_by_region(
     history: pl.DataFrame | None = None,
     customer_ids: list[int] | None = None,
     mapper: Mapper = map,
+    week_scores: Mapping[int, WeekScores] | None = None,
 ) -> OrderProposal:
     """`propose_orders` region by region (the calibration, the item similarity and the
     seasonality fitted on each region's customers), then together: what the Azure run does,
     one activity per region, so that both drivers propose the same orders on the same data.
     `mapper` runs the regions (the local run passes its worker pool's `map`); the regions'
-    proposals are joined in area order whichever runs them."""
+    proposals are joined in area order whichever runs them. `week_scores`: the weekly run's
+    scoring of the regions that scored, by AreaId (`propose_orders`); the other regions are
+    scored here."""
     tasks: list[RegionOrders] = []
     regions = inputs.customers.partition_by("AreaId", as_dict=True, maintain_order=True)
-    for _, region in sorted(regions.items(), key=lambda item: item[0]):
+    for (area,), region in sorted(regions.items(), key=lambda item: item[0]):
         ids = region.get_column("CustomerId")
         wanted = None if customer_ids is None else [c for c in customer_ids if c in set(ids)]
         if wanted == []:
@@ -219,7 +229,8 @@ def propose_by_region(
             inputs.last_visits.filter(in_region),
         )
         region_history = history.filter(in_region) if history is not None else None
-        tasks.append((region_inputs, as_of, config, scoring, region_history, wanted))
+        known = None if week_scores is None else week_scores.get(int(area))
+        tasks.append((region_inputs, as_of, config, scoring, region_history, wanted, known))
     if not tasks:
         return propose_orders(inputs, as_of, config, scoring, history, customer_ids)
     proposals = list(mapper(propose_region, tasks))
@@ -228,3 +239,17 @@ def propose_by_region(
         lines=pl.concat([proposal.lines for proposal in proposals], how="vertical_relaxed"),
         customers=pl.concat([proposal.customers for proposal in proposals], how="vertical_relaxed"),
     )
+
+
+def week_scores_by_area(outlets: pl.DataFrame, skus: pl.DataFrame) -> dict[int, WeekScores]:
+    """The weekly run's scoring per region (`propose_by_region`'s `week_scores`) from its staged
+    frames: `outlets` (CustomerId, AreaId, Segment, ...) and `skus` (the SKUs to push) of the
+    regions that scored."""
+    scores = WeekScores.from_scores(skus, outlets)
+    by_area = outlets.select("CustomerId", "AreaId").partition_by(
+        "AreaId", as_dict=True, maintain_order=True
+    )
+    return {
+        int(area): scores.of_customers(region.get_column("CustomerId"))
+        for (area,), region in by_area.items()
+    }

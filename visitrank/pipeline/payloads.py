@@ -63,7 +63,9 @@ class RegionTask:
 
 @dataclass(frozen=True)
 class OrderTask:
-    """Propose one region's orders: `propose_orders` activity input."""
+    """Propose one region's orders: `propose_orders` activity input. `scored`: the region's
+    scoring of this run is staged (its week's scores feed the development lines); otherwise
+    the activity scores the region itself."""
 
     run_id: str
     area_id: int
@@ -71,12 +73,14 @@ class OrderTask:
     scoring: ScoringConfig
     orders: OrderConfig
     dry_run: bool
+    scored: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             **RegionTask(self.run_id, self.area_id, self.window, self.scoring).to_json(),
             "dryRun": self.dry_run,
             "orderConfig": section_json(self.orders),
+            "scored": self.scored,
         }
 
     @classmethod
@@ -89,6 +93,7 @@ class OrderTask:
             scoring=region.scoring,
             orders=OrderConfig.model_validate(data.get("orderConfig") or {}),
             dry_run=bool(data.get("dryRun", False)),
+            scored=bool(data.get("scored", False)),
         )
 
 
@@ -218,7 +223,7 @@ class RunPlan:
     def region_task(self, area_id: int) -> RegionTask:
         return RegionTask(self.run_id, area_id, self.window, self.config.scoring)
 
-    def order_task(self, area_id: int) -> OrderTask:
+    def order_task(self, area_id: int, scored: bool = False) -> OrderTask:
         return OrderTask(
             self.run_id,
             area_id,
@@ -226,6 +231,7 @@ class RunPlan:
             self.config.scoring,
             self.config.orders,
             self.dry_run,
+            scored,
         )
 
     def segment_task(self) -> SegmentTask:
