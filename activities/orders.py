@@ -34,13 +34,15 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from activities.score import SCORED_FILES
 from scoring.orders import OrderProposal, propose_orders
-from scoring.orders.development import WeekScores
+from scoring.orders.development import WeekScores, calibration_date
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging, region_paths
+from visitrank.adapters.score_store import BlobScores
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.pipeline.orders import merged_history, order_history_start, order_inputs
 from visitrank.pipeline.payloads import OrderOutcome, OrderTask
 from visitrank.pipeline.region import quarantine_region
+from visitrank.pipeline.score_history import scoring_fingerprint
 
 ORDER_FILES: Final = {"lines": "order_lines.parquet", "customers": "order_customers.parquet"}
 """What the proposal of a region stages in its folder (``region_paths``), read by publish."""
@@ -67,6 +69,16 @@ def week_scores(staging: BlobStaging, task: OrderTask) -> WeekScores:
     )
 
 
+def kept_calibration_scores(staging: BlobStaging, task: OrderTask) -> WeekScores | None:
+    """The region's week scores an earlier run kept about ``calibration_weeks`` before the
+    as-of date (``calibration_date``), made with this scoring configuration; None: the
+    calibration scores the region itself."""
+    kept = BlobScores(staging)
+    weeks = kept.weeks(task.area_id, scoring_fingerprint(task.scoring))
+    week = calibration_date(task.window.as_of, task.orders.calibration_weeks, weeks)
+    return None if week is None else kept.read(week, task.area_id)
+
+
 def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderOutcome:
     """Input: runId, areaId, weekStart, asOf, dryRun, config (scoring) and optional
     orderConfig (OrderConfig fields).
@@ -90,6 +102,7 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderO
         scoring,
         history=usable,
         week_scores=week_scores(staging, task) if task.scored else None,
+        calibration_scores=kept_calibration_scores(staging, task),
     )
     paths = region_paths(task.run_id, area_id, ORDER_FILES)
     staging.write_frame(paths["lines"], proposal.lines)

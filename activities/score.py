@@ -15,9 +15,11 @@ from typing import Any, Final
 
 import polars as pl
 
+from scoring.orders.development import WeekScores
 from scoring.pipeline import score_region
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging, region_paths, region_prefix
+from visitrank.adapters.score_store import BlobScores
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.pipeline.documents import LEARNED_STEPS
 from visitrank.pipeline.payloads import RegionOutcome, RegionTask
@@ -30,6 +32,7 @@ from visitrank.pipeline.region import (
     scored_outcome,
 )
 from visitrank.pipeline.routing_inputs import routing_attributes, with_routing_attributes
+from visitrank.pipeline.score_history import scoring_fingerprint
 
 SCORED_FILES: Final = {
     "outlets": "outlets.parquet",
@@ -68,6 +71,12 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> Region
     outlets = with_routing_attributes(scores.outlets, routing_attributes(checked.tables, window))
     staging.write_frame(paths["outlets"], outlets)
     staging.write_frame(paths["skus"], scores.skus)
+    # kept for the proposed orders of later weeks (their calibration), whatever the run
+    BlobScores(staging).keep(
+        WeekScores.from_scores(scores.skus, scores.outlets, window.as_of),
+        area_id,
+        scoring_fingerprint(config),
+    )
     staging.write_frame(paths["reps"], rep_table(checked.tables))
     outcome = scored_outcome(area_id, inputs, scores)
     staging.write_json(paths["learnedSteps"], {step: outcome.get(step) for step in LEARNED_STEPS})

@@ -43,6 +43,10 @@ param stagingRetentionDays int = 14
 @minValue(7)
 param segmentExportRetentionDays int = 56
 
+@description('Days the kept week scores (scores/history/, read by the proposed orders\' calibration 8 weeks later) stay in Blob.')
+@minValue(63)
+param keptScoresRetentionDays int = 182
+
 @description('Maximum instances of the Flex Consumption app.')
 @minValue(1)
 param maximumInstanceCount int = 40
@@ -179,6 +183,23 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
             actions: {
               baseBlob: {
                 delete: { daysAfterModificationGreaterThan: segmentExportRetentionDays }
+              }
+            }
+          }
+        }
+        {
+          // each run keeps its regions' week scores for the orders' calibration weeks later
+          name: 'delete-kept-scores'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [ 'blockBlob' ]
+              prefixMatch: [ '${stagingContainer}/scores/history/' ]
+            }
+            actions: {
+              baseBlob: {
+                delete: { daysAfterModificationGreaterThan: keptScoresRetentionDays }
               }
             }
           }

@@ -10,6 +10,7 @@ next order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -48,21 +49,41 @@ class WeekScores:
 
     gaps: pl.DataFrame
     segments: pl.DataFrame
+    as_of: date | None = None
+    """The date they were scored as of (needed for kept scores a later run calibrates on)."""
 
     @classmethod
-    def from_scores(cls, skus: pl.DataFrame, outlets: pl.DataFrame) -> WeekScores:
+    def from_scores(
+        cls, skus: pl.DataFrame, outlets: pl.DataFrame, as_of: date | None = None
+    ) -> WeekScores:
         """From the scoring's staged frames (`RegionScores.skus` and `.outlets`, one region or
         several)."""
         gaps = skus.filter(pl.col("ItemId") > 0).select(list(PUSHED_SCHEMA))
         return cls(
             gaps=gaps.cast(PUSHED_SCHEMA),  # type: ignore[arg-type]
             segments=outlets.select(list(SEGMENT_SCHEMA)).cast(SEGMENT_SCHEMA),  # type: ignore[arg-type]
+            as_of=as_of,
         )
 
     def of_customers(self, customers: pl.Series) -> WeekScores:
         """The scores of `customers` only (one region's part of a run's scores)."""
         keep = pl.col("CustomerId").is_in(customers.implode())
-        return WeekScores(self.gaps.filter(keep), self.segments.filter(keep))
+        return WeekScores(self.gaps.filter(keep), self.segments.filter(keep), self.as_of)
+
+
+CALIBRATION_SLACK_DAYS = 3
+"""How far the as-of date of kept week scores may be from the calibration date
+(`calibration_weeks` before the as-of date) to be calibrated on: the weekly runs' as-of dates
+are each week's last sales day, which moves when a day has no sales."""
+
+
+def calibration_date(as_of: date, weeks: int, kept: Iterable[date]) -> date | None:
+    """The date among `kept` (as-of dates of kept week scores) to calibrate on: the closest to
+    `weeks` weeks before `as_of`, within `CALIBRATION_SLACK_DAYS` days (a tie: the earlier);
+    None when no kept date is that close."""
+    target = as_of - timedelta(days=7 * weeks)
+    near = [d for d in kept if abs((d - target).days) <= CALIBRATION_SLACK_DAYS and d < as_of]
+    return min(near, key=lambda d: (abs((d - target).days), d)) if near else None
 
 
 def scored_gaps(

@@ -125,18 +125,29 @@ def propose_orders(
     history: pl.DataFrame | None = None,
     customer_ids: list[int] | None = None,
     week_scores: development.WeekScores | None = None,
+    calibration_scores: development.WeekScores | None = None,
 ) -> OrderProposal:
     """The proposed order of every customer with an order up to `as_of` (or of
     `customer_ids`). `scoring=None` skips the development part (no scoring run). `history`:
     past proposal lines (feedback.HISTORY_SCHEMA) for the feedback adjustment.
     `week_scores`: the week's scoring of these customers as of `as_of` (the weekly run's): the
-    development lines are then its SKUs to push, and only the calibration (`calibration_weeks`
-    earlier) scores the customers; without it, both are scored here."""
+    development lines are then its SKUs to push; without it they are scored here.
+    `calibration_scores`: the kept scores of an earlier week (`calibration_date`), as of their
+    own date, which then is the calibration's; without them the customers are scored
+    `calibration_weeks` before `as_of`."""
     lines = inputs.lines.filter(pl.col("SaleDate") <= as_of)
     basket = baskets(lines)  # once: the calibration's baskets are its first weeks
     now = _candidates(inputs, lines, basket, as_of, config, scoring, week_scores)
     cal_date = as_of - timedelta(days=7 * config.calibration_weeks)
-    then = _candidates(inputs, lines, basket, cal_date, config, scoring)
+    if calibration_scores is not None and calibration_scores.as_of is not None:
+        slack = abs((calibration_scores.as_of - cal_date).days)
+        if slack > development.CALIBRATION_SLACK_DAYS or calibration_scores.as_of >= as_of:
+            raise ValueError(
+                f"calibration scores as of {calibration_scores.as_of} are not near the "
+                f"calibration date {cal_date} of a proposal as of {as_of}"
+            )
+        cal_date = calibration_scores.as_of
+    then = _candidates(inputs, lines, basket, cal_date, config, scoring, calibration_scores)
     actual = calibration.next_orders(basket, cal_date, as_of)
 
     models = {

@@ -5,7 +5,7 @@ compared with what the local engine (`visitrank run`) writes for the same data."
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import azure.functions as func
 import polars as pl
 import pytest
 
+from activities.orders import kept_calibration_scores
 from api import orders as order_api
 from orchestrators.weekly_run import ORDER_RUN, REGION_RUN, ROUTE_RUN, SEGMENT_RUN, WEEKLY_RUN
 from scoring.config import ScoringConfig
@@ -24,12 +25,15 @@ from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
 from visitrank.adapters.order_store import OrderStore, order_id
+from visitrank.adapters.score_store import BlobScores
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.quarantine import quarantine
 from visitrank.lab.demo_data import write_demo
 from visitrank.local.orders import run_orders
 from visitrank.local.run import RunResult, run_local
+from visitrank.pipeline.payloads import OrderTask
 from visitrank.pipeline.region import region_inputs
+from visitrank.pipeline.score_history import scoring_fingerprint
 
 from .conftest import DEMO
 from .history import START, History, flat_actions, registered, replay
@@ -416,3 +420,32 @@ def test_a_deleted_customers_order_is_not_served_once_the_week_is_published(
     assert sink.published_week() == WEEK
     assert OrderStore.from_settings(settings).read_order(DELETED_CUSTOMER, LAST_WEEK)
     assert get_order(str(DELETED_CUSTOMER)).status_code == 404
+
+
+def test_each_region_keeps_its_week_scores_for_the_orders_calibration_later(
+    weekly: dict[str, Any], staging: BlobStaging
+) -> None:
+    """The scoring activity keeps each region's week scores in Blob; the orders of the week
+    `calibration_weeks` later find them and calibrate on them instead of scoring again."""
+    as_of = date.fromisoformat(weekly["asOf"])
+    kept = BlobScores(staging)
+    fingerprint = scoring_fingerprint(ScoringConfig())
+    for area in (1, 2):
+        assert as_of in kept.weeks(area, fingerprint)
+        assert kept.weeks(area, scoring_fingerprint(ScoringConfig(min_peers=30))) == []
+    later = as_of + timedelta(weeks=OrderConfig().calibration_weeks, days=1)
+    monday = later + timedelta(days=7 - later.weekday())
+    window = ScoringWindow.for_week(monday, later, ScoringConfig())
+    assert window.as_of == later
+    task = OrderTask(
+        "later",
+        1,
+        window,
+        ScoringConfig(),
+        OrderConfig(),
+        dry_run=True,
+    )
+    found = kept_calibration_scores(staging, task)
+    assert found is not None and found.as_of == as_of
+    assert found.gaps.height > 0
+    assert found.gaps.equals(kept.read(as_of, 1).gaps)

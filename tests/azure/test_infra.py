@@ -17,6 +17,7 @@ import pytest
 
 from api.run_requests import instance_id_for
 from visitrank.adapters.blob_staging import RUNS_PREFIX
+from visitrank.adapters.score_store import BLOB_PREFIX as KEPT_SCORES_PREFIX
 from visitrank.adapters.segment_store import LATEST, SEGMENTS_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,20 +128,23 @@ def test_cosmos_containers_partition_keys_and_ttl(template: dict[str, Any]) -> N
 
 
 def test_every_blob_the_app_writes_has_a_lifecycle_rule(template: dict[str, Any]) -> None:
-    """The staging runs and the runs' segmentation exports (which had no rule and were never
-    deleted) expire; segments/latest and the tags, which the next run needs, do not."""
+    """The staging runs, the runs' segmentation exports (which had no rule and were never
+    deleted) and the kept week scores expire; segments/latest and the tags, which the next run
+    needs, do not."""
     (policy,) = resources_of(template, "Microsoft.Storage/storageAccounts/managementPolicies")
     rules = {rule["name"]: rule for rule in policy["properties"]["policy"]["rules"]}
     prefixes = {name: rule["definition"]["filters"]["prefixMatch"] for name, rule in rules.items()}
     assert prefixes == {
         "delete-staging-runs": ["${stagingContainer}/runs/"],
         "delete-segment-exports": ["${stagingContainer}/segments/visitrank-"],
+        "delete-kept-scores": ["${stagingContainer}/scores/history/"],
     }
     for rule in rules.values():
         assert "delete" in rule["definition"]["actions"]["baseBlob"]
     # the prefixes match what the app writes: run folders, segment exports under every kind
     # of run id, and never segments/latest
     assert f"{RUNS_PREFIX}/" == "runs/"
+    assert f"{KEPT_SCORES_PREFIX}/" == "scores/history/"
     requests: list[dict[str, Any]] = [
         {"weekStart": "2026-11-23"},
         {"weekStart": "2026-11-23", "dryRun": True},

@@ -18,12 +18,14 @@ from scoring.orders import development as development_module
 from scoring.orders.development import PUSHED_SCHEMA, WeekScores, scored_gaps
 from visitrank.adapters.file_source import FileSource
 from visitrank.adapters.local_stage import write_quarantine
+from visitrank.adapters.score_store import FolderScores
 from visitrank.lab.demo_data import DemoSpec, write_demo
 from visitrank.local import run as local_run
 from visitrank.local.cli_orders import add_parsers
 from visitrank.local.orders import run_orders
-from visitrank.local.run import run_local
+from visitrank.local.run import SCORE_HISTORY, run_local
 from visitrank.pipeline.orders import load_order_inputs, week_scores_by_area
+from visitrank.pipeline.score_history import scoring_fingerprint
 
 AS_OF = date(2026, 10, 4)
 
@@ -172,7 +174,7 @@ def test_the_regions_proposed_on_a_worker_pool_give_the_same_documents(
     seen: list[int] = []
 
     def backwards(step: Any, tasks: list[Any]) -> list[Any]:
-        seen.extend(int(task[0].customers["AreaId"][0]) for task in tasks)
+        seen.extend(int(task.inputs.customers["AreaId"][0]) for task in tasks)
         return list(reversed([step(task) for task in reversed(tasks)]))
 
     config, scoring = OrderConfig(lookback_weeks=16), ScoringConfig()
@@ -265,12 +267,10 @@ def test_week_scores_by_area_split_the_runs_scores_and_drop_pseudo_items() -> No
     assert by_area[20].gaps.select("CustomerId", "ItemId").rows() == [(2, 8)]
 
 
-def test_the_weekly_run_proposes_development_lines_from_its_own_scores(
-    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """In the weekly run the orders score only the calibration date: every region scored, so
-    the as-of scoring is never run a second time, and each development line is one of the SKUs
-    its customer's visit pushes when the customer is on a list."""
+def scorings_of_the_orders(monkeypatch: pytest.MonkeyPatch) -> list[date]:
+    """The dates the weekly run's orders score customers as of (one entry per scoring),
+    filled as the run goes: its orders' regions run in this process (not on the spawned
+    workers), the real scoring counted on the way."""
     dates: list[date] = []
     original = development_module.scored_gaps
 
@@ -279,13 +279,22 @@ def test_the_weekly_run_proposes_development_lines_from_its_own_scores(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(development_module, "scored_gaps", counting)
-    # the orders' regions in this process (not on the spawned workers), to count the scorings
     run_orders_on_pool = local_run.run_orders
 
     def in_process(*args: Any, **kwargs: Any) -> Any:
         return run_orders_on_pool(*args, **{**kwargs, "mapper": map})
 
     monkeypatch.setattr(local_run, "run_orders", in_process)
+    return dates
+
+
+def test_the_weekly_run_proposes_development_lines_from_its_own_scores(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the weekly run the orders score only the calibration date: every region scored, so
+    the as-of scoring is never run a second time, and each development line is one of the SKUs
+    its customer's visit pushes when the customer is on a list."""
+    dates = scorings_of_the_orders(monkeypatch)
     config = OrderConfig(novelty_min_probability=0.0, max_new_items=20)
     result = run_local(demo, tmp_path / "out", ScoringConfig(), order_config=config)
     as_of = date.fromisoformat(result.summary["asOf"])
@@ -309,3 +318,58 @@ def test_the_weekly_run_proposes_development_lines_from_its_own_scores(
         if line["kind"] == "development"
     ]
     assert development and all(pair in pushed for pair in development)
+
+
+def test_kept_scores_calibrate_like_the_scores_of_that_date(demo: Path) -> None:
+    """Calibrating on kept scores of the calibration date gives the proposal that scores that
+    date itself, when the scores are the same; kept scores too far from it are refused."""
+    loaded = load_order_inputs(FileSource(demo), AS_OF)
+    inputs, scoring = loaded.inputs, ScoringConfig()
+    config = OrderConfig(novelty_min_probability=0.0, max_new_items=20)
+    then = AS_OF - timedelta(weeks=config.calibration_weeks)
+    gaps, segments = scored_gaps(
+        inputs.customers, inputs.items, inputs.lines, inputs.last_visits, then, scoring
+    )
+    own = propose_orders(inputs, AS_OF, config, scoring)
+    kept = propose_orders(
+        inputs, AS_OF, config, scoring, calibration_scores=WeekScores(gaps, segments, then)
+    )
+    assert_frame_equal(kept.lines, own.lines, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+    too_far = WeekScores(gaps, segments, then - timedelta(days=4))
+    with pytest.raises(ValueError, match=str(then - timedelta(days=4))):
+        propose_orders(inputs, AS_OF, config, scoring, calibration_scores=too_far)
+
+
+def test_a_later_weekly_run_calibrates_its_orders_on_the_kept_scores(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each weekly run keeps its regions' scores; the run `calibration_weeks` later calibrates
+    its orders on them and scores no region for its orders at all."""
+    last_sale = pl.read_parquet(demo / "MV_Sales.parquet")["SaleDate"].max()
+    assert isinstance(last_sale, date)
+    week = last_sale + timedelta(days=7 - last_sale.weekday())  # the Monday after
+    config = OrderConfig()
+    earlier = week - timedelta(weeks=config.calibration_weeks)
+    out = tmp_path / "out"
+    first = run_local(demo, out, ScoringConfig(), week_start=earlier, order_config=config)
+    first_as_of = date.fromisoformat(first.summary["asOf"])
+    kept = FolderScores(out / SCORE_HISTORY)
+    fingerprint = scoring_fingerprint(ScoringConfig())
+    assert [kept.weeks(area, fingerprint) for area in (1, 2)] == [[first_as_of]] * 2
+    # what the first week's lists pushed is what was kept
+    pushed = {
+        (visit["customerId"], sku["itemId"])
+        for doc in map(json.loads, first.lists_path.read_text().splitlines())
+        for visit in doc["visits"]
+        for sku in visit["skus"]
+    }
+    kept_pairs = pl.concat([kept.read(first_as_of, area).gaps for area in (1, 2)])
+    assert pushed and pushed <= set(kept_pairs.select("CustomerId", "ItemId").iter_rows())
+
+    dates = scorings_of_the_orders(monkeypatch)
+    second = run_local(demo, out, ScoringConfig(), week_start=week, order_config=config)
+    second_as_of = date.fromisoformat(second.summary["asOf"])
+    assert abs((second_as_of - timedelta(weeks=8) - first_as_of).days) <= 3
+    assert dates == []  # neither the week nor the calibration scored again
+    assert second.summary["orders"]["documents"] > 0
+    assert [kept.weeks(area, fingerprint) for area in (1, 2)] == [[first_as_of, second_as_of]] * 2

@@ -49,11 +49,13 @@ def run_orders(
     history_path: Path | None = None,
     mapper: Mapper = map,
     week_scores: Mapping[int, WeekScores] | None = None,
+    calibration_scores: Mapping[int, WeekScores] | None = None,
 ) -> tuple[Path, int, date]:
     """Proposes the orders from `source` (a TableSource, or a folder of files) and writes
     OUT/orders.jsonl; returns (path, documents, as_of). `mapper` runs the regions
-    (`propose_by_region`: the weekly run passes its worker pool's, and its own scoring of the
-    regions as `week_scores`)."""
+    (`propose_by_region`: the weekly run passes its worker pool's, its own scoring of the
+    regions as `week_scores` and the kept scores of an earlier week as
+    `calibration_scores`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_order_inputs(
         as_source(source), as_of, partial(write_quarantine, folder=out_dir / "quarantine")
@@ -70,6 +72,7 @@ def run_orders(
         customer_ids=[customer_id] if customer_id is not None else None,
         mapper=mapper,
         week_scores=week_scores,
+        calibration_scores=calibration_scores,
     )
     documents = order_documents(proposal)
     path = out_dir / ORDERS

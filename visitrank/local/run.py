@@ -36,6 +36,7 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
+from scoring.orders.development import WeekScores, calibration_date
 from scoring.segmentation_config import SegmentationConfig
 from visitrank.adapters.local_stage import (
     BATCH_ROWS,
@@ -44,6 +45,7 @@ from visitrank.adapters.local_stage import (
     stage_from_source,
 )
 from visitrank.adapters.open_source import as_source
+from visitrank.adapters.score_store import FolderScores
 from visitrank.contract.errors import ContractError, error_text
 from visitrank.contract.source import TableSource
 from visitrank.contract.value_map import MappedSource
@@ -63,6 +65,7 @@ from visitrank.pipeline.health import (
 )
 from visitrank.pipeline.orders import Mapper, week_scores_by_area
 from visitrank.pipeline.run_config import RunConfig
+from visitrank.pipeline.score_history import scoring_fingerprint
 from visitrank.pipeline.segment_support import support_frames
 from visitrank.pipeline.status import weekly_status
 from visitrank.pipeline.summary import (
@@ -78,6 +81,8 @@ VISIT_LISTS = "visit_lists.jsonl"
 RUN_SUMMARY = "run_summary.json"
 SEGMENTS_DIR = "segments"
 QUARANTINE_DIR = "quarantine"
+SCORE_HISTORY = "score_history"
+"""The kept week scores (`visitrank.pipeline.score_history`) under the output folder."""
 RUN_OUTPUTS = (VISIT_LISTS, ORDERS, QUARANTINE_DIR, PROBLEMS_FILE, RUN_SUMMARY)
 """What one run writes and a later run replaces whole (the summary last). The order feedback
 history and the segment state and tags are history on purpose and stay."""
@@ -294,6 +299,8 @@ def run_steps(
         return stop_on_findings(run, source, staged, findings, timings)
     with timed(timings, "write_lists"):
         write_lists(run.pending, documents)
+        if scored.outlets.height:
+            keep_week_scores(run, staged, scored, config)
     summary = summarise(
         run, staged, scored, proposed, segmented, documents, configuration, findings
     )
@@ -489,11 +496,46 @@ def propose(
             history_path=run.out_dir / HISTORY,
             mapper=mapper,
             week_scores=week_scores_by_area(scored.outlets, scored.skus),
+            calibration_scores=kept_calibration_scores(run, staged, order_config, config),
         )
     except Exception as error:
         log.exception("proposed orders failed: the lists are written without them")
         return Proposed([], error_text(error))
     return Proposed([json.loads(line) for line in path.read_text("utf-8").splitlines()])
+
+
+def kept_scores(run: LocalRun) -> FolderScores:
+    """The week scores earlier runs into the same output folder kept (OUT/score_history)."""
+    return FolderScores(run.out_dir / SCORE_HISTORY)
+
+
+def kept_calibration_scores(
+    run: LocalRun, staged: StagedInputs, order_config: OrderConfig, config: ScoringConfig
+) -> dict[int, WeekScores]:
+    """Per region, the kept week scores the orders calibrate on (`calibration_date`: about
+    `calibration_weeks` before the as-of date, made with this scoring configuration); a region
+    without them is scored for its calibration."""
+    kept, fingerprint = kept_scores(run), scoring_fingerprint(config)
+    found = {}
+    for area in staged.regions:
+        week = calibration_date(
+            staged.window.as_of, order_config.calibration_weeks, kept.weeks(area, fingerprint)
+        )
+        if week is not None:
+            found[area] = kept.read(week, area)
+    return found
+
+
+def keep_week_scores(
+    run: LocalRun, staged: StagedInputs, scored: Scored, config: ScoringConfig
+) -> None:
+    """Keeps the regions' scores of this week for the orders of later weeks and removes the
+    kept weeks past `KEPT_WEEKS`."""
+    kept, fingerprint = kept_scores(run), scoring_fingerprint(config)
+    as_of = staged.window.as_of
+    for area, scores in week_scores_by_area(scored.outlets, scored.skus, as_of).items():
+        kept.keep(scores, area, fingerprint)
+    kept.prune(as_of)
 
 
 def segment(

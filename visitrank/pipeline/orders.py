@@ -19,7 +19,7 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig, OrderInputs, OrderProposal, propose_orders
-from scoring.orders.development import WeekScores
+from scoring.orders.development import CALIBRATION_SLACK_DAYS, WeekScores
 from scoring.orders.feedback import HISTORY_SCHEMA
 from visitrank.contract.quarantine import quarantine
 from visitrank.contract.source import SetAside, TableSource
@@ -107,10 +107,13 @@ def order_history_start(as_of: date, orders: OrderConfig, scoring: ScoringConfig
 
     ``propose_orders`` builds its candidates at ``as_of`` and again ``calibration_weeks``
     earlier; each build looks back over the longest of the order look-back, the item
-    seasonality (``season_weeks``) and the scoring's history (development part). Reading from
-    here gives the same proposal as reading all history."""
+    seasonality (``season_weeks``) and the scoring's history (development part), and the
+    calibration date may be ``CALIBRATION_SLACK_DAYS`` earlier (kept week scores). Reading
+    from here gives the same proposal as reading all history."""
     weeks = max(orders.lookback_weeks, orders.season_weeks, scoring.history_weeks)
-    return as_of - timedelta(days=7 * (weeks + orders.calibration_weeks) - 1)
+    # kept week scores may move the calibration date a few days earlier
+    slack = CALIBRATION_SLACK_DAYS
+    return as_of - timedelta(days=7 * (weeks + orders.calibration_weeks) - 1 + slack)
 
 
 def order_documents(proposal: OrderProposal) -> list[dict[str, Any]]:
@@ -173,16 +176,19 @@ def merged_history(history: pl.DataFrame | None, proposal: OrderProposal) -> pl.
     return new.sort("AsOf", "CustomerId", "ItemId")
 
 
-RegionOrders = tuple[
-    OrderInputs,
-    date,
-    OrderConfig,
-    ScoringConfig | None,
-    pl.DataFrame | None,
-    list[int] | None,
-    WeekScores | None,
-]
-"""The arguments of one region's `propose_orders` (picklable: frames and frozen configs)."""
+@dataclass(frozen=True)
+class RegionOrders:
+    """The arguments of one region's `propose_orders` (picklable: frames and frozen configs)."""
+
+    inputs: OrderInputs
+    as_of: date
+    config: OrderConfig
+    scoring: ScoringConfig | None
+    history: pl.DataFrame | None
+    customer_ids: list[int] | None
+    week_scores: WeekScores | None
+    calibration_scores: WeekScores | None
+
 
 Mapper = Callable[
     [Callable[[RegionOrders], OrderProposal], list[RegionOrders]], Iterable[OrderProposal]
@@ -193,8 +199,16 @@ Mapper = Callable[
 def propose_region(task: RegionOrders) -> OrderProposal:
     """`propose_orders` of one region's arguments (a module-level function: a worker pool can
     run it)."""
-    inputs, as_of, config, scoring, history, customer_ids, week_scores = task
-    return propose_orders(inputs, as_of, config, scoring, history, customer_ids, week_scores)
+    return propose_orders(
+        task.inputs,
+        task.as_of,
+        task.config,
+        task.scoring,
+        task.history,
+        task.customer_ids,
+        task.week_scores,
+        task.calibration_scores,
+    )
 
 
 def propose_by_region(
@@ -206,14 +220,15 @@ def propose_by_region(
     customer_ids: list[int] | None = None,
     mapper: Mapper = map,
     week_scores: Mapping[int, WeekScores] | None = None,
+    calibration_scores: Mapping[int, WeekScores] | None = None,
 ) -> OrderProposal:
     """`propose_orders` region by region (the calibration, the item similarity and the
     seasonality fitted on each region's customers), then together: what the Azure run does,
     one activity per region, so that both drivers propose the same orders on the same data.
     `mapper` runs the regions (the local run passes its worker pool's `map`); the regions'
     proposals are joined in area order whichever runs them. `week_scores`: the weekly run's
-    scoring of the regions that scored, by AreaId (`propose_orders`); the other regions are
-    scored here."""
+    scoring of the regions that scored, by AreaId; `calibration_scores`: kept week scores to
+    calibrate on, by AreaId (`propose_orders`); the other regions are scored here."""
     tasks: list[RegionOrders] = []
     regions = inputs.customers.partition_by("AreaId", as_dict=True, maintain_order=True)
     for (area,), region in sorted(regions.items(), key=lambda item: item[0]):
@@ -229,8 +244,18 @@ def propose_by_region(
             inputs.last_visits.filter(in_region),
         )
         region_history = history.filter(in_region) if history is not None else None
-        known = None if week_scores is None else week_scores.get(int(area))
-        tasks.append((region_inputs, as_of, config, scoring, region_history, wanted, known))
+        tasks.append(
+            RegionOrders(
+                region_inputs,
+                as_of,
+                config,
+                scoring,
+                region_history,
+                wanted,
+                None if week_scores is None else week_scores.get(int(area)),
+                None if calibration_scores is None else calibration_scores.get(int(area)),
+            )
+        )
     if not tasks:
         return propose_orders(inputs, as_of, config, scoring, history, customer_ids)
     proposals = list(mapper(propose_region, tasks))
@@ -241,11 +266,13 @@ def propose_by_region(
     )
 
 
-def week_scores_by_area(outlets: pl.DataFrame, skus: pl.DataFrame) -> dict[int, WeekScores]:
+def week_scores_by_area(
+    outlets: pl.DataFrame, skus: pl.DataFrame, as_of: date | None = None
+) -> dict[int, WeekScores]:
     """The weekly run's scoring per region (`propose_by_region`'s `week_scores`) from its staged
     frames: `outlets` (CustomerId, AreaId, Segment, ...) and `skus` (the SKUs to push) of the
-    regions that scored."""
-    scores = WeekScores.from_scores(skus, outlets)
+    regions that scored, as of `as_of`."""
+    scores = WeekScores.from_scores(skus, outlets, as_of)
     by_area = outlets.select("CustomerId", "AreaId").partition_by(
         "AreaId", as_dict=True, maintain_order=True
     )
