@@ -102,7 +102,7 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderO
         scoring,
         history=usable,
         week_scores=week_scores(staging, task) if task.scored else None,
-        calibration_scores=kept_calibration_scores(staging, task),
+        calibration_scores=(kept := kept_calibration_scores(staging, task)),
     )
     paths = region_paths(task.run_id, area_id, ORDER_FILES)
     staging.write_frame(paths["lines"], proposal.lines)
@@ -118,6 +118,7 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderO
         "orders": proposal.lines["CustomerId"].n_unique(),
         "lines": proposal.lines.height,
         "kinds": dict(kinds.iter_rows()),
+        "calibration": "scored" if kept is None else "kept",
         "seconds": round(time.perf_counter() - started, 3),
     }
 

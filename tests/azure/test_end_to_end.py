@@ -203,6 +203,11 @@ def test_summary_counts(weekly: dict[str, Any]) -> None:
     )
     assert 0 < orders["visitsWithProposedOrder"] == weekly["visits"]
     assert orders["error"] is None
+    calibration = orders["calibration"]
+    # every region's calibration either read kept scores (of an emulator run 8 weeks
+    # earlier) or scored its customers
+    assert sorted(calibration["keptScores"] + calibration["scored"]) == [1, 2]
+    assert [o["calibration"] in ("kept", "scored") for o in orders["regions"]] == [True, True]
     assert len(json.dumps(weekly)) < 10_000  # the orchestration output stays small
 
 

@@ -271,7 +271,12 @@ def test_region_outcomes_schedule_the_fan_in_with_ok_regions_only() -> None:
 
 def test_final_replay_completes_with_the_summary() -> None:
     outcomes = [ok_outcome(1), ok_outcome(2)]
-    state = complete(history_until_fan_in(outcomes), PUBLISHED)
+    # region 1's calibration read the scores kept 8 weeks ago, region 2's scored its customers
+    orders = [
+        {**order_outcome(1), "calibration": "kept"},
+        {**order_outcome(2), "calibration": "scored"},
+    ]
+    state = complete(history_until_fan_in(outcomes, orders=orders), PUBLISHED)
     assert state["isDone"] is True
     summary = state["output"]
     assert summary["status"] == "complete"
@@ -296,6 +301,8 @@ def test_final_replay_completes_with_the_summary() -> None:
     )
     assert [o["areaId"] for o in orders["regions"]] == [1, 2]
     assert "paths" not in orders["regions"][0]
+    assert [o["calibration"] for o in orders["regions"]] == ["kept", "scored"]
+    assert orders["calibration"] == {"keptScores": [1], "scored": [2]}
     assert orders["failedRegions"] == [] and orders["error"] is None
     assert "orderDocuments" not in summary  # only under "orders"
     assert len(json.dumps(summary)) < 8000

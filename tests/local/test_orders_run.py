@@ -353,6 +353,7 @@ def test_a_later_weekly_run_calibrates_its_orders_on_the_kept_scores(
     out = tmp_path / "out"
     first = run_local(demo, out, ScoringConfig(), week_start=earlier, order_config=config)
     first_as_of = date.fromisoformat(first.summary["asOf"])
+    assert first.summary["orders"]["calibration"] == {"keptScores": [], "scored": [1, 2]}
     kept = FolderScores(out / SCORE_HISTORY)
     fingerprint = scoring_fingerprint(ScoringConfig())
     assert [kept.weeks(area, fingerprint) for area in (1, 2)] == [[first_as_of]] * 2
@@ -372,4 +373,5 @@ def test_a_later_weekly_run_calibrates_its_orders_on_the_kept_scores(
     assert abs((second_as_of - timedelta(weeks=8) - first_as_of).days) <= 3
     assert dates == []  # neither the week nor the calibration scored again
     assert second.summary["orders"]["documents"] > 0
+    assert second.summary["orders"]["calibration"] == {"keptScores": [1, 2], "scored": []}
     assert [kept.weeks(area, fingerprint) for area in (1, 2)] == [[first_as_of, second_as_of]] * 2

@@ -171,6 +171,8 @@ class Proposed:
 
     orders: list[dict[str, Any]] | None = None
     error: str | None = None
+    calibration: dict[int, str] = field(default_factory=dict)
+    """Area id -> "kept" (calibrated on kept week scores) or "scored"."""
 
 
 @dataclass(frozen=True)
@@ -496,12 +498,16 @@ def propose(
             history_path=run.out_dir / HISTORY,
             mapper=mapper,
             week_scores=week_scores_by_area(scored.outlets, scored.skus),
-            calibration_scores=kept_calibration_scores(run, staged, order_config, config),
+            calibration_scores=(kept := kept_calibration_scores(run, staged, order_config, config)),
         )
     except Exception as error:
         log.exception("proposed orders failed: the lists are written without them")
         return Proposed([], error_text(error))
-    return Proposed([json.loads(line) for line in path.read_text("utf-8").splitlines()])
+    calibration = {area: "kept" if area in kept else "scored" for area in staged.regions}
+    return Proposed(
+        [json.loads(line) for line in path.read_text("utf-8").splitlines()],
+        calibration=calibration,
+    )
 
 
 def kept_scores(run: LocalRun) -> FolderScores:
@@ -643,6 +649,7 @@ def summarise(
             written=len(orders or []),
             visits_with_proposed_order=counts["visitsWithProposedOrder"],
             error=proposed.error,
+            calibration=proposed.calibration,
         ),
         segments=segments_section(segmented.outcome, counts["segmentEvidence"], None),
         config=config,

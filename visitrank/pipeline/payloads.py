@@ -351,6 +351,8 @@ class OrderOutcome(TypedDict):
     orders: NotRequired[int]
     lines: NotRequired[int]
     kinds: NotRequired[dict[str, int]]
+    calibration: NotRequired[str]
+    """"kept": calibrated on the kept scores of an earlier week; "scored": scored for it."""
     seconds: NotRequired[float]
     error: NotRequired[str]
 

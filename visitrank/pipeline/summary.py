@@ -35,7 +35,16 @@ OUTCOME_KEYS: Final = (
 )
 """What the summary keeps of a region's outcome (the drivers' own extras, such as blob paths,
 stay out)."""
-ORDER_OUTCOME_KEYS: Final = ("areaId", "status", "customers", "orders", "lines", "seconds", "error")
+ORDER_OUTCOME_KEYS: Final = (
+    "areaId",
+    "status",
+    "customers",
+    "orders",
+    "lines",
+    "calibration",
+    "seconds",
+    "error",
+)
 
 
 class DocumentCounts(TypedDict):
@@ -77,12 +86,21 @@ def orders_section(
     visits_with_proposed_order: int,
     error: str | None,
     regions: Sequence[Mapping[str, Any]] = (),
+    calibration: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """The proposed orders in the summary: their status ("ok", "partial", "failed",
     "skipped"), the order documents and those written, the visits that carry one, the error
-    that kept them off the lists, and the per-region outcomes where they are proposed per
-    region."""
+    that kept them off the lists, the per-region outcomes where they are proposed per
+    region, and how each region's calibration got its scores (`calibration`: area id ->
+    "kept" or "scored", from the regions' `calibration` when not given): `calibration`
+    {"keptScores": [area ids], "scored": [area ids]}."""
+    if calibration is None:
+        calibration = {int(o["areaId"]): o["calibration"] for o in regions if o.get("calibration")}
     return {
+        "calibration": {
+            "keptScores": sorted(a for a, how in calibration.items() if how == "kept"),
+            "scored": sorted(a for a, how in calibration.items() if how == "scored"),
+        },
         "status": status,
         "regions": [{k: o[k] for k in ORDER_OUTCOME_KEYS if k in o} for o in regions],
         "failedRegions": [o["areaId"] for o in regions if o.get("status") != "ok"],
