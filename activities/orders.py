@@ -24,6 +24,7 @@ like ``OUT/order_history.parquet`` of ``visitrank order``. A dry run does not to
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from datetime import date
@@ -36,13 +37,15 @@ from activities.score import SCORED_FILES
 from scoring.orders import OrderProposal, propose_orders
 from scoring.orders.development import WeekScores, calibration_date
 from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_scores import BlobScores
 from visitrank.adapters.blob_staging import BlobStaging, region_paths
-from visitrank.adapters.score_store import BlobScores
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.pipeline.orders import merged_history, order_history_start, order_inputs
 from visitrank.pipeline.payloads import OrderOutcome, OrderTask
 from visitrank.pipeline.region import quarantine_region
 from visitrank.pipeline.score_history import scoring_fingerprint
+
+log = logging.getLogger("visitrank.orders")
 
 ORDER_FILES: Final = {"lines": "order_lines.parquet", "customers": "order_customers.parquet"}
 """What the proposal of a region stages in its folder (``region_paths``), read by publish."""
@@ -69,6 +72,18 @@ def week_scores(staging: BlobStaging, task: OrderTask) -> WeekScores:
     )
 
 
+def staged_week_scores(staging: BlobStaging, task: OrderTask) -> WeekScores | None:
+    """`week_scores` when the region scored in this run; None (the activity scores the region
+    itself) when it did not or its staged scores cannot be read."""
+    if not task.scored:
+        return None
+    try:
+        return week_scores(staging, task)
+    except Exception as error:
+        log.warning("region %s: staged scores unreadable, scored again: %s", task.area_id, error)
+        return None
+
+
 def kept_calibration_scores(staging: BlobStaging, task: OrderTask) -> WeekScores | None:
     """The region's week scores an earlier run kept about ``calibration_weeks`` before the
     as-of date (``calibration_date``), made with this scoring configuration; None: the
@@ -76,7 +91,13 @@ def kept_calibration_scores(staging: BlobStaging, task: OrderTask) -> WeekScores
     kept = BlobScores(staging)
     weeks = kept.weeks(task.area_id, scoring_fingerprint(task.scoring))
     week = calibration_date(task.window.as_of, task.orders.calibration_weeks, weeks)
-    return None if week is None else kept.read(week, task.area_id)
+    if week is None:
+        return None
+    try:
+        return kept.read(week, task.area_id)
+    except Exception as error:  # an optimisation only: the region is scored instead
+        log.warning("region %s: kept scores as of %s unreadable: %s", task.area_id, week, error)
+        return None
 
 
 def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderOutcome:
@@ -101,7 +122,7 @@ def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderO
         config,
         scoring,
         history=usable,
-        week_scores=week_scores(staging, task) if task.scored else None,
+        week_scores=staged_week_scores(staging, task),
         calibration_scores=(kept := kept_calibration_scores(staging, task)),
     )
     paths = region_paths(task.run_id, area_id, ORDER_FILES)

@@ -9,17 +9,20 @@ small JSON; the frames go to Blob, where the steps after the scoring read them b
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, Final
 
 import polars as pl
 
+from scoring.config import ScoringConfig
 from scoring.orders.development import WeekScores
-from scoring.pipeline import score_region
+from scoring.pipeline import RegionScores, score_region
 from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_scores import BlobScores
 from visitrank.adapters.blob_staging import BlobStaging, region_paths, region_prefix
-from visitrank.adapters.score_store import BlobScores
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.pipeline.documents import LEARNED_STEPS
 from visitrank.pipeline.payloads import RegionOutcome, RegionTask
@@ -34,6 +37,8 @@ from visitrank.pipeline.region import (
 from visitrank.pipeline.routing_inputs import routing_attributes, with_routing_attributes
 from visitrank.pipeline.score_history import scoring_fingerprint
 
+log = logging.getLogger("visitrank.score")
+
 SCORED_FILES: Final = {
     "outlets": "outlets.parquet",
     "skus": "skus.parquet",
@@ -42,6 +47,25 @@ SCORED_FILES: Final = {
 }
 """What the scoring of a region stages in its folder (``region_paths``), read by the route
 chunks and publish."""
+
+
+def keep_week_scores(
+    staging: BlobStaging,
+    area_id: int,
+    scores: RegionScores,
+    as_of: date,
+    config: ScoringConfig,
+) -> None:
+    """Keeps the region's week scores for the proposed orders of later weeks (their
+    calibration); a failure is logged, never raised: it only costs a later run a scoring."""
+    try:
+        BlobScores(staging).keep(
+            WeekScores.from_scores(scores.skus, scores.outlets, as_of),
+            area_id,
+            scoring_fingerprint(config),
+        )
+    except Exception as error:
+        log.warning("region %s: the week's scores were not kept: %s", area_id, error)
 
 
 def score_region_activity(payload: dict[str, Any], settings: Settings) -> RegionOutcome:
@@ -71,12 +95,8 @@ def score_region_activity(payload: dict[str, Any], settings: Settings) -> Region
     outlets = with_routing_attributes(scores.outlets, routing_attributes(checked.tables, window))
     staging.write_frame(paths["outlets"], outlets)
     staging.write_frame(paths["skus"], scores.skus)
-    # kept for the proposed orders of later weeks (their calibration), whatever the run
-    BlobScores(staging).keep(
-        WeekScores.from_scores(scores.skus, scores.outlets, window.as_of),
-        area_id,
-        scoring_fingerprint(config),
-    )
+    if not task.dry_run:
+        keep_week_scores(staging, area_id, scores, window.as_of, config)
     staging.write_frame(paths["reps"], rep_table(checked.tables))
     outcome = scored_outcome(area_id, inputs, scores)
     staging.write_json(paths["learnedSteps"], {step: outcome.get(step) for step in LEARNED_STEPS})

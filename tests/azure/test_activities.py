@@ -16,10 +16,13 @@ import pytest
 from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
+from scoring.config import ScoringConfig
 from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_scores import BLOB_PREFIX, BlobScores
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
 from visitrank.pipeline.payloads import RunPlan
+from visitrank.pipeline.score_history import scoring_fingerprint
 
 from .history import registered
 
@@ -94,6 +97,34 @@ def test_score_region_stages_parquet_and_returns_counts(
     # demo data plant customers without GPS: quarantine reports them, per region
     assert sum(outcome["quarantined"]["MV_SetupCustomer"].values()) >= 1
     assert len(json.dumps(outcome)) < 4000  # small JSON, never frames
+
+
+def test_score_region_keeps_the_week_scores_except_in_a_dry_run(
+    plan: dict[str, Any], staging: BlobStaging
+) -> None:
+    """The region's week scores are kept for the orders' calibration of later weeks, under a
+    fresh meta blob; a dry run keeps nothing (a later real run must not read its scores)."""
+    prefix = f"{BLOB_PREFIX}/region=2/"
+    for blob in staging.list_paths(prefix):
+        staging.delete_path(blob)
+    payload = {
+        **{k: plan[k] for k in ("runId", "weekStart", "asOf", "windowStart", "historyStart")},
+        "config": plan["config"],
+        "areaId": 2,
+    }
+    call_activity("score_region", {**payload, "dryRun": True})
+    assert staging.list_paths(prefix) == []
+    outcome = call_activity("score_region", payload)
+    kept = BlobScores(staging)
+    fingerprint = scoring_fingerprint(ScoringConfig.model_validate(plan["config"]))
+    as_of = date.fromisoformat(plan["asOf"])
+    assert kept.weeks(2, fingerprint) == [as_of]
+    scores = kept.read(as_of, 2)
+    staged = staging.read_frame(outcome["paths"]["skus"])
+    assert scores.gaps.height == staged.filter(pl.col("ItemId") > 0).height > 0
+    assert set(scores.segments["CustomerId"]) == set(
+        staging.read_frame(outcome["paths"]["outlets"])["CustomerId"]
+    )
 
 
 def test_score_region_failure_raises_for_the_retry_policy(plan: dict[str, Any]) -> None:

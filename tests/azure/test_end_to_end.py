@@ -22,10 +22,10 @@ from scoring.orders import OrderConfig
 from scoring.pipeline import score_region
 from scoring.segmentation_config import SegmentationConfig
 from visitrank.adapters.app_settings import Settings
+from visitrank.adapters.blob_scores import BlobScores
 from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.adapters.cosmos_sink import CosmosSink
 from visitrank.adapters.order_store import OrderStore, order_id
-from visitrank.adapters.score_store import BlobScores
 from visitrank.adapters.sql_source import SqlSource
 from visitrank.contract.quarantine import quarantine
 from visitrank.lab.demo_data import write_demo

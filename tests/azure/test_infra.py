@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from api.run_requests import instance_id_for
+from visitrank.adapters.blob_scores import BLOB_PREFIX as KEPT_SCORES_PREFIX
 from visitrank.adapters.blob_staging import RUNS_PREFIX
-from visitrank.adapters.score_store import BLOB_PREFIX as KEPT_SCORES_PREFIX
 from visitrank.adapters.segment_store import LATEST, SEGMENTS_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]

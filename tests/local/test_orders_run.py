@@ -375,3 +375,16 @@ def test_a_later_weekly_run_calibrates_its_orders_on_the_kept_scores(
     assert second.summary["orders"]["documents"] > 0
     assert second.summary["orders"]["calibration"] == {"keptScores": [1, 2], "scored": []}
     assert [kept.weeks(area, fingerprint) for area in (1, 2)] == [[first_as_of, second_as_of]] * 2
+
+
+def test_scores_that_cannot_be_kept_never_fail_the_week(demo: Path, tmp_path: Path) -> None:
+    """Keeping the week's scores only saves later runs work: when it fails (here the history
+    folder's place is taken by a file), the lists and the orders are written all the same."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / SCORE_HISTORY).write_text("not a folder", "utf-8")
+    result = run_local(demo, out, ScoringConfig(), order_config=OrderConfig())
+    assert result.status == "complete"
+    assert result.summary["orders"]["documents"] > 0
+    assert result.lists_path.read_text().strip()
+    assert (out / SCORE_HISTORY).read_text("utf-8") == "not a folder"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 
 from scoring.config import ScoringConfig
@@ -59,9 +60,14 @@ def test_the_tasks_of_a_plan_carry_their_sections() -> None:
         "historyStart": "2025-11-22",
         "config": {"visits_per_week": 25},
         "areaId": 3,
+        "dryRun": False,
     }
-    order = PLAN.order_task(1)
+    # a dry run's regions are told so: their scores are not kept for later weeks
+    dry = replace(PLAN, dry_run=True).region_task(3)
+    assert dry.dry_run and RegionTask.from_json(dry.to_json()) == dry
+    order = PLAN.order_task(1, scored=True)
     assert OrderTask.from_json(order.to_json()) == order
+    assert order.to_json()["scored"] is True
     assert order.orders.max_lines == 12 and order.scoring.visits_per_week == 25
     segment = PLAN.segment_task()
     assert SegmentTask.from_json(segment.to_json()) == segment

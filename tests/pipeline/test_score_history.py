@@ -103,3 +103,13 @@ def test_folder_keeps_reads_and_prunes_by_region_and_configuration(tmp_path: Pat
     assert not (tmp_path / "history" / "region=1" / "as_of=2026-04-05").exists()
     with pytest.raises(ValueError, match="as_of"):
         kept.keep(WeekScores(back.gaps, back.segments), 1, config)
+
+
+def test_an_unreadable_kept_week_is_ignored(tmp_path: Path) -> None:
+    """A meta file cut short (a crash while writing it) is as if that week were not kept."""
+    kept = FolderScores(tmp_path)
+    config = scoring_fingerprint(ScoringConfig())
+    kept.keep(_scores(date(2026, 9, 20), 101), 1, config)
+    kept.keep(_scores(date(2026, 9, 27), 101), 1, config)
+    (tmp_path / kept_paths(date(2026, 9, 27), 1)["meta"]).write_text('{"fingerp', "utf-8")
+    assert kept.weeks(1, config) == [date(2026, 9, 20)]

@@ -29,7 +29,7 @@ import json
 from typing import Any, Final
 
 import polars as pl
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
@@ -111,6 +111,11 @@ class BlobStaging:
         if not frames:
             return pl.DataFrame()
         return pl.concat(frames, how="diagonal_relaxed")
+
+    def delete_path(self, path: str) -> None:
+        """Delete the blob at ``path``; nothing when it does not exist."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self.container.delete_blob(path)
 
     def list_paths(self, prefix: str) -> list[str]:
         """Sorted blob names under ``prefix``."""

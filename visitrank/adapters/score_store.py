@@ -1,110 +1,122 @@
-"""Where the kept week scores live (`visitrank.pipeline.score_history`): a local folder
-(`FolderScores`, OUT/score_history) or the Azure staging container (`BlobScores`,
-scores/history). Both keep, list, read and prune by the same layout."""
+"""Where the kept week scores live (`visitrank.pipeline.score_history`): `KeptScores` keeps,
+lists and reads them by the shared layout over a few storage primitives; `FolderScores` stores
+them under a local folder (OUT/score_history), `visitrank.adapters.blob_scores.BlobScores` in
+the Azure staging container (its own module: the local run does not load the Azure SDK)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Final
+from typing import Any
 
 import polars as pl
 
 from scoring.orders.development import WeekScores
-from visitrank.adapters.blob_staging import BlobStaging
 from visitrank.pipeline.score_history import (
+    KEPT_WEEKS,
     complete_weeks,
     expired,
     kept_paths,
     region_folder,
 )
 
-BLOB_PREFIX: Final = "scores/history"
+log = logging.getLogger("visitrank")
 
 
-@dataclass(frozen=True)
-class FolderScores:
-    """The kept week scores under a local folder."""
+class KeptScores(ABC):
+    """Keeps, lists and reads one region's week scores; paths are relative to the history's
+    root (`kept_paths`)."""
 
-    root: Path
+    @abstractmethod
+    def _list(self, under: str) -> list[str]:
+        """Every stored path under the folder `under` ("" for all)."""
+
+    @abstractmethod
+    def _write_frame(self, path: str, frame: pl.DataFrame) -> None: ...
+
+    @abstractmethod
+    def _read_frame(self, path: str) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def _write_json(self, path: str, data: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def _read_json(self, path: str) -> Any: ...
+
+    @abstractmethod
+    def _delete(self, path: str) -> None:
+        """Removes `path`; nothing when it does not exist."""
 
     def keep(self, scores: WeekScores, area_id: int, fingerprint: str) -> None:
-        """Writes one region's scores of the week `scores.as_of`; the meta file last."""
+        """Writes one region's scores of the week `scores.as_of`. The meta file goes first and
+        comes back last, so a half-written week is never read (nor a mix of two rewrites)."""
         if scores.as_of is None:
             raise ValueError("kept week scores need their as_of date")
-        paths = {key: self.root / path for key, path in kept_paths(scores.as_of, area_id).items()}
-        paths["meta"].unlink(missing_ok=True)
-        paths["gaps"].parent.mkdir(parents=True, exist_ok=True)
-        scores.gaps.write_parquet(paths["gaps"])
-        scores.segments.write_parquet(paths["segments"])
-        paths["meta"].write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
-
-    def _relative(self, under: str = "") -> list[str]:
-        folder = self.root / under
-        if not folder.is_dir():
-            return []
-        return [p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file()]
+        paths = kept_paths(scores.as_of, area_id)
+        self._delete(paths["meta"])
+        self._write_frame(paths["gaps"], scores.gaps)
+        self._write_frame(paths["segments"], scores.segments)
+        self._write_json(paths["meta"], {"fingerprint": fingerprint})
 
     def weeks(self, area_id: int, fingerprint: str) -> list[date]:
-        """The as-of dates of the region's complete kept scores made with `fingerprint`."""
+        """The as-of dates of the region's complete kept scores made with `fingerprint`; a
+        week whose meta cannot be read counts as not kept."""
         out = []
-        for week in complete_weeks(self._relative(region_folder(area_id)), area_id):
-            meta = self.root / kept_paths(week, area_id)["meta"]
-            if json.loads(meta.read_text("utf-8")).get("fingerprint") == fingerprint:
+        for week in complete_weeks(self._list(region_folder(area_id)), area_id):
+            meta = kept_paths(week, area_id)["meta"]
+            try:
+                made_with = self._read_json(meta).get("fingerprint")
+            except Exception as error:  # gone, cut short, not JSON: as if not kept
+                log.warning("kept scores %s unreadable, ignored: %s", meta, error)
+                continue
+            if made_with == fingerprint:
                 out.append(week)
         return out
 
     def read(self, as_of: date, area_id: int) -> WeekScores:
         paths = kept_paths(as_of, area_id)
         return WeekScores(
-            pl.read_parquet(self.root / paths["gaps"]),
-            pl.read_parquet(self.root / paths["segments"]),
-            as_of,
+            self._read_frame(paths["gaps"]), self._read_frame(paths["segments"]), as_of
         )
-
-    def prune(self, as_of: date) -> None:
-        """Removes the week folders older than `KEPT_WEEKS` before `as_of`."""
-        for path in expired(self._relative(), as_of):
-            folder = (self.root / path).parent
-            if folder.is_dir():
-                shutil.rmtree(folder)
 
 
 @dataclass(frozen=True)
-class BlobScores:
-    """The kept week scores in the staging container, under `BLOB_PREFIX`."""
+class FolderScores(KeptScores):
+    """The kept week scores under a local folder."""
 
-    staging: BlobStaging
+    root: Path
 
-    def keep(self, scores: WeekScores, area_id: int, fingerprint: str) -> None:
-        """Writes one region's scores of the week `scores.as_of`; the meta blob last."""
-        if scores.as_of is None:
-            raise ValueError("kept week scores need their as_of date")
-        paths = {k: f"{BLOB_PREFIX}/{p}" for k, p in kept_paths(scores.as_of, area_id).items()}
-        self.staging.write_frame(paths["gaps"], scores.gaps)
-        self.staging.write_frame(paths["segments"], scores.segments)
-        self.staging.write_json(paths["meta"], {"fingerprint": fingerprint})
+    def _list(self, under: str) -> list[str]:
+        folder = self.root / under
+        if not folder.is_dir():
+            return []
+        return [p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file()]
 
-    def weeks(self, area_id: int, fingerprint: str) -> list[date]:
-        """The as-of dates of the region's complete kept scores made with `fingerprint`."""
-        listed = self.staging.list_paths(f"{BLOB_PREFIX}/{region_folder(area_id)}/")
-        relative = [path.removeprefix(f"{BLOB_PREFIX}/") for path in listed]
-        return [
-            week
-            for week in complete_weeks(relative, area_id)
-            if (
-                self.staging.read_json(f"{BLOB_PREFIX}/{kept_paths(week, area_id)['meta']}") or {}
-            ).get("fingerprint")
-            == fingerprint
-        ]
+    def _write_frame(self, path: str, frame: pl.DataFrame) -> None:
+        (self.root / path).parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(self.root / path)
 
-    def read(self, as_of: date, area_id: int) -> WeekScores:
-        paths = {k: f"{BLOB_PREFIX}/{p}" for k, p in kept_paths(as_of, area_id).items()}
-        return WeekScores(
-            self.staging.read_frame(paths["gaps"]),
-            self.staging.read_frame(paths["segments"]),
-            as_of,
-        )
+    def _read_frame(self, path: str) -> pl.DataFrame:
+        return pl.read_parquet(self.root / path)
+
+    def _write_json(self, path: str, data: dict[str, Any]) -> None:
+        (self.root / path).write_text(json.dumps(data), encoding="utf-8")
+
+    def _read_json(self, path: str) -> Any:
+        return json.loads((self.root / path).read_text("utf-8"))
+
+    def _delete(self, path: str) -> None:
+        (self.root / path).unlink(missing_ok=True)
+
+    def prune(self, as_of: date, kept_weeks: int = KEPT_WEEKS) -> None:
+        """Removes the week folders older than `kept_weeks` before `as_of` (in Azure a
+        lifecycle rule does it)."""
+        for path in expired(self._list(""), as_of, kept_weeks):
+            folder = (self.root / path).parent
+            if folder.is_dir():
+                shutil.rmtree(folder)

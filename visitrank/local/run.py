@@ -65,7 +65,7 @@ from visitrank.pipeline.health import (
 )
 from visitrank.pipeline.orders import Mapper, week_scores_by_area
 from visitrank.pipeline.run_config import RunConfig
-from visitrank.pipeline.score_history import scoring_fingerprint
+from visitrank.pipeline.score_history import KEPT_WEEKS, scoring_fingerprint
 from visitrank.pipeline.segment_support import support_frames
 from visitrank.pipeline.status import weekly_status
 from visitrank.pipeline.summary import (
@@ -302,7 +302,7 @@ def run_steps(
     with timed(timings, "write_lists"):
         write_lists(run.pending, documents)
         if scored.outlets.height:
-            keep_week_scores(run, staged, scored, config)
+            keep_week_scores(run, staged, scored, config, order_config)
     summary = summarise(
         run, staged, scored, proposed, segmented, documents, configuration, findings
     )
@@ -527,21 +527,34 @@ def kept_calibration_scores(
         week = calibration_date(
             staged.window.as_of, order_config.calibration_weeks, kept.weeks(area, fingerprint)
         )
-        if week is not None:
+        if week is None:
+            continue
+        try:
             found[area] = kept.read(week, area)
+        except Exception as error:  # an optimisation only: the region is scored instead
+            log.warning("kept scores of region %s as of %s unreadable: %s", area, week, error)
     return found
 
 
 def keep_week_scores(
-    run: LocalRun, staged: StagedInputs, scored: Scored, config: ScoringConfig
+    run: LocalRun,
+    staged: StagedInputs,
+    scored: Scored,
+    config: ScoringConfig,
+    order_config: OrderConfig | None,
 ) -> None:
     """Keeps the regions' scores of this week for the orders of later weeks and removes the
-    kept weeks past `KEPT_WEEKS`."""
+    kept weeks past `KEPT_WEEKS` (or past the orders' `calibration_weeks`, when longer). A
+    failure is logged, never raised: the kept scores only save later runs work."""
     kept, fingerprint = kept_scores(run), scoring_fingerprint(config)
     as_of = staged.window.as_of
-    for area, scores in week_scores_by_area(scored.outlets, scored.skus, as_of).items():
-        kept.keep(scores, area, fingerprint)
-    kept.prune(as_of)
+    weeks = max(KEPT_WEEKS, (order_config or OrderConfig()).calibration_weeks + 1)
+    try:
+        for area, scores in week_scores_by_area(scored.outlets, scored.skus, as_of).items():
+            kept.keep(scores, area, fingerprint)
+        kept.prune(as_of, weeks)
+    except Exception as error:  # e.g. a full disk: the lists are written all the same
+        log.warning("the week's scores were not kept for later runs: %s", error)
 
 
 def segment(

@@ -42,23 +42,26 @@ def scoring_task_fields(data: Mapping[str, Any]) -> tuple[str, ScoringWindow, Sc
 
 @dataclass(frozen=True)
 class RegionTask:
-    """Score one region: `score_region` activity input."""
+    """Score one region: `score_region` activity input. `dry_run`: the region's scores are not
+    kept for later weeks (`visitrank.pipeline.score_history`)."""
 
     run_id: str
     area_id: int
     window: ScoringWindow
     scoring: ScoringConfig
+    dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             **scoring_task_json(self.run_id, self.window, self.scoring),
             "areaId": self.area_id,
+            "dryRun": self.dry_run,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RegionTask:
         run_id, window, scoring = scoring_task_fields(data)
-        return cls(run_id, int(data["areaId"]), window, scoring)
+        return cls(run_id, int(data["areaId"]), window, scoring, bool(data.get("dryRun", False)))
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ class RunPlan:
         )
 
     def region_task(self, area_id: int) -> RegionTask:
-        return RegionTask(self.run_id, area_id, self.window, self.config.scoring)
+        return RegionTask(self.run_id, area_id, self.window, self.config.scoring, self.dry_run)
 
     def order_task(self, area_id: int, scored: bool = False) -> OrderTask:
         return OrderTask(

@@ -6,7 +6,8 @@ The orders' calibration needs the region's scores `calibration_weeks` (8) before
 read; scored again, they cost as much as the week's own scoring (the largest part of the orders'
 time). They are used only when they were made with the same scoring configuration
 (`scoring_fingerprint`); data corrected since are not seen (the calibration learns from the
-scores the lists actually had then).
+scores the lists actually had then). A dry run keeps nothing. They only save work: a failure
+to keep or read them is logged and the region is scored instead.
 
 The layout is one folder per as-of date and region, the same under the local output folder
 (`OUT/score_history/`) and in the Azure staging container (`scores/history/`):
