@@ -35,7 +35,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from activities.score import SCORED_FILES
 from scoring.orders import OrderProposal, propose_orders
-from scoring.orders.development import WeekScores, calibration_date
+from scoring.orders.development import WeekScores
 from visitrank.adapters.app_settings import Settings
 from visitrank.adapters.blob_scores import BlobScores
 from visitrank.adapters.blob_staging import BlobStaging, region_paths
@@ -64,40 +64,31 @@ def read_history(staging: BlobStaging, area_id: int) -> pl.DataFrame | None:
         return None
 
 
-def week_scores(staging: BlobStaging, task: OrderTask) -> WeekScores:
-    """The region's scoring of this run, as the scoring activity staged it (``SCORED_FILES``)."""
-    paths = region_paths(task.run_id, task.area_id, SCORED_FILES)
-    return WeekScores.from_scores(
-        staging.read_frame(paths["skus"]), staging.read_frame(paths["outlets"])
-    )
-
-
 def staged_week_scores(staging: BlobStaging, task: OrderTask) -> WeekScores | None:
-    """`week_scores` when the region scored in this run; None (the activity scores the region
-    itself) when it did not or its staged scores cannot be read."""
+    """The region's scoring of this run, as the scoring activity staged it (``SCORED_FILES``),
+    when the region scored; None (the activity scores the region itself) when it did not or
+    its staged scores cannot be read."""
     if not task.scored:
         return None
+    paths = region_paths(task.run_id, task.area_id, SCORED_FILES)
     try:
-        return week_scores(staging, task)
+        skus, outlets = staging.read_frame(paths["skus"]), staging.read_frame(paths["outlets"])
     except Exception as error:
         log.warning("region %s: staged scores unreadable, scored again: %s", task.area_id, error)
         return None
+    return WeekScores.from_scores(skus, outlets)
 
 
 def kept_calibration_scores(staging: BlobStaging, task: OrderTask) -> WeekScores | None:
     """The region's week scores an earlier run kept about ``calibration_weeks`` before the
-    as-of date (``calibration_date``), made with this scoring configuration; None: the
-    calibration scores the region itself."""
-    kept = BlobScores(staging)
-    weeks = kept.weeks(task.area_id, scoring_fingerprint(task.scoring))
-    week = calibration_date(task.window.as_of, task.orders.calibration_weeks, weeks)
-    if week is None:
-        return None
-    try:
-        return kept.read(week, task.area_id)
-    except Exception as error:  # an optimisation only: the region is scored instead
-        log.warning("region %s: kept scores as of %s unreadable: %s", task.area_id, week, error)
-        return None
+    as-of date, made with this scoring configuration (``KeptScores.calibration_scores``);
+    None: the calibration scores the region itself."""
+    return BlobScores(staging).calibration_scores(
+        task.area_id,
+        task.window.as_of,
+        task.orders.calibration_weeks,
+        scoring_fingerprint(task.scoring),
+    )
 
 
 def propose_region_orders(payload: dict[str, Any], settings: Settings) -> OrderOutcome:

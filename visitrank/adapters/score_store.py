@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from scoring.orders.development import WeekScores
+from scoring.orders.development import WeekScores, calibration_date
 from visitrank.pipeline.score_history import (
     KEPT_WEEKS,
     complete_weeks,
@@ -83,6 +83,21 @@ class KeptScores(ABC):
         return WeekScores(
             self._read_frame(paths["gaps"]), self._read_frame(paths["segments"]), as_of
         )
+
+    def calibration_scores(
+        self, area_id: int, as_of: date, calibration_weeks: int, fingerprint: str
+    ) -> WeekScores | None:
+        """The region's kept scores a proposal as of `as_of` calibrates on
+        (`calibration_date` among the weeks made with `fingerprint`); None when there are
+        none or they cannot be read (an optimisation only: the region is scored instead)."""
+        week = calibration_date(as_of, calibration_weeks, self.weeks(area_id, fingerprint))
+        if week is None:
+            return None
+        try:
+            return self.read(week, area_id)
+        except Exception as error:
+            log.warning("kept scores of region %s as of %s unreadable: %s", area_id, week, error)
+            return None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ import polars as pl
 
 from scoring.config import ScoringConfig
 from scoring.orders import OrderConfig
-from scoring.orders.development import WeekScores, calibration_date
+from scoring.orders.development import WeekScores
 from scoring.segmentation_config import SegmentationConfig
 from visitrank.adapters.local_stage import (
     BATCH_ROWS,
@@ -158,6 +158,8 @@ class Scored:
     outcomes: list[dict[str, Any]]
     outlets: pl.DataFrame
     skus: pl.DataFrame
+    week_scores: dict[int, WeekScores] = field(default_factory=dict)
+    """The same scores per region, for the orders and for later weeks (`week_scores_by_area`)."""
 
     @property
     def succeeded(self) -> list[int]:
@@ -259,7 +261,7 @@ def run_steps(
         with timed(timings, "score_regions"):
             outcomes = fan_out(pool, staged, run.work_dir / "stage", config, progress)
         with timed(timings, "fan_in"):
-            scored = fan_in(run, outcomes)
+            scored = fan_in(run, outcomes, staged.window.as_of)
         with timed(timings, "rank_and_route"):
             planned = plan_weeks(
                 scored.outlets,
@@ -461,17 +463,15 @@ def stage(
     return staged
 
 
-def fan_in(run: LocalRun, outcomes: list[dict[str, Any]]) -> Scored:
-    """The staged scores of the regions that succeeded."""
+def fan_in(run: LocalRun, outcomes: list[dict[str, Any]], as_of: date) -> Scored:
+    """The staged scores of the regions that succeeded (as of `as_of`)."""
     succeeded = [o["areaId"] for o in outcomes if o["status"] == "ok"]
     if not succeeded:
         return Scored(outcomes, pl.DataFrame(), pl.DataFrame())
     stage_dir = run.work_dir / "stage"
-    return Scored(
-        outcomes,
-        read_staged(stage_dir, succeeded, region_job.OUTLETS_FILE),
-        read_staged(stage_dir, succeeded, region_job.SKUS_FILE),
-    )
+    outlets = read_staged(stage_dir, succeeded, region_job.OUTLETS_FILE)
+    skus = read_staged(stage_dir, succeeded, region_job.SKUS_FILE)
+    return Scored(outcomes, outlets, skus, week_scores_by_area(outlets, skus, as_of))
 
 
 def propose(
@@ -497,7 +497,7 @@ def propose(
             as_of=staged.window.as_of,
             history_path=run.out_dir / HISTORY,
             mapper=mapper,
-            week_scores=week_scores_by_area(scored.outlets, scored.skus),
+            week_scores=scored.week_scores,
             calibration_scores=(kept := kept_calibration_scores(run, staged, order_config, config)),
         )
     except Exception as error:
@@ -524,15 +524,11 @@ def kept_calibration_scores(
     kept, fingerprint = kept_scores(run), scoring_fingerprint(config)
     found = {}
     for area in staged.regions:
-        week = calibration_date(
-            staged.window.as_of, order_config.calibration_weeks, kept.weeks(area, fingerprint)
+        scores = kept.calibration_scores(
+            area, staged.window.as_of, order_config.calibration_weeks, fingerprint
         )
-        if week is None:
-            continue
-        try:
-            found[area] = kept.read(week, area)
-        except Exception as error:  # an optimisation only: the region is scored instead
-            log.warning("kept scores of region %s as of %s unreadable: %s", area, week, error)
+        if scores is not None:
+            found[area] = scores
     return found
 
 
@@ -547,12 +543,11 @@ def keep_week_scores(
     kept weeks past `KEPT_WEEKS` (or past the orders' `calibration_weeks`, when longer). A
     failure is logged, never raised: the kept scores only save later runs work."""
     kept, fingerprint = kept_scores(run), scoring_fingerprint(config)
-    as_of = staged.window.as_of
     weeks = max(KEPT_WEEKS, (order_config or OrderConfig()).calibration_weeks + 1)
     try:
-        for area, scores in week_scores_by_area(scored.outlets, scored.skus, as_of).items():
+        for area, scores in scored.week_scores.items():
             kept.keep(scores, area, fingerprint)
-        kept.prune(as_of, weeks)
+        kept.prune(staged.window.as_of, weeks)
     except Exception as error:  # e.g. a full disk: the lists are written all the same
         log.warning("the week's scores were not kept for later runs: %s", error)
 
