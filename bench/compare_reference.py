@@ -132,7 +132,11 @@ def polars_run(source: Path, keep_pairs: bool = False) -> Outputs:
             with ref.timed(timings, "load"), ref.timed(detail, "regionReads"):
                 inputs = local_stage.load_region(staged.work_dir, area)
             scores = score_region(
-                inputs, staged.window, cfg, step_timer=partial(region_job.timed_step, timings)
+                inputs,
+                staged.window,
+                cfg,
+                step_timer=partial(region_job.timed_step, timings),
+                keep_pairs=keep_pairs,
             )
             outlets.append(scores.outlets)
             skus.append(scores.skus)

@@ -84,7 +84,7 @@ def region_examples(folder: Path, work: Path, config: ScoringConfig) -> pl.DataF
     frames = []
     for area in regions:
         inputs = load_region(work / "clean", area)
-        scores = score_region(inputs, window, config)
+        scores = score_region(inputs, window, config, keep_pairs=True)
         assert scores.pairs is not None
         pairs = scores.pairs.select("CustomerId", "ItemId", "PeerRatio", "CarryRate").join(
             inputs.items.select("ItemId", "UnitPrice"), on="ItemId"

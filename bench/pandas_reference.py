@@ -24,7 +24,7 @@ Stages, each the port of the engine module named (read those for the method):
   aggregate    window totals per outlet x SKU                    scoring/pipeline.py
   segment      SKU clusters and outlet segments, k-means         scoring/sku_clusters.py,
                exactly as the engine calls scikit-learn            scoring/peer_segments.py
-  expectation  grid, own history, leave-one-out benchmarks       scoring/benchmark.py,
+  expectation  grid, own history, leave-one-out benchmarks       scoring/grid.py, benchmark.py,
                                                                    robust.py, own_history.py
   index        index and gap value                               scoring/indexation.py
   rank         SKUs to push, recency, priority, visit response   scoring/priority.py,
@@ -406,7 +406,7 @@ def outlet_sku_grid(
     segments: pd.DataFrame, totals: pd.DataFrame, items: pd.DataFrame
 ) -> pd.DataFrame:
     """Every active outlet x every SKU the region sold, with Share, SubTotal, SubShare,
-    RecentTotal (scoring/benchmark.py outlet_sku_grid)."""
+    RecentTotal (scoring/grid.py outlet_sku_grid)."""
     active = segments.loc[
         segments["Revenue"] > 0,
         ["CustomerId", "AreaId", "Channel", "Behaviour", "VolumeTier", "Revenue"],

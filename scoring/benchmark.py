@@ -21,7 +21,6 @@ import numpy as np
 import polars as pl
 
 from scoring.config import ScoringConfig
-from scoring.exact import exact_sum
 from scoring.robust import (
     KeyCodes,
     combine_keys,
@@ -40,44 +39,6 @@ PEER_LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
 MAX_SHARE = 0.95
 PeerStatistic = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 """(values, group ids, id bound) -> (statistic over each row's other members, their count)."""
-
-
-def outlet_sku_grid(
-    segments: pl.DataFrame, outlet_sku: pl.DataFrame, items: pl.DataFrame
-) -> pl.DataFrame:
-    """Every active outlet x every SKU the region sold in the window, with its window revenue
-    (0 where it bought none), its share of the outlet's revenue (Share), the outlet's revenue in
-    the SKU's subcategory (SubTotal) and the SKU's share of it (SubShare, null when the outlet
-    buys nothing of the subcategory)."""
-    active = segments.filter(pl.col("Revenue") > 0).select(
-        "CustomerId", "AreaId", "Channel", "Behaviour", "VolumeTier", Total="Revenue"
-    )
-    sold = outlet_sku.filter(pl.col("Revenue") > 0).select("ItemId").unique()
-    in_range = items.join(sold, on="ItemId", how="semi").select("ItemId", "SubCategoryId")
-    cross = active.join(in_range, how="cross")
-    # the sales are attached through the key columns only: a join copies every column
-    sales = (
-        cross.select("CustomerId", "ItemId")
-        .join(
-            outlet_sku.select("CustomerId", "ItemId", "Revenue", "RecentRevenue"),
-            on=["CustomerId", "ItemId"],
-            how="left",
-            maintain_order="left",
-        )
-        .select("Revenue", "RecentRevenue")
-    )
-    return (
-        cross.hstack(sales)
-        .with_columns(pl.col("Revenue", "RecentRevenue").fill_null(0.0).clip(lower_bound=0.0))
-        .with_columns(
-            Share=pl.col("Revenue") / pl.col("Total"),
-            SubTotal=exact_sum("Revenue").over("CustomerId", "SubCategoryId"),
-            RecentTotal=exact_sum("RecentRevenue").over("CustomerId"),
-        )
-        .with_columns(
-            SubShare=pl.when(pl.col("SubTotal") > 0).then(pl.col("Revenue") / pl.col("SubTotal"))
-        )
-    )
 
 
 def peer_level_ids(

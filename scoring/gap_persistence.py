@@ -154,7 +154,8 @@ class PairSales:
         ratio = grid["PeerRatio"].fill_null(np.nan).to_numpy()
         carry = grid["CarryRate"].fill_null(0.0).to_numpy() ** config.carry_rate_power
         bought = np.bincount(pair, minlength=grid.height) > 0
-        bound = ratio * np.where(bought, 1.0, carry)
+        bound = np.where(bought, 1.0, carry)
+        bound *= ratio
         kept = (bound >= config.min_sku_outlet_share) & np.isfinite(bound)
         if keep is not None:
             wanted = self._index.rows(keep)
@@ -228,8 +229,10 @@ class _IdRanks:
         if not len(self._sorted):
             return out
         if self._table is not None:
-            offset = ids.astype(np.int64) - self._low
+            offset = ids.astype(np.int64, copy=False) - self._low
             inside = (offset >= 0) & (offset < len(self._table))
+            if inside.all():  # the usual case, without the copies of a masked gather
+                return self._table[offset]
             out[inside] = self._table[offset[inside]]
             return out
         at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
@@ -244,8 +247,8 @@ class _PairIndex:
     def __init__(self, grid: pl.DataFrame) -> None:
         self.customers = _IdRanks(grid["CustomerId"])
         self.items = _IdRanks(grid["ItemId"])
-        keys = self._keys(grid)
         self.outlet = self.customers.ranks(grid["CustomerId"].to_numpy())
+        keys = self._keys(grid, self.outlet)
         size = len(self.customers) * len(self.items)
         self._table: np.ndarray | None = None
         if size <= 2 * grid.height + 1_000_000:
@@ -255,11 +258,16 @@ class _PairIndex:
             self._order = np.argsort(keys, kind="stable")
             self._sorted = keys[self._order]
 
-    def _keys(self, frame: pl.DataFrame) -> np.ndarray:
-        """Packed ranks, -1 where an id is not in the grid."""
-        c = self.customers.ranks(frame["CustomerId"].to_numpy())
+    def _keys(self, frame: pl.DataFrame, outlets: np.ndarray | None = None) -> np.ndarray:
+        """Packed ranks, -1 where an id is not in the grid (`outlets`: the customers' ranks,
+        when known). In place: a grid's keys are the size of the grid."""
+        c = self.customers.ranks(frame["CustomerId"].to_numpy()) if outlets is None else outlets
         i = self.items.ranks(frame["ItemId"].to_numpy())
-        return np.where((c >= 0) & (i >= 0), c * len(self.items) + i, -1)
+        unknown = (c < 0) | (i < 0)
+        keys = c * len(self.items)
+        keys += i
+        keys[unknown] = -1
+        return keys
 
     def rows(self, frame: pl.DataFrame) -> np.ndarray:
         """The grid row of each row of `frame`, -1 where the pair is not in the grid."""

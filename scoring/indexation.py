@@ -24,6 +24,8 @@ from scoring.own_history import MAX_OWN_SHARE, MAX_TREND, MIN_TREND
 
 PEERS = "peers"
 OWN_HISTORY = "own history"
+SEASON_GROUP = ("AreaId", "Channel")
+"""The pooling of the recent season factor (`with_recent_season`)."""
 
 
 def peer_ratio(config: ScoringConfig) -> pl.Expr:
@@ -67,7 +69,10 @@ def own_ratio() -> pl.Expr:
 
 
 def with_recent_season(
-    frame: pl.DataFrame, group: list[str], subcategory: bool = False
+    frame: pl.DataFrame,
+    group: list[str],
+    subcategory: bool = False,
+    group_totals: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """`frame` with `_season`: how much larger the SKU's pooled share is in the recent window
     than in the whole window among the outlets of `group` (seasonality, launches); it scales the
@@ -76,14 +81,20 @@ def with_recent_season(
     `_sub_trend`, that of the SKU's subcategory.
 
     The pooled sums are aggregated once per group and joined back (four window expressions
-    over the whole grid took ~4x longer); exact sums, so the same values in any order."""
+    over the whole grid took ~4x longer); exact sums, so the same values in any order.
+    `group_totals` (`group`, RecentRevenue, Revenue: the sums of every SKU) are the per-group
+    sums when `frame` holds only some of the SKUs (a batch of the grid)."""
     by_sku = [*group, "ItemId"]
     by_sub = [*group, "SubCategoryId"]
     # on the key and revenue columns only, then attached: joining the wide frame copies it
     keys = [*by_sku, "SubCategoryId"] if subcategory else by_sku
     narrow = frame.select(*keys, "RecentRevenue", "Revenue")
     per_sku = narrow.group_by(by_sku).agg(_rs=exact_sum("RecentRevenue"), _ws=exact_sum("Revenue"))
-    per_group = narrow.group_by(group).agg(_rg=exact_sum("RecentRevenue"), _wg=exact_sum("Revenue"))
+    per_group = (
+        narrow.group_by(group).agg(_rg=exact_sum("RecentRevenue"), _wg=exact_sum("Revenue"))
+        if group_totals is None
+        else group_totals.select(*group, _rg="RecentRevenue", _wg="Revenue")
+    )
     recent = pl.col("_rs") / pl.col("_rg")
     whole = pl.col("_ws") / pl.col("_wg")
     early = (pl.col("_ws") - pl.col("_rs")) / (pl.col("_wg") - pl.col("_rg"))
@@ -173,6 +184,7 @@ def index_scores(
     weeks: float,
     config: ScoringConfig,
     recent_weeks: float | None = None,
+    season_totals: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """CustomerId, ItemId, Actual, Expected (weekly revenue), IndexScore, GapValue (weekly,
     noise-discounted, credibility-weighted), OutletRevenue (the outlet's weekly revenue, all SKUs,
@@ -183,7 +195,9 @@ def index_scores(
     of the SKU its peers imply per unit of the outlet's other purchases, before the outlet's own
     history is considered).
 
-    `recent_weeks` (with RecentRevenue / RecentTotal columns) adds the recent window.
+    `recent_weeks` (with RecentRevenue / RecentTotal columns) adds the recent window;
+    `season_totals` (AreaId, Channel, RecentRevenue, Revenue over every SKU of the grid) when
+    `benchmarked` is a batch of the grid (`scoring.grid`).
     IndexScore is null where nothing is expected (no peer sells the SKU)."""
     long_actual, long_expected, long_gap = window_gap("Revenue", "Total", weeks, config)
     columns = {
@@ -193,7 +207,9 @@ def index_scores(
         "_w": pl.lit(weeks),
         "_t": pl.col("Total") / weeks,
     }
-    frame = benchmarked.join(items.select("ItemId", "UnitPrice"), on="ItemId", how="left")
+    frame = benchmarked.join(
+        items.select("ItemId", "UnitPrice"), on="ItemId", how="left", maintain_order="left"
+    )
     if config.own_history:
         frame = frame.with_columns(_peer=peer_ratio(config), _own=own_ratio()).with_columns(
             _ratio=pl.max_horizontal("_peer", "_own"),
@@ -215,7 +231,9 @@ def index_scores(
             _g=shared_cap(pl.col("_g"), own_based & pl.col("OwnSubShare").is_not_null(), long_cap)
         )
     if recent_weeks:
-        frame = with_recent_season(frame, ["AreaId", "Channel"], subcategory=cap)
+        frame = with_recent_season(
+            frame, list(SEASON_GROUP), subcategory=cap, group_totals=season_totals
+        )
         ratio = pl.col("_ratio") * pl.col("_season")
         early_total = pl.col("Total") - pl.col("RecentTotal")  # the weeks before the recent
         if config.recent_own_baseline:

@@ -33,6 +33,8 @@ revenue (it can exceed 1 when the outlet lost a big SKU). With
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 from scipy.linalg import eigh
@@ -187,51 +189,124 @@ def predict_log(share: np.ndarray, channel: np.ndarray, config: ScoringConfig) -
     return out
 
 
+@dataclass(frozen=True)
+class LearnedShares:
+    """The learned share of every outlet x SKU of a region's grid, fitted once on the whole
+    outlet x SKU matrix of each area and read back for any rows (`of`), e.g. batch by batch.
+
+    outlets: AreaId, CustomerId, _offset (where the outlet's row starts in `values`); items:
+    AreaId, ItemId, _s (the SKU's column); values: every area's predicted matrix, flattened."""
+
+    outlets: pl.DataFrame
+    items: pl.DataFrame
+    values: np.ndarray
+
+    @classmethod
+    def fit(
+        cls,
+        outlets: pl.DataFrame,
+        items: pl.DataFrame,
+        cells: pl.DataFrame,
+        config: ScoringConfig,
+    ) -> LearnedShares:
+        """The model of the matrices of `outlets` (AreaId, CustomerId, Channel) x `items`
+        (AreaId, ItemId: each area's SKUs) whose `cells` (AreaId, CustomerId, ItemId, Share)
+        are given, every other cell 0."""
+        outlet_maps, item_maps, values = [], [], []
+        offset = 0
+        areas = outlets.select("AreaId").unique().sort("AreaId", nulls_last=False)
+        for (area,) in areas.iter_rows():
+            in_area = pl.col("AreaId").eq_missing(area)
+            area_outlets = outlets.filter(in_area).unique("CustomerId").sort("CustomerId")
+            area_items = items.filter(in_area).select("ItemId").unique().sort("ItemId")
+            if area_outlets.is_empty() or area_items.is_empty():
+                continue
+            predicted = _area_predictions(area_outlets, area_items, cells.filter(in_area), config)
+            n, m = predicted.shape
+            outlet_maps.append(
+                area_outlets.select(
+                    "AreaId",
+                    "CustomerId",
+                    _offset=pl.int_range(n, dtype=pl.Int64) * m + offset,
+                )
+            )
+            item_maps.append(
+                area_items.select(
+                    pl.lit(area, dtype=outlets.schema["AreaId"]).alias("AreaId"),
+                    "ItemId",
+                    _s=pl.int_range(m, dtype=pl.Int64),
+                )
+            )
+            values.append(predicted.ravel())
+            offset += n * m
+        no_outlets = outlets.head(0).select(
+            "AreaId", "CustomerId", _offset=pl.lit(0, dtype=pl.Int64)
+        )
+        no_items = items.head(0).select("AreaId", "ItemId", _s=pl.lit(0, dtype=pl.Int64))
+        return cls(
+            pl.concat(outlet_maps) if outlet_maps else no_outlets,
+            pl.concat(item_maps) if item_maps else no_items,
+            np.concatenate(values) if values else np.zeros(0),
+        )
+
+    def of(self, rows: pl.DataFrame) -> pl.Series:
+        """LearnedShare of each of `rows` (AreaId, CustomerId, ItemId), in their order."""
+        at = (
+            rows.select("AreaId", "CustomerId", "ItemId")
+            .join(
+                self.outlets,
+                on=["AreaId", "CustomerId"],
+                how="left",
+                nulls_equal=True,
+                maintain_order="left",
+            )
+            .join(
+                self.items,
+                on=["AreaId", "ItemId"],
+                how="left",
+                nulls_equal=True,
+                maintain_order="left",
+            )
+            .select(pl.col("_offset") + pl.col("_s"))
+            .to_series()
+        )
+        return pl.Series("LearnedShare", self.values[at.to_numpy()]).clip(0.0, MAX_RATIO)
+
+
+def _area_predictions(
+    outlets: pl.DataFrame, items: pl.DataFrame, cells: pl.DataFrame, config: ScoringConfig
+) -> np.ndarray:
+    """The predicted share matrix of one area: rows `outlets` (sorted by CustomerId, with
+    Channel), columns `items` (sorted ItemId), from the bought `cells`."""
+    n, m = outlets.height, items.height
+    placed = (
+        cells.select("CustomerId", "ItemId", "Share")
+        .join(outlets.select("CustomerId").with_row_index("_o"), on="CustomerId", how="inner")
+        .join(items.with_row_index("_s"), on="ItemId", how="inner")
+        .select(
+            pl.col("_o").cast(pl.Int64),
+            pl.col("_s").cast(pl.Int64),
+            _x=pl.col("Share").fill_null(0.0).clip(0.0, 1.0).sqrt(),
+        )
+    )
+    matrix = np.zeros((n, m))
+    matrix[placed["_o"].to_numpy(), placed["_s"].to_numpy()] = placed["_x"].to_numpy() ** 2
+    channel = (outlets.get_column("Channel").rank("dense").cast(pl.Int64) - 1).to_numpy()
+    if n < 3:
+        return np.tile(matrix.mean(axis=0), (n, 1))
+    with threadpool_limits(limits=1):
+        return np.exp(predict_log(matrix, channel, config))
+
+
 def learned_shares(grid: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
     """The grid (CustomerId, ItemId, AreaId, Channel, Share, ...) with LearnedShare: the
-    outlet's expected share of the SKU from the matrix of its region, out of fold."""
-    # only the columns the model reads are sorted and partitioned, and the result is attached
-    # by position: sorting and joining back the whole (wide) grid doubled the region's memory
-    narrow = grid.select("AreaId", "CustomerId", "ItemId", "Channel", "Share").with_row_index(
-        "_row"
-    )
-    parts = [
-        region_shares(part, config).with_columns(part.get_column("_row"))
-        for part in narrow.sort("AreaId", "CustomerId", "ItemId").partition_by(
-            "AreaId", maintain_order=True
-        )
-    ]
-    if not parts:
+    outlet's expected share of the SKU from the matrix of its area, out of fold."""
+    if grid.is_empty():
         return grid.with_columns(LearnedShare=pl.lit(None, dtype=pl.Float64))
-    learned = pl.concat(parts)
-    share = pl.repeat(None, grid.height, dtype=pl.Float64, eager=True).scatter(
-        learned["_row"], learned["LearnedShare"]
+    model = LearnedShares.fit(
+        grid.select("AreaId", "CustomerId", "Channel"),
+        grid.select("AreaId", "ItemId"),
+        grid.select("AreaId", "CustomerId", "ItemId", "Share"),
+        config,
     )
-    return grid.with_columns(share.alias("LearnedShare"))
-
-
-def region_shares(part: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
-    """CustomerId, ItemId, LearnedShare of one region's grid (sorted by outlet, SKU)."""
-    index = part.select(
-        "CustomerId",
-        "ItemId",
-        _o=pl.col("CustomerId").rank("dense").cast(pl.Int64) - 1,
-        _s=pl.col("ItemId").rank("dense").cast(pl.Int64) - 1,
-        _c=pl.col("Channel").rank("dense").cast(pl.Int64) - 1,
-        _x=pl.col("Share").fill_null(0.0).clip(0.0, 1.0).sqrt(),
-    )
-    o, s = index["_o"].to_numpy(), index["_s"].to_numpy()
-    n, m = int(o.max()) + 1, int(s.max()) + 1
-    matrix = np.zeros((n, m))
-    matrix[o, s] = index["_x"].to_numpy() ** 2
-    channel = np.zeros(n, dtype=np.int64)
-    channel[o] = index["_c"].to_numpy()
-    if n < 3:
-        predicted = np.tile(matrix.mean(axis=0), (n, 1))
-    else:
-        with threadpool_limits(limits=1):
-            predicted = np.exp(predict_log(matrix, channel, config))
-    share = predicted
-    return index.select("CustomerId", "ItemId").with_columns(
-        LearnedShare=pl.Series(share[o, s]).clip(0.0, MAX_RATIO)
-    )
+    return grid.with_columns(model.of(grid))

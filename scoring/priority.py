@@ -55,19 +55,32 @@ def skus_to_push(
     ).drop("TopGain")
 
 
-def outlet_priorities(
-    scores: pl.DataFrame, pushed: pl.DataFrame, recency: pl.DataFrame, config: ScoringConfig
-) -> pl.DataFrame:
-    """CustomerId, Opportunities, Saturated, OpportunityValue (the pushed gaps), ExpectedGain
-    (the pushed expected gains: the gaps themselves without a persistence signal), PushedSkus,
-    DaysSinceLastVisit, RecencyWeight, Priority — one row per customer in `recency` (0 where
-    nothing to push)."""
-    counts = scores.group_by("CustomerId").agg(
+def opportunity_counts(scores: pl.DataFrame, config: ScoringConfig) -> pl.DataFrame:
+    """CustomerId, Opportunities (pairs under `opportunity_index_max` with a gap), Saturated
+    (pairs at or over `saturated_index_min`) of the outlets in `scores`. Counts of several
+    batches of SKUs add up (`summed_counts`)."""
+    return scores.group_by("CustomerId").agg(
         Opportunities=(
             (pl.col("IndexScore") <= config.opportunity_index_max) & (pl.col("GapValue") > 0)
-        ).sum(),
-        Saturated=(pl.col("IndexScore") >= config.saturated_index_min).sum(),
+        )
+        .sum()
+        .cast(pl.Int64),
+        Saturated=(pl.col("IndexScore") >= config.saturated_index_min).sum().cast(pl.Int64),
     )
+
+
+def summed_counts(counts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The `opportunity_counts` of batches of SKUs, added up per outlet."""
+    return pl.concat(counts).group_by("CustomerId").agg(pl.col("Opportunities", "Saturated").sum())
+
+
+def outlet_priorities(
+    counts: pl.DataFrame, pushed: pl.DataFrame, recency: pl.DataFrame
+) -> pl.DataFrame:
+    """CustomerId, Opportunities, Saturated (`counts`: `opportunity_counts`), OpportunityValue
+    (the pushed gaps), ExpectedGain (the pushed expected gains: the gaps themselves without a
+    persistence signal), PushedSkus, DaysSinceLastVisit, RecencyWeight, Priority — one row per
+    customer in `recency` (0 where nothing to push)."""
     value = pushed.group_by("CustomerId").agg(
         OpportunityValue=exact_sum("GapValue"),
         ExpectedGain=exact_sum("ExpectedGain"),

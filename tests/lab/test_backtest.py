@@ -85,9 +85,9 @@ def test_scoring_never_sees_a_row_after_the_cut_off(
     seen: list[date] = []
     original = bt.score_region
 
-    def spy(inputs, window, config):  # type: ignore[no-untyped-def]
+    def spy(inputs, window, config, **options):  # type: ignore[no-untyped-def]
         seen.append(inputs.lines["SaleDate"].max())
-        return original(inputs, window, config)
+        return original(inputs, window, config, **options)
 
     monkeypatch.setattr(bt, "score_region", spy)
     bt.score_as_of(FileSource(source).read_all(), AT, ScoringConfig(), tmp_path)

@@ -5,8 +5,9 @@ import math
 import polars as pl
 import pytest
 
-from scoring.benchmark import benchmark_shares, outlet_sku_grid
+from scoring.benchmark import benchmark_shares
 from scoring.config import ScoringConfig
+from scoring.grid import outlet_sku_grid
 from scoring.indexation import index_scores
 
 # Outlets A-D are tier 1, E-F tier 2; same region, channel and behaviour.

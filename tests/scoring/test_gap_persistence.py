@@ -19,7 +19,7 @@ from scoring.gap_persistence import (
     past_cutoffs,
     training_examples,
 )
-from scoring.priority import opportunities, outlet_priorities, skus_to_push
+from scoring.priority import opportunities, opportunity_counts, outlet_priorities, skus_to_push
 
 WEEK_START = date(2025, 6, 2)  # a Monday
 SKUS = 6
@@ -326,10 +326,8 @@ def test_priority_sums_the_expected_gains() -> None:
             "RecencyWeight": [0.8, 1.0, 0.5],
         }
     )
-    rows = {
-        r["CustomerId"]: r
-        for r in outlet_priorities(scores, pushed, recency, CONFIG).iter_rows(named=True)
-    }
+    priorities = outlet_priorities(opportunity_counts(scores, CONFIG), pushed, recency)
+    rows = {r["CustomerId"]: r for r in priorities.iter_rows(named=True)}
     # outlet 1: gaps 100 + 60 = 160, expected gains 50 + 60 = 110, x 0.8 = 88
     assert rows[1]["OpportunityValue"] == pytest.approx(160.0)
     assert rows[1]["ExpectedGain"] == pytest.approx(110.0)

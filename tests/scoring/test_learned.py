@@ -118,3 +118,22 @@ def test_factors_span_the_top_singular_subspace(
     top = np.linalg.svd(matrix, full_matrices=False)[2][:3]
     cosines = np.linalg.svd(top @ factors.T, compute_uv=False)  # principal angles
     np.testing.assert_allclose(cosines, 1.0, atol=1e-6)
+
+
+def test_the_model_fitted_on_the_bought_cells_reads_back_any_rows_as_on_the_whole_grid() -> None:
+    """The scoring fits the model once on the sparse cells and reads it batch by batch: the
+    same shares, bit for bit, as the whole grid's."""
+    rates = natural_rates(n=60, m=12)
+    unbought = np.random.default_rng(4).random(rates.shape) < 0.3
+    unbought[:, 0] = False  # every outlet buys something
+    rates[unbought] = 0.0
+    frame = grid(rates)
+    whole = learned_shares(frame, CONFIG)
+    model = learned.LearnedShares.fit(
+        frame.select("AreaId", "CustomerId", "Channel"),
+        frame.select("AreaId", "ItemId"),
+        frame.filter(pl.col("Share") > 0).select("AreaId", "CustomerId", "ItemId", "Share"),
+        CONFIG,
+    )
+    some = frame.filter(pl.col("ItemId").is_in([3001, 3007]))
+    assert model.of(some).equals(whole.filter(pl.col("ItemId").is_in([3001, 3007]))["LearnedShare"])

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.config import ScoringConfig
-from scoring.priority import outlet_priorities, skus_to_push
+from scoring.priority import opportunity_counts, outlet_priorities, skus_to_push
 from scoring.recency import recency_weights
 
 WEEK = date(2024, 6, 3)
@@ -94,7 +94,7 @@ def test_priority_is_pushed_value_times_recency() -> None:
             "RecencyWeight": [0.6, 1.0, 1.0],
         }
     )
-    out = outlet_priorities(scores, pushed, recency, config).sort("CustomerId")
+    out = outlet_priorities(opportunity_counts(scores, config), pushed, recency).sort("CustomerId")
     assert out["Priority"].to_list() == pytest.approx([30.0, 0.0, 0.0])
     assert out["Saturated"].to_list() == [1, 2, 0]
     assert out["Opportunities"].to_list() == [1, 0, 0]
@@ -123,6 +123,8 @@ def test_saturated_pair_never_outranks_identical_underindexed(
     recency = pl.DataFrame(
         {"CustomerId": [1, 2], "DaysSinceLastVisit": [30, 30], "RecencyWeight": [0.7, 0.7]}
     )
-    out = outlet_priorities(scores, skus_to_push(scores, config), recency, config)
+    out = outlet_priorities(
+        opportunity_counts(scores, config), skus_to_push(scores, config), recency
+    )
     p = dict(zip(out["CustomerId"], out["Priority"], strict=True))
     assert p[1] >= p[2]

@@ -104,7 +104,9 @@ def score_as_of(
     week_start = at if at.weekday() == 0 else next_monday(at)
     staged = stage_inputs(past, work_dir / "clean", work_dir / "quarantine", week_start, config)
     results: list[RegionScores] = [
-        score_region(local_stage.load_region(staged.work_dir, area), staged.window, config)
+        score_region(
+            local_stage.load_region(staged.work_dir, area), staged.window, config, keep_pairs=True
+        )
         for area in staged.regions
     ]
     return AsOfScores(
