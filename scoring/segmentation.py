@@ -13,7 +13,13 @@ Method (pure: frames and a frozen `SegmentationConfig` in, frames out):
    (`adjust_for_channel`), so segments describe taste *across* channels instead of rediscovering
    the channel; then PCA to `dims` directions fitted on a seeded sample.
 3. **k**: `scoring.peer_segments.choose_k` on the sample (the largest k in 2..`k_max` whose
-   clustering is stable across subsamples and separated), or `segments` when fixed.
+   clustering is stable across subsamples and separated), or `segments` when fixed. With the
+   previous run's segments (`WarmStart`), k-means starts from their centres in this week's
+   embedding (the mean of each previous segment's outlets) and keeps their k, unless the fit
+   has drifted: its segments agree with the previous ones by less than `drift_min_agreement`
+   (adjusted Rand index), are no longer separated (`min_silhouette`), or the last search is
+   `research_weeks` old. Then k is searched again. Segments stay put week to week and the
+   search (up to 7 k-means model selections) is spared.
 4. **Sample, then assign**: k-means is fitted on at most `sample_size` outlets; every outlet is
    then assigned to its nearest centre in chunks, so a million outlets cost one matrix product.
 5. Per segment: DNA (mean share per level key against the all-outlet mean), SKU patterns (share
@@ -37,6 +43,7 @@ import polars as pl
 from scipy import sparse
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 from threadpoolctl import threadpool_limits
 
 from scoring.exact import SHARE_SCALE, exact_sum
@@ -58,6 +65,15 @@ class Clustering:
     k: int
     k_chosen_by: str
     sample: int
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """The previous run's segments to start from: each outlet's previous segment (CustomerId,
+    SegmentId; inactive outlets left out). Only given when k may be kept (the last search is
+    recent enough, the same level)."""
+
+    outlets: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -198,8 +214,10 @@ def cluster_mix(
     matrix: sparse.csr_matrix,
     channel: np.ndarray,
     config: SegmentationConfig,
+    warm: WarmStart | None = None,
 ) -> Clustering:
-    """Embed, choose k on a sample, fit k-means on a sample and assign every outlet (chunks)."""
+    """Embed, choose k on a sample (or keep the previous run's, `warm`), fit k-means on a
+    sample and assign every outlet (chunks)."""
     n = matrix.shape[0]
     offsets = (
         channel_means(matrix, channel)
@@ -230,14 +248,26 @@ def cluster_mix(
 
     with threadpool_limits(limits=1, user_api="openmp"):
         sample_features = project(fitted)
-        k = choose_k(sample_features, config.k_config())
-        chosen_by = "fixed" if config.segments is not None else "stability"
         if n == 0:
+            chosen_by = "fixed" if config.segments is not None else "stability"
             return Clustering(ids, np.zeros(0, np.int64), np.zeros(0), 0, chosen_by, 0)
-        if k == 1:
-            model = None
+        kept = (
+            warm_fit(sample_features, previous_labels(ids[sample], warm), config)
+            if warm is not None and config.segments is None
+            else None
+        )
+        model: KMeans | None
+        if kept is not None:
+            model, chosen_by = kept, "previous"
+            k = int(model.n_clusters)
         else:
-            model = KMeans(k, n_init=4, random_state=config.seed).fit(sample_features)
+            k = choose_k(sample_features, config.k_config())
+            chosen_by = "fixed" if config.segments is not None else "stability"
+            model = (
+                None
+                if k == 1
+                else KMeans(k, n_init=4, random_state=config.seed).fit(sample_features)
+            )
         labels = np.zeros(n, dtype=np.int64)
         distance = np.zeros(n)
         centres = (
@@ -254,6 +284,53 @@ def cluster_mix(
     relabel = np.empty(k, dtype=np.int64)
     relabel[order] = np.arange(k)
     return Clustering(ids, relabel[labels], distance, k, chosen_by, int(sample.size))
+
+
+def previous_labels(ids: pl.Series, warm: WarmStart) -> np.ndarray:
+    """Each of `ids`' previous segment as 0..k-1 (segments in id order; -1: not segmented
+    then, e.g. a new outlet)."""
+    segments = warm.outlets.get_column("SegmentId").unique().sort()
+    codes = warm.outlets.join(
+        pl.DataFrame({"SegmentId": segments}).with_row_index("_label"), on="SegmentId"
+    ).select("CustomerId", "_label")
+    return (
+        pl.DataFrame({"CustomerId": ids})
+        .join(codes, on="CustomerId", how="left", maintain_order="left")
+        .get_column("_label")
+        .fill_null(-1)
+        .cast(pl.Int64)
+        .to_numpy()
+    )
+
+
+def warm_fit(
+    features: np.ndarray, previous: np.ndarray, config: SegmentationConfig
+) -> KMeans | None:
+    """k-means on `features` (the sample's embedding) started from the centres of the previous
+    segments (`previous`: each row's previous label, -1 for none), with their k; None when it
+    does not hold: fewer than 2 previous segments, a previous segment without a sampled
+    outlet, or a fit that drifted (agreement with the previous labels under
+    `drift_min_agreement`, or a silhouette under `min_silhouette`)."""
+    known = previous >= 0
+    k = int(previous.max()) + 1 if known.any() else 0
+    if k < 2 or features.shape[0] <= k:
+        return None
+    members = np.bincount(previous[known], minlength=k)
+    if (members == 0).any():
+        return None
+    centres = np.stack([features[previous == label].mean(axis=0) for label in range(k)])
+    model = KMeans(k, init=centres, n_init=1, random_state=config.seed).fit(features)
+    labels = model.labels_
+    if len(set(labels.tolist())) < k:
+        return None
+    if adjusted_rand_score(previous[known], labels[known]) < config.drift_min_agreement:
+        return None
+    rows = np.arange(features.shape[0])
+    if rows.size > config.k_sample:  # the silhouette is quadratic: on as many as choose_k
+        rows = np.sort(np.random.default_rng(config.seed).choice(rows, config.k_sample, False))
+    if silhouette_score(features[rows], labels[rows]) < config.min_silhouette:
+        return None
+    return model
 
 
 # --- per segment and per outlet -----------------------------------------------------------------
@@ -485,12 +562,14 @@ def behaviour_segments(
     weeks: float,
     config: SegmentationConfig,
     areas: pl.DataFrame | None = None,
+    warm: WarmStart | None = None,
 ) -> Segmentation:
     """Segments every customer by purchase mix (see the module docstring).
 
     customers: CustomerId, AreaId, Channel (+ CustomerName, RepId when present); purchases:
     CustomerId, ItemId, Revenue over the window (`window_purchases`); items: `catalogue`;
-    weeks: the window length in weeks (money is reported per week); areas: AreaId, AreaName.
+    weeks: the window length in weeks (money is reported per week); areas: AreaId, AreaName;
+    warm: the previous run's segments to start from (`WarmStart`).
 
     SegmentIds are provisional ("k1".."kK", by size) until `scoring.segment_match.identify`
     gives them their persistent ids and names.
@@ -512,7 +591,7 @@ def behaviour_segments(
         .to_numpy()
         .astype(np.int64)
     )
-    clustering = cluster_mix(ids, matrix, channel_codes, config)
+    clustering = cluster_mix(ids, matrix, channel_codes, config, warm)
 
     revenue = purchases.group_by("CustomerId").agg(
         Revenue=exact_sum(pl.col("Revenue").clip(lower_bound=0))

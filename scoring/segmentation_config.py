@@ -81,6 +81,21 @@ class SegmentationConfig(BaseModel):
         0.9, gt=0, lt=1, description="Price index at or under which #pricesensitive."
     )
     seed: int = Field(0, description="Seed of every randomised step (sample, PCA, k-means).")
+    warm_start: bool = Field(
+        True,
+        description="Start from the previous run's segments (k-means from their centres, its "
+        "k kept) instead of searching k again, while the fit holds (see drift_min_agreement).",
+    )
+    drift_min_agreement: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Adjusted Rand index between the previous run's segments and the warm fit "
+        "below which the fit has drifted and k is searched again.",
+    )
+    research_weeks: int = Field(
+        13, ge=1, description="k is searched again at least this often (weeks), drift or not."
+    )
 
     def k_config(self) -> ScoringConfig:
         """The behaviour-clustering fields of ScoringConfig that `choose_k` reads."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from activities.segments import segment_run
-from scoring.segmentation import bhattacharyya
+from scoring.segmentation import WarmStart, bhattacharyya, previous_labels, warm_fit
 from scoring.segmentation_config import SegmentationConfig
 from visitrank.local import cli_segments
 from visitrank.pipeline.segments import (
@@ -379,3 +379,79 @@ def test_azure_activity_stores_exports_and_outlet_cards() -> None:
     again = segment_run({**payload, "runId": "r2", "dryRun": True}, source, store, MemorySink())
     assert [s["Status"] for s in again["segments"]] == ["same"] * 3
     assert again["written"] == 0
+
+
+def test_a_rerun_starts_from_the_previous_segments_and_keeps_their_k(first: Any) -> None:
+    result, state, inputs = first
+    assert result.info["kChosenBy"] == "stability"
+    assert state["clustering"] == {"searchedOn": inputs.end.isoformat()}
+    again, state2 = segment_with_history(
+        hand_made(seed=5), CONFIG, state, result.outlets.select("CustomerId", "SegmentId"), None
+    )
+    assert (again.info["k"], again.info["kChosenBy"]) == (3, "previous")
+    joined = again.outlets.join(hand_made.truth, on="CustomerId")  # type: ignore[attr-defined]
+    assert adjusted_rand_score(joined["Taste"], joined["SegmentId"]) == pytest.approx(1.0)
+    # the search date travels on while k is kept
+    assert state2["clustering"] == {"searchedOn": inputs.end.isoformat()}
+    assert again.info["kSearchedOn"] == inputs.end.isoformat()
+
+
+def test_k_is_searched_again_when_the_fit_drifts(first: Any) -> None:
+    """Previous segments that the data no longer support (outlets dealt into them at random:
+    the warm fit cannot agree with them) make the run search k again."""
+    result, state, inputs = first
+    rng = np.random.default_rng(0)
+    dealt = result.outlets.select(
+        "CustomerId",
+        SegmentId=pl.Series([f"S{1 + i}" for i in rng.integers(0, 3, result.outlets.height)]),
+    )
+    again, state2 = segment_with_history(inputs, CONFIG, state, dealt, None)
+    assert (again.info["k"], again.info["kChosenBy"]) == (3, "stability")
+    assert state2["clustering"] == {"searchedOn": inputs.end.isoformat()}
+
+
+def test_k_is_searched_again_after_research_weeks_or_without_warm_start(first: Any) -> None:
+    result, state, inputs = first
+    previous = result.outlets.select("CustomerId", "SegmentId")
+    later = SegmentInputs(**{**inputs.__dict__, "end": inputs.end + timedelta(weeks=13)})
+    again, state2 = segment_with_history(later, CONFIG, state, previous, None)
+    assert again.info["kChosenBy"] == "stability"
+    assert state2["clustering"] == {"searchedOn": later.end.isoformat()}
+    off = CONFIG.model_copy(update={"warm_start": False})
+    assert segment_with_history(inputs, off, state, previous, None)[0].info["kChosenBy"] == (
+        "stability"
+    )
+    # one week short of research_weeks, k is kept
+    sooner = SegmentInputs(**{**inputs.__dict__, "end": inputs.end + timedelta(weeks=12)})
+    assert segment_with_history(sooner, CONFIG, state, previous, None)[0].info["kChosenBy"] == (
+        "previous"
+    )
+
+
+def test_a_fixed_k_is_not_a_search(first: Any) -> None:
+    _, state, inputs = first
+    fixed, state2 = segment_with_history(
+        inputs, CONFIG.model_copy(update={"segments": 2}), state, None, None
+    )
+    assert fixed.info["kChosenBy"] == "fixed" and state2["clustering"] == {}
+
+
+def test_the_warm_fit_holds_only_on_previous_segments_the_data_support() -> None:
+    rng = np.random.default_rng(1)
+    blobs = np.vstack([rng.normal(0, 0.1, (40, 2)), rng.normal(3, 0.1, (40, 2))])
+    truth = np.repeat([0, 1], 40)
+    model = warm_fit(blobs, truth, CONFIG)
+    assert model is not None and model.n_clusters == 2
+    assert adjusted_rand_score(truth, model.labels_) == pytest.approx(1.0)
+    unknown = truth.copy()
+    unknown[:10] = -1  # outlets new since the previous run do not count
+    assert warm_fit(blobs, unknown, CONFIG) is not None
+    assert warm_fit(blobs, rng.integers(0, 2, 80), CONFIG) is None  # drifted
+    assert warm_fit(blobs, np.zeros(80, dtype=np.int64), CONFIG) is None  # one segment
+    assert warm_fit(blobs, np.where(truth == 1, 2, 0), CONFIG) is None  # segment 1 empty
+
+
+def test_previous_labels_follow_the_outlets() -> None:
+    warm = WarmStart(pl.DataFrame({"CustomerId": [5, 6, 7], "SegmentId": ["S9", "S2", "S9"]}))
+    labels = previous_labels(pl.Series([7, 8, 6, 5]), warm)
+    assert labels.tolist() == [1, -1, 0, 1]  # S2 -> 0, S9 -> 1; outlet 8 is new

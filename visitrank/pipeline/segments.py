@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from scoring.segment_match import identify, tags_document
 from scoring.segmentation import (
     INACTIVE_SEGMENT,
     Segmentation,
+    WarmStart,
     behaviour_segments,
     catalogue,
     window_purchases,
@@ -179,7 +180,17 @@ def segment_with_history(
     previous_outlets: pl.DataFrame | None,
     edits: dict[str, Any] | None,
 ) -> tuple[Segmentation, dict[str, Any]]:
-    """Segment, then give the segments their persistent ids and labels."""
+    """Segment (from the previous run's segments while their k may be kept: `warm_start`),
+    then give the segments their persistent ids and labels. The state records when k was
+    last searched (`clustering.searchedOn`)."""
+    searched_on = _searched_on(state, config)
+    warm = (
+        WarmStart(previous_outlets.filter(pl.col("SegmentId") != INACTIVE_SEGMENT))
+        if previous_outlets is not None
+        and searched_on is not None
+        and (inputs.end - searched_on).days < 7 * config.research_weeks
+        else None
+    )
     raw = behaviour_segments(
         inputs.customers,
         inputs.purchases,
@@ -187,8 +198,35 @@ def segment_with_history(
         window_weeks(inputs.start, inputs.end),
         config,
         inputs.areas,
+        warm,
     )
-    return identify(raw, config, state, previous_outlets, edits)
+    chosen_by = raw.info["kChosenBy"]
+    last_search = searched_on if chosen_by == "previous" else inputs.end
+    # a fixed k was not searched: the next run searches
+    clustering = (
+        {}
+        if chosen_by == "fixed" or last_search is None
+        else {"searchedOn": last_search.isoformat()}
+    )
+    raw = replace(raw, info={**raw.info, "kSearchedOn": clustering.get("searchedOn")})
+    result, new_state = identify(raw, config, state, previous_outlets, edits)
+    return result, {**new_state, "clustering": clustering}
+
+
+def _searched_on(state: dict[str, Any] | None, config: SegmentationConfig) -> date | None:
+    """When the previous run last searched k, None when its segments cannot be started from
+    (no previous run, another level, a fixed k, warm starts off)."""
+    if state is None or not config.warm_start or config.segments is not None:
+        return None
+    if state.get("level") != config.level:
+        return None
+    clustering = state.get("clustering")
+    if not isinstance(clustering, dict) or "searchedOn" not in clustering:
+        return None
+    try:
+        return date.fromisoformat(str(clustering["searchedOn"]))
+    except ValueError:
+        return None
 
 
 def table_frames(result: Segmentation) -> dict[str, pl.DataFrame]:
